@@ -1,0 +1,29 @@
+"""The ``recsys24`` command: a thin layer that parses options and calls one function."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from rich.console import Console
+
+from recsys24.errors import Recsys24Error
+
+console = Console(stderr=True)
+
+
+class Group(click.Group):
+    """A click group that turns Recsys24Error into one red line and exit code 2."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except Recsys24Error as err:
+            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            sys.exit(2)
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="recsys24")
+def main() -> None:
+    """EB-NeRD (RecSys Challenge 2024) to a contest submission."""

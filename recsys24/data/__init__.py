@@ -1,0 +1,1 @@
+"""EB-NeRD data layer: schema, split loading and validation, synthetic data, prepare."""
