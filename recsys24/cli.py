@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -10,6 +11,11 @@ from rich.console import Console
 from recsys24.errors import Recsys24Error
 
 console = Console(stderr=True)
+
+# One module per pipeline stage; each exports COMMANDS (a list of click commands).
+COMMAND_MODULES = [
+    "recsys24.commands.data",
+]
 
 
 class Group(click.Group):
@@ -27,3 +33,8 @@ class Group(click.Group):
 @click.version_option(package_name="recsys24")
 def main() -> None:
     """EB-NeRD (RecSys Challenge 2024) to a contest submission."""
+
+
+for _name in COMMAND_MODULES:
+    for _command in importlib.import_module(_name).COMMANDS:
+        main.add_command(_command)

@@ -1,0 +1,3 @@
+from recsys24.cli import main
+
+main()

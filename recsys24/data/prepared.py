@@ -1,0 +1,96 @@
+"""Read a prepared split (the output of ``recsys24 prepare``).
+
+Layout::
+
+    PREP/manifest.json              written last; a folder without it is refused
+    PREP/articles.parquet           schema.PREPARED_ARTICLE_COLUMNS
+    PREP/impressions/part-NNNNN.parquet   schema.PREPARED_IMPRESSIONS_SCHEMA, file order
+    PREP/pairs/part-NNNNN.parquet         schema.PREPARED_PAIRS_SCHEMA (train only)
+
+Impression shards hold every behaviors row exactly once, in file order; column
+``row`` is the 0-based position in the behaviors file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from recsys24.errors import DataError
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A prepared split on disk and its manifest."""
+
+    path: Path
+    manifest: dict
+
+    @property
+    def split(self) -> str:
+        return self.manifest["split"]
+
+    @property
+    def num_impressions(self) -> int:
+        return self.manifest["num_impressions"]
+
+    @property
+    def num_pairs(self) -> int:
+        return self.manifest.get("num_pairs", 0)
+
+    @property
+    def history_size(self) -> int:
+        return self.manifest["params"]["history_size"]
+
+    @property
+    def source_dir(self) -> Path:
+        """The EB-NeRD data folder this split was prepared from."""
+        return Path(self.manifest["source"]["data_dir"])
+
+    def shard_paths(self, kind: str = "impressions") -> list[Path]:
+        """Paths of the ``impressions`` or ``pairs`` shards, in order."""
+        return [self.path / s["file"] for s in self.manifest["shards"][kind]]
+
+    def articles(self) -> pl.DataFrame:
+        return pl.read_parquet(self.path / "articles.parquet")
+
+    def iter_impressions(
+        self, columns: list[str] | None = None, batch_rows: int = 65536
+    ) -> Iterator[pl.DataFrame]:
+        """Stream impressions in file order, ``batch_rows`` at a time."""
+        yield from _iter(self.shard_paths("impressions"), columns, batch_rows)
+
+    def iter_pairs(
+        self, columns: list[str] | None = None, batch_rows: int = 65536
+    ) -> Iterator[pl.DataFrame]:
+        """Stream training pairs (train split only) in shard order."""
+        yield from _iter(self.shard_paths("pairs"), columns, batch_rows)
+
+    def impressions(self, columns: list[str] | None = None) -> pl.DataFrame:
+        """All impressions in one frame (small splits and tests only)."""
+        return pl.concat(list(self.iter_impressions(columns)), rechunk=True)
+
+
+def _iter(paths: list[Path], columns, batch_rows: int) -> Iterator[pl.DataFrame]:
+    for path in paths:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+            yield pl.from_arrow(batch)
+
+
+def open_prepared(path: str | Path) -> Prepared:
+    """Open a prepared split; refuse a folder without a manifest (unfinished run)."""
+    path = Path(path)
+    manifest = path / MANIFEST
+    if not manifest.is_file():
+        raise DataError(
+            f"{path}: not a prepared split (no {MANIFEST}; run `recsys24 prepare` "
+            "or let an interrupted one finish)"
+        )
+    return Prepared(path, json.loads(manifest.read_text()))
