@@ -130,13 +130,13 @@ def _chunk_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) 
     return out
 
 
-def _chunks(scores: pl.Series, labels: pl.Series, chunk_rows: int):
+def _chunks(scores: pl.Series, labels: pl.Series, chunk_rows: int, first_row: int = 0):
     if scores.len() != labels.len():
         raise Recsys24Error(f"scores have {scores.len()} rows but labels have {labels.len()}")
     for start in range(0, scores.len(), chunk_rows):
         s_vals, s_off = flat_lists(scores.slice(start, chunk_rows))
         l_vals, l_off = flat_lists(labels.slice(start, chunk_rows))
-        _check_pair(s_vals, s_off, l_vals, l_off, start)
+        _check_pair(s_vals, s_off, l_vals, l_off, first_row + start)
         if s_vals.dtype != np.float32:
             s_vals = s_vals.astype(np.float64)
         yield _chunk_metrics(s_vals, l_vals, s_off)
@@ -157,6 +157,34 @@ def per_impression(scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK
     return df.with_columns(pl.col(*METRIC_NAMES).fill_nan(None))
 
 
+class AccuracyTotals:
+    """Running sums of the per-impression metrics, for data that arrives in batches.
+
+    >>> totals = AccuracyTotals()
+    >>> for scores, labels in batches:      # doctest: +SKIP
+    ...     totals.add(scores, labels)
+    >>> totals.result()                     # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self.sums = dict.fromkeys(METRIC_NAMES, 0.0)
+        self.used = 0
+        self.rows = 0
+
+    def add(self, scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK_ROWS) -> None:
+        for chunk in _chunks(scores, labels, chunk_rows, first_row=self.rows):
+            valid = ~np.isnan(chunk["auc"])
+            self.used += int(valid.sum())
+            for name in METRIC_NAMES:
+                self.sums[name] += float(chunk[name][valid].sum())
+        self.rows += scores.len()
+
+    def result(self) -> dict[str, float]:
+        out = {n: (self.sums[n] / self.used if self.used else float("nan")) for n in METRIC_NAMES}
+        out["impressions"] = self.used
+        return out
+
+
 def accuracy(scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK_ROWS) -> dict[str, float]:
     """The contest metrics averaged over impressions.
 
@@ -167,13 +195,6 @@ def accuracy(scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK_ROWS)
     Raises :class:`Recsys24Error` naming the row on mismatched list lengths,
     NaN scores or labels other than 0/1.
     """
-    sums = dict.fromkeys(METRIC_NAMES, 0.0)
-    used = 0
-    for chunk in _chunks(scores, labels, chunk_rows):
-        valid = ~np.isnan(chunk["auc"])
-        used += int(valid.sum())
-        for name in METRIC_NAMES:
-            sums[name] += float(chunk[name][valid].sum())
-    result = {name: (sums[name] / used if used else float("nan")) for name in METRIC_NAMES}
-    result["impressions"] = used
-    return result
+    totals = AccuracyTotals()
+    totals.add(scores, labels, chunk_rows)
+    return totals.result()
