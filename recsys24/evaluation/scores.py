@@ -25,7 +25,7 @@ from recsys24.data import schema as S
 from recsys24.data.split import Split, check_columns, iter_batches
 from recsys24.errors import DataError
 from recsys24.evaluation.ranking import flat_lists
-from recsys24.io import write_parquet
+from recsys24.io import atomic_path, write_parquet
 
 BATCH_ROWS = 1_000_000
 
@@ -49,6 +49,38 @@ def write_scores(df: pl.DataFrame, path: str | Path) -> None:
         if df.schema[col] != dtype:
             raise DataError(f"{path}: column '{col}' has dtype {df.schema[col]}, expected {dtype}")
     write_parquet(df.select(list(S.SCORES_SCHEMA)), path)
+
+
+class ScoresWriter:
+    """Write a scores file batch by batch (one row group each), atomically.
+
+    >>> with ScoresWriter(path) as w:                       # doctest: +SKIP
+    ...     for batch in batches:
+    ...         w.write(scores_frame(ids, users, scores))
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.rows = 0
+
+    def __enter__(self) -> "ScoresWriter":
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        arrow_schema = pl.DataFrame(schema=S.SCORES_SCHEMA).to_arrow().schema
+        self._writer = pq.ParquetWriter(tmp, arrow_schema, compression="zstd")
+        self._schema = arrow_schema
+        return self
+
+    def write(self, df: pl.DataFrame) -> None:
+        for col, dtype in S.SCORES_SCHEMA.items():
+            if df.schema.get(col) != dtype:
+                raise DataError(f"{self.path}: column '{col}' is {df.schema.get(col)}, expected {dtype}")
+        self._writer.write_table(df.select(list(S.SCORES_SCHEMA)).to_arrow().cast(self._schema))
+        self.rows += df.height
+
+    def __exit__(self, *exc) -> bool:
+        self._writer.close()
+        return self._atomic.__exit__(*exc)
 
 
 def read_scores(path: str | Path) -> pl.DataFrame:
