@@ -56,7 +56,7 @@ def evaluate_scores(
         if not split.has_clicks:
             raise DataError(
                 f"{split.behaviors}: the {split.name} split has no clicks; "
-                "give a labels file (e.g. the truth file of `recsys24 synth`)"
+                "give a truth labels file (--labels), e.g. the synth_truth file of `recsys24 synth`"
             )
         for _, sc, beh in iter_checked(scores_path, split, (S.CLICKED,), batch_rows):
             totals.add(sc[S.SCORES], click_labels(beh[S.INVIEW], beh[S.CLICKED]))
