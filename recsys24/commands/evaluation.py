@@ -1,4 +1,4 @@
-"""``recsys24 evaluate``, ``recsys24 baseline`` and ``recsys24 submission write|validate``."""
+"""``recsys24 evaluate``, ``recsys24 beyond-accuracy``, ``recsys24 baseline`` and ``recsys24 submission write|validate``."""
 
 from __future__ import annotations
 
@@ -59,6 +59,32 @@ def evaluate(scores_specs, data_dir, split, labels_path, as_json):
     console.print(table)
 
 
+@click.command("beyond-accuracy")
+@click.option("--scores", "scores_path", required=True, type=click.Path(dir_okay=False))
+@DATA
+@click.option("--top", "k", type=int, default=5, show_default=True, help="Recommendations per user.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
+def beyond_accuracy(scores_path, data_dir, k, as_json):
+    """Diversity, serendipity, novelty, coverage and distributions on the test split's 250-candidate rows."""
+    from recsys24.data.split import open_split
+    from recsys24.evaluation.beyond import beyond_accuracy as run
+
+    result = run(scores_path, open_split(data_dir, "test"), k=k)
+    if as_json:
+        click.echo(json.dumps(result))
+        return
+    table = Table(title=f"beyond accuracy: top {k} of {result['users']:,} users")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in result.items():
+        if isinstance(value, dict):
+            top3 = ", ".join(f"{v} {share:.1%}" for v, share in list(value.items())[:3])
+            table.add_row(name, top3)
+        elif name not in ("users", "k"):
+            table.add_row(name, f"{value:,}" if isinstance(value, int) else f"{value:.4f}")
+    console.print(table)
+
+
 @click.command()
 @click.argument("name")
 @DATA
@@ -108,4 +134,4 @@ def submission_validate(zip_path, data_dir, split):
     console.print(f"[green]valid[/]: {zip_path} ({lines:,} lines)")
 
 
-COMMANDS = [evaluate, baseline, submission]
+COMMANDS = [evaluate, beyond_accuracy, baseline, submission]
