@@ -17,6 +17,7 @@ COMMAND_MODULES = [
     "recsys24.commands.data",
     "recsys24.commands.evaluation",
     "recsys24.commands.prompts",
+    "recsys24.commands.training",
 ]
 
 
