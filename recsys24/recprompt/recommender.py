@@ -174,7 +174,7 @@ class Recommender:
             {
                 S.IMPRESSION_ID: samples[S.IMPRESSION_ID],
                 S.USER_ID: samples[S.USER_ID],
-                S.SCORES: pl.Series([ranking_scores(r, n) for r, n in zip(rankings, sizes)], dtype=pl.List(pl.Float32)),
+                S.SCORES: pl.Series([ranking_scores(r, n).tolist() for r, n in zip(rankings, sizes)], dtype=pl.List(pl.Float32)),
                 "prompt": prompts,
                 "answer": final,
                 "parsed": [r is not None for r in rankings],
