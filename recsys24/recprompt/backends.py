@@ -49,10 +49,22 @@ class Backend:
 
     def complete_many(self, batch: list[Messages], **params) -> list[str]:
         """Answers for each message list, in order, ``max_concurrency`` at a time."""
-        if self.max_concurrency <= 1 or len(batch) <= 1:
-            return [self.complete(m, **params) for m in batch]
-        with ThreadPoolExecutor(self.max_concurrency) as pool:
-            return list(pool.map(lambda m: self.complete(m, **params), batch))
+        return concurrent_map(lambda m: self.complete(m, **params), batch, self.max_concurrency)
+
+
+def concurrent_map(fn, items: list, max_workers: int) -> list:
+    """``[fn(x) for x in items]`` on up to ``max_workers`` threads, in order.
+
+    The first failure cancels the requests not yet started and is raised.
+    """
+    if max_workers <= 1 or len(items) <= 1:
+        return [fn(x) for x in items]
+    pool = ThreadPoolExecutor(max_workers)
+    try:
+        futures = [pool.submit(fn, x) for x in items]
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 class OpenAICompatible(Backend):
@@ -265,11 +277,6 @@ class Cached(Backend):
                 self.store(batch[i], params, answer)
                 return answer
 
-            if self.max_concurrency <= 1 or len(todo) == 1:
-                fresh = [fetch(i) for i in todo]
-            else:
-                with ThreadPoolExecutor(self.max_concurrency) as pool:
-                    fresh = list(pool.map(fetch, todo))
-            for i, answer in zip(todo, fresh):
+            for i, answer in zip(todo, concurrent_map(fetch, todo, self.max_concurrency)):
                 answers[i] = answer
         return answers
