@@ -66,3 +66,72 @@ def better_template() -> str:
 
 def template_without_history() -> str:
     return load_template("hand_crafted").replace("${history}", "(none)")
+
+
+class FakeOpenAIServer:
+    """An OpenAI-compatible chat server on 127.0.0.1 in a thread.
+
+    ``fail`` maps a 1-based request number to an HTTP status to return instead
+    (429 or 5xx exercise retries). Answers come from ``answer(messages)``:
+    by default a :class:`ScriptedRecommender` for recommender prompts and a
+    ``proposal`` template for optimiser prompts.
+    """
+
+    def __init__(self, fail: dict[int, int] | None = None, proposal: str | None = None):
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.fail = dict(fail or {})
+        self.requests = 0
+        self.auth_headers: list[str | None] = []
+        self.bodies: list[dict] = []
+        self.lock = threading.Lock()
+        recommender = ScriptedRecommender()
+        proposal = proposal or better_template()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output clean
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                with server.lock:
+                    server.requests += 1
+                    n = server.requests
+                    server.auth_headers.append(self.headers.get("Authorization"))
+                    server.bodies.append(body)
+                if self.path != "/v1/chat/completions":
+                    return self._send(404, {"error": {"message": "not found"}})
+                if n in server.fail:
+                    headers = {"Retry-After": "0"} if server.fail[n] == 429 else {}
+                    return self._send(server.fail[n], {"error": {"message": "busy"}}, headers)
+                messages = body["messages"]
+                if messages[0]["role"] == "system":
+                    text = f"# Prompt Template Begin\n{proposal}\n# Prompt Template End"
+                else:
+                    text = recommender.complete(messages)
+                self._send(200, {"choices": [{"index": 0, "message": {"role": "assistant", "content": text}}]})
+
+            def _send(self, code, payload, headers=None):
+                data = json.dumps(payload).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for k, v in (headers or {}).items():
+                    self.send_header(k, v)
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.httpd.shutdown()
+        self.httpd.server_close()
