@@ -56,7 +56,10 @@ from recsys24.recprompt.recommender import (
 from recsys24.recprompt.sampling import sample_impressions
 
 STATE = "state.json"
-_PROPOSAL = re.compile(r"#\s*Prompt Template Begin[^\n]*\n(.*?)(?:\n[^\n]*#\s*Prompt Template End|\Z)", re.S)
+_PROPOSAL = re.compile(
+    r"^[ \t*>]*#\s*Prompt Template Begin[ \t*]*\n(.*?)(?:^[ \t*>]*#\s*Prompt Template End|\Z)",
+    re.S | re.M,
+)
 
 
 def extract_template(answer: str) -> str | None:
