@@ -1,0 +1,423 @@
+"""A synthetic EB-NeRD with the official schema, real sizes and planted signal.
+
+``synthesize(out, preset)`` writes::
+
+    OUT/articles.parquet
+    OUT/{train,validation,test}/{behaviors,history}.parquet   official schema
+    OUT/synth_truth/{split}.parquet    row, impression_id, propensities, labels
+
+The signal a model can learn: each user has a category preference (Dirichlet),
+their history is drawn from it; in-view lists favour popular articles published
+in the last three days; the click is drawn from a softmax over the candidates of
+``W_PREF·log(preference) − W_AGE·age_in_days + W_POP·log(popularity)``. The true
+click probabilities of every candidate go to ``synth_truth/`` (outside the
+EB-NeRD files), so the oracle AUC of the data is known. Test behaviors carry no
+clicks, but the truth file has the simulated ones, so test-split scoring can be
+checked too.
+
+Everything is generated in chunks of impressions with numpy over flat arrays
+(no Python loop per impression) and written with pyarrow, one row group per
+chunk, so ``large`` (13.5M test impressions) stays within a few GB of memory.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys24.data import schema as S
+from recsys24.data.synth_text import CATEGORIES, category_vocabularies, make_texts
+from recsys24.io import atomic_path, write_json
+
+W_PREF, W_AGE, W_POP = 1.0, 1.0, 0.6
+US_PER_DAY = 86_400_000_000
+HISTORY_DAYS = 21
+INVIEW_WINDOW_DAYS = 3
+BA_CANDIDATES = 250
+TRUTH_DIR = "synth_truth"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Sizes of one synthetic dataset."""
+
+    articles: int
+    users: int
+    impressions: dict  # split -> behaviors rows (test: beyond-accuracy rows included)
+    beyond_accuracy: int
+    history_mean: float
+    chunk_rows: int = 500_000
+
+
+PRESETS = {
+    "demo": Preset(11_800, 2_000, {"train": 25_000, "validation": 25_000, "test": 25_000}, 370, 30.0),
+    "small": Preset(
+        20_000, 15_000, {"train": 233_000, "validation": 244_000, "test": 262_000}, 3_900, 40.0
+    ),
+    "large": Preset(
+        125_541,
+        850_000,
+        {"train": 12_063_890, "validation": 12_566_385, "test": 13_536_710},
+        200_000,
+        40.0,
+    ),
+}
+
+# Behaviors window start of each split (each lasts 7 days); history: 21 days before.
+WINDOWS = {
+    "train": datetime(2023, 5, 18, 7),
+    "validation": datetime(2023, 5, 25, 7),
+    "test": datetime(2023, 6, 1, 7),
+}
+_EPOCH = datetime(1970, 1, 1)
+FIRST_PUBLISHED = WINDOWS["train"] - timedelta(days=HISTORY_DAYS + 7)
+LAST_TIME = WINDOWS["test"] + timedelta(days=7)
+
+
+def _us(t: datetime) -> int:
+    return int((t - _EPOCH) / timedelta(microseconds=1))
+
+
+@dataclass
+class World:
+    """Articles and users shared by all splits (kept in memory: ~0.2 GB at large)."""
+
+    article_ids: np.ndarray  # i32, sorted by published time
+    published_us: np.ndarray  # i64, ascending
+    category_index: np.ndarray  # 0..31
+    popularity: np.ndarray  # f64 > 0
+    pop_cdf: np.ndarray  # cumulative popularity, len n+1
+    cat_time_key: np.ndarray  # sorted (category, published) keys
+    cat_time_order: np.ndarray  # article index for each key
+    user_pref: np.ndarray  # [users, 32] f32, rows sum to 1
+    user_activity_cdf: np.ndarray
+    user_demo: dict  # per-user demographic columns
+
+
+def _nullable(values: np.ndarray, null_share: float, rng: np.random.Generator, type_) -> pa.Array:
+    mask = rng.random(values.size) < null_share
+    return pa.array(values, type=type_, mask=mask)
+
+
+def _list_array(offsets: np.ndarray, values: pa.Array | np.ndarray, type_=None) -> pa.ListArray:
+    if not isinstance(values, pa.Array):
+        values = pa.array(values, type=type_)
+    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
+
+
+def _make_world(preset: Preset, rng: np.random.Generator, out: Path) -> World:
+    n = preset.articles
+    published = np.sort(rng.integers(_us(FIRST_PUBLISHED), _us(LAST_TIME), size=n))
+    article_ids = (3_000_000 + np.cumsum(rng.integers(1, 60, size=n))).astype(np.int32)
+    n_cat = len(CATEGORIES)
+    cat_weights = 1.0 / np.arange(1, n_cat + 1) ** 0.9
+    cat_weights = rng.permutation(cat_weights / cat_weights.sum())
+    category_index = rng.choice(n_cat, size=n, p=cat_weights)
+    popularity = rng.lognormal(0.0, 1.0, size=n)
+    pop_cdf = np.concatenate([[0.0], np.cumsum(popularity)])
+    key = category_index.astype(np.int64) * (1 << 52) + published
+    order = np.argsort(key, kind="stable")
+
+    pref = rng.gamma(0.3, size=(preset.users, n_cat)).astype(np.float32) + 1e-4
+    pref /= pref.sum(axis=1, keepdims=True)
+    activity = rng.lognormal(0.0, 1.0, size=preset.users)
+    users = preset.users
+    demo = {
+        "is_sso_user": rng.random(users) < 0.6,
+        "gender": rng.integers(0, 2, size=users).astype(np.int8),
+        "postcode": rng.integers(0, 5, size=users).astype(np.int8),
+        "age": (rng.integers(1, 9, size=users) * 10).astype(np.int8),
+        "is_subscriber": rng.random(users) < 0.3,
+        "demo_known": rng.random(users) < 0.1,
+    }
+    world = World(
+        article_ids, published, category_index, popularity, pop_cdf, key[order], order,
+        pref, np.cumsum(activity) / activity.sum(), demo,
+    )
+    _write_articles(world, rng, out / "articles.parquet")
+    return world
+
+
+def _write_articles(w: World, rng: np.random.Generator, path: Path) -> None:
+    n = w.article_ids.size
+    vocabs = category_vocabularies(rng)
+    cat_ids = np.array([c[0] for c in CATEGORIES], dtype=np.int16)
+    cat_strs = np.array([c[1] for c in CATEGORIES], dtype=object)
+    titles = make_texts(rng, w.category_index, vocabs, (4, 10), 0.6)
+    subtitles = make_texts(rng, w.category_index, vocabs, (8, 18), 0.5)
+    bodies = make_texts(rng, w.category_index, vocabs, (30, 80), 0.4)
+    # 263 subcategories: ~8 per category; each article lists 0-2 of its category's.
+    n_sub = rng.integers(0, 3, size=n)
+    sub_off = np.concatenate([[0], np.cumsum(n_sub)])
+    sub_vals = (w.category_index.repeat(n_sub) * 8 + rng.integers(0, 8, size=n_sub.sum()) + 200)
+    topic_vocab = [f"{c[1]}_{t}" for c in CATEGORIES for t in ("aktuelt", "baggrund", "portræt")]
+    n_topics = rng.integers(1, 4, size=n)
+    top_off = np.concatenate([[0], np.cumsum(n_topics)])
+    top_vals = np.array(topic_vocab, dtype=object)[
+        w.category_index.repeat(n_topics) * 3 + rng.integers(0, 3, size=n_topics.sum())
+    ]
+    n_ner = rng.integers(0, 4, size=n)
+    ner_off = np.concatenate([[0], np.cumsum(n_ner)])
+    names = np.array(["Mette Frederiksen", "FC København", "Brøndby", "Aarhus", "Politiet",
+                      "Lars Løkke", "Novo Nordisk", "DSB", "Tivoli", "Christian Eriksen"], dtype=object)
+    groups = np.array(["PER", "ORG", "ORG", "LOC", "ORG", "PER", "ORG", "ORG", "LOC", "PER"], dtype=object)
+    ner_idx = rng.integers(0, names.size, size=n_ner.sum())
+    n_img = rng.integers(0, 4, size=n)
+    img_off = np.concatenate([[0], np.cumsum(n_img)])
+    sentiment = rng.choice(np.array(["Negative", "Neutral", "Positive"], dtype=object), size=n, p=[0.4, 0.35, 0.25])
+    inviews = (w.popularity * 5000 * rng.lognormal(0, 0.3, size=n)).astype(np.int32)
+    pageviews = (inviews * rng.uniform(0.05, 0.3, size=n)).astype(np.int32)
+    table = pa.table(
+        {
+            S.ARTICLE_ID: pa.array(w.article_ids, pa.int32()),
+            S.TITLE: pa.array(titles, pa.string()),
+            S.SUBTITLE: pa.array(subtitles, pa.string()),
+            "last_modified_time": pa.array(
+                w.published_us + rng.integers(0, 3 * US_PER_DAY, size=n), pa.timestamp("us")
+            ),
+            "premium": pa.array(rng.random(n) < 0.15),
+            S.BODY: pa.array(bodies, pa.string()),
+            S.PUBLISHED_TIME: pa.array(w.published_us, pa.timestamp("us")),
+            "image_ids": _list_array(img_off, rng.integers(10**6, 10**7, size=n_img.sum()), pa.int64()),
+            "article_type": pa.array(
+                rng.choice(np.array(["article_default", "article_video_standalone"], dtype=object), size=n, p=[0.93, 0.07]),
+                pa.string(),
+            ),
+            "url": pa.array([f"https://ekstrabladet.dk/a/{i}" for i in w.article_ids], pa.string()),
+            "ner_clusters": _list_array(ner_off, names[ner_idx], pa.string()),
+            "entity_groups": _list_array(ner_off, groups[ner_idx], pa.string()),
+            S.TOPICS: _list_array(top_off, top_vals, pa.string()),
+            S.CATEGORY: pa.array(cat_ids[w.category_index], pa.int16()),
+            S.SUBCATEGORY: _list_array(sub_off, sub_vals.astype(np.int16), pa.int16()),
+            S.CATEGORY_STR: pa.array(cat_strs[w.category_index], pa.string()),
+            S.TOTAL_INVIEWS: _nullable(inviews, 0.3, rng, pa.int32()),
+            S.TOTAL_PAGEVIEWS: _nullable(pageviews, 0.3, rng, pa.int32()),
+            S.TOTAL_READ_TIME: _nullable((pageviews * 40.0).astype(np.float32), 0.3, rng, pa.float32()),
+            S.SENTIMENT_SCORE: pa.array(rng.uniform(0.5, 1.0, size=n).astype(np.float32), pa.float32()),
+            S.SENTIMENT_LABEL: pa.array(sentiment, pa.string()),
+        }
+    )
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+
+
+def _segment_ids(counts: np.ndarray) -> np.ndarray:
+    return np.repeat(np.arange(counts.size), counts)
+
+
+def _draw_inview(w: World, times: np.ndarray, n_want: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct popularity-weighted candidates per impression from the last 3 days.
+
+    Returns (counts, flat article indices) in draw order.
+    """
+    lo = np.searchsorted(w.published_us, times - INVIEW_WINDOW_DAYS * US_PER_DAY)
+    hi = np.searchsorted(w.published_us, times, side="right")
+    draws = n_want * 2 + 4
+    seg = _segment_ids(draws)
+    c_lo, c_hi = w.pop_cdf[lo][seg], w.pop_cdf[hi][seg]
+    u = c_lo + rng.random(seg.size) * (c_hi - c_lo)
+    idx = np.clip(np.searchsorted(w.pop_cdf, u, side="right") - 1, 0, w.article_ids.size - 1)
+    # Keep the first occurrence of each article per impression, then the first n_want.
+    key = seg.astype(np.int64) * (1 << 32) + idx
+    order = np.argsort(key, kind="stable")
+    dup = np.zeros(seg.size, dtype=bool)
+    dup[order[1:]] = key[order[1:]] == key[order[:-1]]
+    seg, idx = seg[~dup], idx[~dup]
+    starts = np.searchsorted(seg, np.arange(n_want.size))
+    rank = np.arange(seg.size) - starts[seg]
+    keep = rank < n_want[seg]
+    seg, idx = seg[keep], idx[keep]
+    return np.bincount(seg, minlength=n_want.size), idx
+
+
+def _click_model(w: World, users: np.ndarray, times: np.ndarray, counts: np.ndarray, idx: np.ndarray, rng):
+    """True click probabilities (segment softmax) and sampled click labels."""
+    seg = _segment_ids(counts)
+    pref = w.user_pref[users[seg], w.category_index[idx]].astype(np.float64)
+    age_days = (times[seg] - w.published_us[idx]) / US_PER_DAY
+    logit = W_PREF * np.log(pref * len(CATEGORIES)) - W_AGE * age_days + W_POP * np.log(w.popularity[idx])
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    mx = np.maximum.reduceat(logit, starts)
+    e = np.exp(logit - mx[seg])
+    prob = e / np.add.reduceat(e, starts)[seg]
+    # Gumbel top-k sampling: one click, a second one for 7% of impressions.
+    noisy = logit + rng.gumbel(size=logit.size)
+    order = np.lexsort((-noisy, seg))
+    rank = np.empty(seg.size, dtype=np.int64)
+    rank[order] = np.arange(seg.size) - starts[seg[order]]
+    two = rng.random(counts.size) < 0.07
+    labels = (rank == 0) | ((rank == 1) & two[seg])
+    return prob.astype(np.float32), labels
+
+
+def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=None):
+    """One chunk of behaviors rows as (official table, truth table)."""
+    n = users.size
+    if ba_list is None:
+        n_want = np.minimum(5 + rng.geometric(1 / 7.6, size=n) - 1, 100)
+        counts, idx = _draw_inview(w, times, n_want, rng)
+        impression_ids = np.arange(first_id, first_id + n, dtype=np.uint32)
+        sessions = (session0 + np.cumsum(rng.random(n) < 0.3)).astype(np.uint32)
+    else:
+        counts = np.full(n, ba_list.size)
+        idx = np.tile(ba_list, n)
+        impression_ids = np.zeros(n, dtype=np.uint32)
+        sessions = np.zeros(n, dtype=np.uint32)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    prob, labels = _click_model(w, users, times, counts, idx, rng)
+    inview_ids = w.article_ids[idx]
+    d = w.user_demo
+    known = d["demo_known"][users]
+    cols = {
+        S.IMPRESSION_ID: pa.array(impression_ids, pa.uint32()),
+        S.ARTICLE_ID: pa.array(
+            w.article_ids[rng.integers(0, w.article_ids.size, size=n)], pa.int32(),
+            mask=rng.random(n) < 0.7,
+        ),
+        S.IMPRESSION_TIME: pa.array(times, pa.timestamp("us")),
+        S.READ_TIME: pa.array(np.minimum(rng.exponential(40, size=n), 1800).round().astype(np.float32)),
+        S.SCROLL_PERCENTAGE: _nullable(rng.uniform(0, 100, size=n).astype(np.float32), 0.3, rng, pa.float32()),
+        S.DEVICE_TYPE: pa.array(rng.choice(np.array([1, 2, 3], dtype=np.int8), size=n, p=[0.3, 0.6, 0.1])),
+        S.INVIEW: _list_array(offsets, inview_ids, pa.int32()),
+        S.CLICKED: _list_array(np.concatenate([[0], np.cumsum(np.add.reduceat(labels.astype(np.int64), offsets[:-1]))]), inview_ids[labels], pa.int32()),
+        S.USER_ID: pa.array(users.astype(np.uint32) + 10_000, pa.uint32()),
+        S.IS_SSO_USER: pa.array(d["is_sso_user"][users]),
+        S.GENDER: pa.array(d["gender"][users], pa.int8(), mask=~known),
+        S.POSTCODE: pa.array(d["postcode"][users], pa.int8(), mask=~known),
+        S.AGE: pa.array(d["age"][users], pa.int8(), mask=~known),
+        S.IS_SUBSCRIBER: pa.array(d["is_subscriber"][users]),
+        S.SESSION_ID: pa.array(sessions, pa.uint32()),
+        S.NEXT_READ_TIME: _nullable(np.minimum(rng.exponential(40, size=n), 1800).round().astype(np.float32), 0.1, rng, pa.float32()),
+        S.NEXT_SCROLL_PERCENTAGE: _nullable(rng.uniform(0, 100, size=n).astype(np.float32), 0.35, rng, pa.float32()),
+        S.IS_BEYOND_ACCURACY: pa.array(np.full(n, ba_list is not None)),
+    }
+    schema = S.behaviors_schema(split)
+    table = pa.table({k: cols[k] for k in schema})
+    truth = pa.table(
+        {
+            "impression_id": cols[S.IMPRESSION_ID],
+            "propensities": _list_array(offsets, prob, pa.float32()),
+            S.LABELS: _list_array(offsets, labels.astype(np.int8), pa.int8()),
+        }
+    )
+    return table, truth
+
+
+def _write_behaviors(w: World, preset: Preset, split: str, out: Path, rng, next_id: int) -> np.ndarray:
+    """Write OUT/split/behaviors.parquet and the truth file; return the users seen."""
+    total = preset.impressions[split]
+    n_ba = preset.beyond_accuracy if split == "test" else 0
+    start = _us(WINDOWS[split])
+    users = np.searchsorted(w.user_activity_cdf, rng.random(total - n_ba))
+    users = np.minimum(users, w.user_pref.shape[0] - 1)
+    times = np.sort(rng.integers(start, start + 7 * US_PER_DAY, size=total - n_ba))
+    beh_path, truth_path = out / split / "behaviors.parquet", out / TRUTH_DIR / f"{split}.parquet"
+    with atomic_path(beh_path) as tb, atomic_path(truth_path) as tt:
+        bw = tw = None
+        session = 0
+        row = 0
+        for lo in range(0, users.size, preset.chunk_rows):
+            hi = min(lo + preset.chunk_rows, users.size)
+            table, truth = _behaviors_chunk(w, split, users[lo:hi], times[lo:hi], next_id + lo, session, rng)
+            session = int(table[S.SESSION_ID][-1].as_py())
+            bw, tw = _write_chunk(bw, tw, tb, tt, table, truth, row)
+            row += table.num_rows
+        ba_users = np.empty(0, dtype=np.int64)
+        if n_ba:
+            end = start + 7 * US_PER_DAY
+            recent = np.flatnonzero(w.published_us > end - 7 * US_PER_DAY)
+            recent = recent[w.published_us[recent] <= end]
+            ba_list = rng.choice(recent, size=BA_CANDIDATES, replace=False)
+            ba_users = rng.choice(w.user_pref.shape[0], size=n_ba, replace=False)
+            ba_times = np.sort(rng.integers(start, end, size=n_ba))
+            for lo in range(0, n_ba, max(1, preset.chunk_rows // 25)):
+                hi = min(lo + preset.chunk_rows // 25, n_ba)
+                table, truth = _behaviors_chunk(w, split, ba_users[lo:hi], ba_times[lo:hi], 0, 0, rng, ba_list)
+                bw, tw = _write_chunk(bw, tw, tb, tt, table, truth, row)
+                row += table.num_rows
+        bw.close()
+        tw.close()
+    return np.unique(np.concatenate([users, ba_users]))
+
+
+def _write_chunk(bw, tw, beh_path, truth_path, table, truth, row0):
+    truth = truth.add_column(0, S.ROW, pa.array(np.arange(row0, row0 + truth.num_rows, dtype=np.uint64)))
+    if bw is None:
+        bw = pq.ParquetWriter(beh_path, table.schema, compression="zstd")
+        tw = pq.ParquetWriter(truth_path, truth.schema, compression="zstd")
+    bw.write_table(table)
+    tw.write_table(truth)
+    return bw, tw
+
+
+def _write_history(w: World, preset: Preset, split: str, users: np.ndarray, out: Path, rng) -> None:
+    """One row per user: reads in the 21 days before the window, drawn from their preferences."""
+    end = _us(WINDOWS[split])
+    start = end - HISTORY_DAYS * US_PER_DAY
+    n_cat = len(CATEGORIES)
+    with atomic_path(out / split / "history.parquet") as tmp:
+        writer = None
+        for lo in range(0, users.size, 200_000):
+            u = users[lo : lo + 200_000]
+            lengths = np.clip(rng.lognormal(np.log(preset.history_mean) - 0.5, 1.0, size=u.size), 5, 1000).astype(np.int64)
+            seg = _segment_ids(lengths)
+            offsets = np.concatenate([[0], np.cumsum(lengths)])
+            # Times sorted within each user: sort by (user, time).
+            t = rng.integers(start, end, size=seg.size)
+            t = t[np.lexsort((t, seg))]
+            # Category of each read from the user's preference: inverse CDF over rows
+            # laid end to end (row i's CDF shifted by i keeps the whole array sorted).
+            cdf = np.cumsum(w.user_pref[u], axis=1, dtype=np.float64)
+            cdf /= cdf[:, -1:]
+            flat = (cdf + np.arange(u.size)[:, None]).ravel()
+            pos = np.searchsorted(flat, seg + rng.random(seg.size) * 0.999999)
+            cat = (pos - seg * n_cat).clip(0, n_cat - 1)
+            base = cat.astype(np.int64) * (1 << 52)
+            a_lo = np.searchsorted(w.cat_time_key, base + t - 2 * US_PER_DAY)
+            a_hi = np.searchsorted(w.cat_time_key, base + t, side="right")
+            pick = a_lo + (rng.random(seg.size) * (a_hi - a_lo)).astype(np.int64)
+            # No article of that category in the last two days: take its latest earlier one.
+            empty = a_hi <= a_lo
+            pick[empty] = np.maximum(a_lo[empty] - 1, 0)
+            art = w.cat_time_order[pick]
+            art_t = np.maximum(t, w.published_us[art] + 60_000_000)
+            table = pa.table(
+                {
+                    S.USER_ID: pa.array(u.astype(np.uint32) + 10_000, pa.uint32()),
+                    S.HIST_TIME: _list_array(offsets, pa.array(art_t, pa.timestamp("us"))),
+                    S.HIST_SCROLL: _list_array(offsets, _nullable(rng.uniform(0, 100, size=seg.size).astype(np.float32), 0.3, rng, pa.float32())),
+                    S.HIST_ARTICLE: _list_array(offsets, w.article_ids[art], pa.int32()),
+                    S.HIST_READ_TIME: _list_array(offsets, np.minimum(rng.exponential(40, size=seg.size), 1800).round().astype(np.float32), pa.float32()),
+                }
+            )
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer.write_table(table)
+        writer.close()
+
+
+def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SPLITS) -> dict:
+    """Write a synthetic EB-NeRD under ``out``; return a summary (also in OUT/synth.json)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset '{preset}' (expected one of {', '.join(PRESETS)})")
+    p = PRESETS[preset]
+    out = Path(out)
+    rng = np.random.default_rng(seed)
+    world = _make_world(p, rng, out)
+    summary = {"preset": preset, "seed": seed, "sizes": asdict(p), "splits": {}}
+    next_id = 1
+    for split in S.SPLITS:
+        split_rng = np.random.default_rng([seed, S.SPLITS.index(split)])
+        if split in splits:
+            users = _write_behaviors(world, p, split, out, split_rng, next_id)
+            _write_history(world, p, split, users, out, split_rng)
+            summary["splits"][split] = {"impressions": p.impressions[split], "users": int(users.size)}
+        next_id += p.impressions[split]
+    write_json(summary, out / "synth.json")
+    return summary
