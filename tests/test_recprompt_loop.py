@@ -124,3 +124,11 @@ def test_shipped_config_loads_typed_and_refuses_typos(tmp_path):
     bad.write_text("loop:\n  iteratoins: 3\n")
     with pytest.raises(Recsys24Error, match="unknown key.*iteratoins"):
         load_config(bad)
+
+
+def test_request_params_follow_the_config(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("recommender: {temperature: 0.2, max_tokens: null, extra: {seed: 7}}\n")
+    config = load_config(path)
+    assert config.recommender.params == {"temperature": 0.2, "seed": 7}
+    assert config.optimizer.params == {"temperature": 0.0, "max_tokens": 1024}

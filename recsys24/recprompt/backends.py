@@ -198,7 +198,7 @@ class LocalTransformers(Backend):
         limit = getattr(self.lm.config, "max_position_embeddings", None) or getattr(
             self.lm.config, "n_positions", None
         )
-        max_new = int(params.get("max_tokens", 256))
+        max_new = int(params.get("max_tokens") or 256)
         if limit and ids.shape[1] + max_new > limit:
             ids = ids[:, -(limit - max_new):]  # keep the end: the output format is there
         temperature = float(params.get("temperature", 0.0))

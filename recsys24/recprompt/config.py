@@ -42,12 +42,16 @@ class BackendConfig:
     timeout: float = 120.0
     retries: int = 5
     temperature: float = 0.0
-    max_tokens: int = 1024
+    max_tokens: int | None = 1024  # null: not sent (APIs that want max_completion_tokens)
+    extra: dict = field(default_factory=dict)  # more request fields, e.g. {seed: 0}
 
     @property
     def params(self) -> dict:
         """Generation settings sent with every request (and part of the cache key)."""
-        return {"temperature": self.temperature, "max_tokens": self.max_tokens}
+        params = {"temperature": self.temperature}
+        if self.max_tokens is not None:
+            params["max_tokens"] = self.max_tokens
+        return {**params, **self.extra}
 
     def build(self, cache_dir: str | Path | None) -> Backend:
         """The backend this section describes, behind a disk cache if ``cache_dir``."""
