@@ -74,3 +74,26 @@ def test_synthetic_mind_has_english_titles_and_clicks_follow_history_topics(tmp_
         for a in inview:
             (hit_clicked if a in clicked else hit_other).append(topic[a] in hist[u])
     assert sum(hit_clicked) / len(hit_clicked) > 1.5 * sum(hit_other) / len(hit_other)  # 0.80 vs 0.40
+
+
+def test_mind_converted_to_ebnerd_layout_prepares_and_samples_like_mind(cli, tmp_path):
+    from recsys24.data.prepared import open_prepared
+    from recsys24.data.split import open_split
+    from recsys24.data.tables import ebnerd_tables
+    from recsys24.recprompt.sampling import sample_impressions
+
+    mind = write_synthetic_mind(tmp_path / "mind", seed=4)
+    assert cli("mind-convert", "--mind", mind, "--split", "train", "--out", tmp_path / "eb").exit_code == 0
+    assert cli("mind-convert", "--mind", write(tmp_path / "hand"), "--split", "validation",
+               "--out", tmp_path / "eb").exit_code == 0
+    assert open_split(tmp_path / "eb", "train").num_rows == 600  # official names and dtypes
+    articles = pl.read_parquet(tmp_path / "eb" / "articles.parquet")
+    assert articles.filter(pl.col("news_id") == "N55528")[S.TITLE][0].startswith("The Brands")  # both splits kept
+
+    result = cli("prepare", "--data", tmp_path / "eb", "--split", "train", "--out", tmp_path / "prep")
+    assert result.exit_code == 0, result.output
+    assert open_prepared(tmp_path / "prep").num_impressions == 600
+
+    via_ebnerd = sample_impressions(ebnerd_tables(tmp_path / "eb", "train"), 20, 30, seed=5)
+    via_mind = sample_impressions(mind_tables(mind), 20, 30, seed=5)
+    assert all(a.equals(b) for a, b in zip(via_ebnerd, via_mind))

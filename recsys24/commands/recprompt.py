@@ -1,4 +1,4 @@
-"""``recsys24 recprompt`` (the RecPrompt loop) and ``recsys24 synth-mind``."""
+"""``recsys24 recprompt`` (the RecPrompt loop), ``synth-mind`` and ``mind-convert``."""
 
 from __future__ import annotations
 
@@ -88,4 +88,17 @@ def synth_mind(out, num_news, num_users, num_impressions, seed):
     console.print(f"wrote {path}/news.tsv and {path}/behaviors.tsv")
 
 
-COMMANDS = [recprompt, synth_mind]
+@click.command("mind-convert")
+@click.option("--mind", "mind_dir", required=True, type=click.Path(file_okay=False), help="MIND split folder.")
+@click.option("--split", type=click.Choice(["train", "validation", "test"]), required=True,
+              help="EB-NeRD split name to write (MIND dev -> validation).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="EB-NeRD-layout folder.")
+def mind_convert(mind_dir, split, out):
+    """Write a MIND split in the EB-NeRD layout, so `recsys24 prepare` and the rest apply."""
+    from recsys24.data.mind import write_ebnerd_layout
+
+    path = write_ebnerd_layout(mind_dir, out, split)
+    console.print(f"wrote {path}/articles.parquet and {path}/{split}/{{behaviors,history}}.parquet")
+
+
+COMMANDS = [recprompt, synth_mind, mind_convert]

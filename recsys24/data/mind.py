@@ -27,7 +27,7 @@ import polars as pl
 from recsys24.data import schema as S
 from recsys24.data.tables import NewsTables
 from recsys24.errors import DataError
-from recsys24.io import atomic_path
+from recsys24.io import atomic_path, write_parquet
 
 NEWS_COLUMNS = (
     "news_id", "category", "subcategory", "title", "abstract", "url",
@@ -186,4 +186,48 @@ def write_synthetic_mind(
     for name, rows in (("news.tsv", news_rows), ("behaviors.tsv", behavior_rows)):
         with atomic_path(out / name) as tmp:
             tmp.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return out
+
+
+# --- MIND as an EB-NeRD folder ----------------------------------------------
+
+
+def _with_schema(df: pl.DataFrame, schema: dict[str, pl.DataType]) -> pl.DataFrame:
+    """``df`` cast to ``schema``, missing columns as nulls, schema columns first."""
+    missing = [pl.lit(None, dtype=t).alias(c) for c, t in schema.items() if c not in df.columns]
+    df = df.with_columns(missing).with_columns([pl.col(c).cast(t) for c, t in schema.items()])
+    return df.select(*schema, *(c for c in df.columns if c not in schema))
+
+
+def write_ebnerd_layout(mind_dir: str | Path, out: str | Path, split: str) -> Path:
+    """Write a MIND split as ``out/articles.parquet`` and ``out/<split>/{behaviors,history}.parquet``.
+
+    Official EB-NeRD column names and dtypes, so ``recsys24 prepare``, the
+    baselines and evaluation run on MIND unchanged. Columns MIND lacks are
+    null (history times too: MIND does not record them); ``news_id`` and
+    ``mind_user_id`` keep the original ids. Articles of several converted
+    splits accumulate in one articles.parquet.
+    """
+    if split not in S.SPLITS:
+        raise DataError(f"unknown split '{split}' (expected one of {', '.join(S.SPLITS)})")
+    tables = mind_tables(mind_dir)
+    out = Path(out)
+    subcats = pl.col(SUBCATEGORY_STR).rank("dense").cast(pl.Int16)
+    articles = _with_schema(
+        tables.articles.with_columns(pl.concat_list(subcats).alias(S.SUBCATEGORY)).collect(), S.ARTICLES_SCHEMA
+    )
+    if (out / "articles.parquet").is_file():
+        old = pl.read_parquet(out / "articles.parquet")
+        articles = pl.concat([old, articles], how="diagonal_relaxed").unique(S.ARTICLE_ID, keep="first", maintain_order=True)
+    behaviors = tables.behaviors.collect()
+    if split == "test":
+        behaviors = behaviors.drop(S.CLICKED).with_columns(pl.lit(False).alias(S.IS_BEYOND_ACCURACY))
+    elif behaviors[S.CLICKED].null_count():
+        raise DataError(f"{mind_dir}: behaviors have no click labels; convert it as split 'test'")
+    history = tables.history.collect().with_columns(
+        pl.col(S.HIST_ARTICLE).list.eval(pl.lit(None, dtype=S.DT)).alias(S.HIST_TIME),
+    )
+    write_parquet(articles, out / "articles.parquet")
+    write_parquet(_with_schema(behaviors, S.behaviors_schema(split)), out / split / "behaviors.parquet")
+    write_parquet(_with_schema(history, S.HISTORY_SCHEMA), out / split / "history.parquet")
     return out
