@@ -132,3 +132,13 @@ def test_request_params_follow_the_config(tmp_path):
     config = load_config(path)
     assert config.recommender.params == {"temperature": 0.2, "seed": 7}
     assert config.optimizer.params == {"temperature": 0.0, "max_tokens": 1024}
+
+
+def test_resuming_with_more_iterations_retests_a_new_best(tables, tmp_path):
+    proposals = [template_without_history(), better_template()]
+    first = run_recprompt(small_config(1), tmp_path, tables, ScriptedRecommender(), ScriptedOptimizer(proposals))
+    assert first["best_iteration"] == 0
+    more = run_recprompt(small_config(2), tmp_path, tables, ScriptedRecommender(), ScriptedOptimizer(proposals[1:]))
+    assert more["best_iteration"] == 2
+    assert (tmp_path / "test" / "best" / "template.txt").read_text() == better_template()
+    assert more["test"]["best"]["mrr"] != first["test"]["best"]["mrr"]

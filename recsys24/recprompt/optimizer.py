@@ -21,7 +21,7 @@ Run folder::
     RUN/state.json                    after each finished iteration (resume point)
     RUN/iterations.csv                one row per iteration: status and metrics
     RUN/best_template.txt
-    RUN/test/<name>/scores.parquet    scores file (schema.SCORES_SCHEMA); also answers.parquet
+    RUN/test/<name>/scores.parquet    scores file (schema.SCORES_SCHEMA); also answers.parquet, template.txt
     RUN/metrics.json                  validation of the best, test of every template
 
 Rerunning with the same RUN continues after the last finished iteration;
@@ -41,7 +41,7 @@ import polars as pl
 from recsys24.data import schema as S
 from recsys24.data.tables import NewsTables
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.metrics import accuracy
+from recsys24.evaluation.metrics import METRIC_NAMES, accuracy
 from recsys24.io import atomic_path, write_json, write_parquet
 from recsys24.recprompt.backends import Backend
 from recsys24.recprompt.config import RecPromptConfig
@@ -151,13 +151,15 @@ def run_recprompt(
 ) -> dict:
     """Run (or continue) the loop in ``run_dir``; return the contents of metrics.json."""
     run_dir = Path(run_dir)
+    metric = config.loop.select_metric
+    if metric not in METRIC_NAMES:
+        raise Recsys24Error(f"loop.select_metric '{metric}': expected one of {', '.join(METRIC_NAMES)}")
     state_path = run_dir / STATE
     state = _read_state(state_path, config)
     write_json({"config": config.to_dict(), "run_hash": config.run_hash(), "code_version": _code_version(),
                 "source": tables.source}, run_dir / "config.json")
     validation, test = _load_samples(run_dir, config, tables)
     recommender = Recommender(recommender_backend, config.recommender.params)
-    metric = config.loop.select_metric
 
     if state is None:
         template = load_template(config.loop.initial_template)
@@ -208,10 +210,12 @@ def run_recprompt(
     results = {"best_iteration": state["best"], "validation": state["rows"][state["best"]], "test": {}}
     for name, template in [("best", best_template)] + [(n, load_template(n)) for n in config.loop.compare_templates]:
         out = run_dir / "test" / Path(name).stem
-        if not (out / "scores.parquet").is_file():
+        done = out / "template.txt"  # written last; a resumed run may have a new best
+        if not (done.is_file() and done.read_text(encoding="utf-8") == template):
             ranked = recommender.rank(template, test)
             write_parquet(ranked.drop(S.SCORES), out / "answers.parquet")
             write_parquet(scores_frame(ranked), out / "scores.parquet")
+            _write_text(done, template)
         scores = pl.read_parquet(out / "scores.parquet")
         parsed = pl.read_parquet(out / "answers.parquet", columns=["parsed"])["parsed"]
         results["test"][Path(name).stem] = {**accuracy(scores[S.SCORES], test[S.LABELS]), "parsed": float(parsed.mean())}
