@@ -72,7 +72,7 @@ class FakeOpenAIServer:
     """An OpenAI-compatible chat server on 127.0.0.1 in a thread.
 
     ``fail`` maps a 1-based request number to an HTTP status to return instead
-    (429 or 5xx exercise retries). Answers come from ``answer(messages)``:
+    (429 or 5xx exercise retries; 200 sends a cut-off JSON body). Answers come from ``answer(messages)``:
     by default a :class:`ScriptedRecommender` for recommender prompts and a
     ``proposal`` template for optimiser prompts.
     """
@@ -104,6 +104,11 @@ class FakeOpenAIServer:
                     server.bodies.append(body)
                 if self.path != "/v1/chat/completions":
                     return self._send(404, {"error": {"message": "not found"}})
+                if server.fail.get(n) == 200:  # a cut-off body
+                    self.send_response(200)
+                    self.send_header("Content-Length", "9")
+                    self.end_headers()
+                    return self.wfile.write(b'{"choices')
                 if n in server.fail:
                     headers = {"Retry-After": "0"} if server.fail[n] == 429 else {}
                     return self._send(server.fail[n], {"error": {"message": "busy"}}, headers)

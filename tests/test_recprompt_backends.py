@@ -22,14 +22,14 @@ def api_key(monkeypatch):
     return "RECPROMPT_TEST_KEY"
 
 
-def test_retries_429_and_500_then_answers(api_key, caplog):
+def test_retries_429_5xx_and_cut_off_bodies_then_answers(api_key, caplog):
     caplog.set_level(logging.DEBUG)
-    with FakeOpenAIServer(fail={1: 429, 2: 500, 3: 503}) as server:
-        client = OpenAICompatible(server.base_url, "m", api_key, retries=3, backoff=0.01)
+    with FakeOpenAIServer(fail={1: 429, 2: 500, 3: 503, 4: 200}) as server:
+        client = OpenAICompatible(server.base_url, "m", api_key, retries=4, backoff=0.01)
         answer = client.complete(MESSAGES, temperature=0.0)
     assert "<START>C1, C2<END>" in answer
-    assert server.requests == 4 and client.requests == 4
-    assert server.auth_headers == [f"Bearer {KEY}"] * 4  # sent to the server...
+    assert server.requests == 5 and client.requests == 5
+    assert server.auth_headers == [f"Bearer {KEY}"] * 5  # sent to the server...
     assert server.bodies[-1] == {"model": "m", "messages": MESSAGES, "temperature": 0.0}
     assert "HTTP 429" in caplog.text and "HTTP 500" in caplog.text
     assert KEY not in caplog.text  # ...never logged

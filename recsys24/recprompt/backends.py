@@ -17,6 +17,7 @@ messages: ``[{"role": "system" | "user" | "assistant", "content": str}, ...]``;
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import logging
 import os
@@ -132,7 +133,9 @@ class OpenAICompatible(Backend):
                     ) from None
                 reason = f"HTTP {err.code}"
                 retry_after = _seconds(err.headers.get("Retry-After"))
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as err:
+            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError,
+                    http.client.HTTPException, json.JSONDecodeError) as err:
+                # dropped connections, timeouts and cut-off bodies are worth another try
                 reason = type(err).__name__ + (f" ({err.reason})" if hasattr(err, "reason") else "")
             if attempt == self.retries:
                 raise Recsys24Error(
