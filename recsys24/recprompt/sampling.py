@@ -47,23 +47,34 @@ def sample_impressions(
     history = tables.history.select(
         S.USER_ID, pl.col(S.HIST_ARTICLE).list.tail(history_size).alias(S.HISTORY_IDS)
     )
+    behaviors = tables.behaviors.select(S.IMPRESSION_ID, S.USER_ID, S.INVIEW, S.CLICKED).with_row_index("_row")
+    # Pass 1 keeps only row numbers, so a 12M-row split never sits in memory whole.
     eligible = (
-        tables.behaviors.select(S.IMPRESSION_ID, S.USER_ID, S.INVIEW, S.CLICKED)
-        .filter(
-            (pl.col(S.CLICKED).list.len() >= 1)
-            & (not_clicked.list.len() >= num_negatives)
+        behaviors.filter(
+            (pl.col(S.CLICKED).list.len() >= 1) & (not_clicked.list.len() >= num_negatives)
         )
-        .join(history, on=S.USER_ID, how="inner", maintain_order="left")
-        .filter(pl.col(S.HISTORY_IDS).list.len() >= 1)
-        .collect()
+        .join(
+            history.filter(pl.col(S.HISTORY_IDS).list.len() >= 1).select(S.USER_ID),
+            on=S.USER_ID, how="semi",
+        )
+        .select("_row")
+        .collect(engine="streaming")["_row"]
+        .sort()
     )
     wanted = num_validation + num_test
-    if eligible.height < wanted:
+    if eligible.len() < wanted:
         raise DataError(
-            f"only {eligible.height} impressions have a click, {num_negatives} not-clicked "
+            f"only {eligible.len()} impressions have a click, {num_negatives} not-clicked "
             f"articles and a history; {wanted} needed"
         )
-    picked = eligible.sample(wanted, seed=seed, shuffle=True)
+    rows = eligible.sample(wanted, seed=seed, shuffle=True)
+    picked = (
+        behaviors.filter(pl.col("_row").is_in(rows.implode()))
+        .join(history, on=S.USER_ID, how="left")
+        .collect()
+    )
+    # back into the sampled (random) order
+    picked = rows.to_frame().join(picked, on="_row", how="left", maintain_order="left")
     candidates = picked.select(
         pl.concat_list(
             pl.col(S.CLICKED).list.sample(n=1, seed=seed),
