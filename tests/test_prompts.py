@@ -164,3 +164,9 @@ def test_config_refuses_unknown_keys_and_bad_values():
     with pytest.raises(Recsys24Error, match="lambda"):
         config_from_dict({"loss": {"lambda": 1.5}})
     assert config_from_dict({"loss": {"lambda": 0.0}}).loss.lam == 0.0
+
+
+def test_prompts_show_refuses_a_folder_that_is_not_prepared(cli, tmp_path):
+    result = cli("prompts", "show", "--prepared", tmp_path, "--template", "a")
+    assert result.exit_code == 2
+    assert "not a prepared split" in result.output
