@@ -16,7 +16,7 @@ import tempfile
 import time
 
 from recsys24.data.prepared import open_prepared
-from recsys24.models.batch import Collator
+from recsys24.models.collate import Collator
 from recsys24.models.loading import offline_tokenizer
 from recsys24.models.tokenizer import load_tokenizer
 from recsys24.prompts.article_tokens import build_token_table

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from recsys24.config import config_from_dict
-from recsys24.models.batch import Collator
+from recsys24.models.collate import Collator
 from recsys24.models.cg import CG
 from recsys24.models.cgc import CGc
 from recsys24.models.loading import build_recommender, load_recommender

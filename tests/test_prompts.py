@@ -9,7 +9,7 @@ import pytest
 
 from recsys24.config import config_from_dict, load_config
 from recsys24.errors import Recsys24Error
-from recsys24.models.batch import Collator, right_aligned
+from recsys24.models.collate import Collator, right_aligned
 from recsys24.models.registry import architecture
 from recsys24.prompts.article_tokens import build_token_table
 from recsys24.prompts.assemble import Prompts, list_prompts, render

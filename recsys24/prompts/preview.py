@@ -35,7 +35,7 @@ def preview_prompts(
     split's articles in a temporary folder (offline, a few seconds).
     """
     # the collator and tokenizers live with the models (imported late: torch is slow to import)
-    from recsys24.models.batch import Collator
+    from recsys24.models.collate import Collator
     from recsys24.models.loading import offline_tokenizer
     from recsys24.models.tokenizer import load_tokenizer
 
