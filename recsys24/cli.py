@@ -15,6 +15,7 @@ console = Console(stderr=True)
 # One module per pipeline stage; each exports COMMANDS (a list of click commands).
 COMMAND_MODULES = [
     "recsys24.commands.data",
+    "recsys24.commands.evaluation",
     "recsys24.commands.prompts",
 ]
 

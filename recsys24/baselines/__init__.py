@@ -1,0 +1,47 @@
+"""Heuristic baselines, chosen by name: ``recsys24 baseline NAME``.
+
+Each writes an ordinary scores file (see ``evaluation.scores``), so it can be
+evaluated and submitted like any model. Adding one: a function in
+``heuristics.py`` and a line in :data:`BASELINES`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import polars as pl
+
+from recsys24.baselines import heuristics as H
+from recsys24.data import schema as S
+from recsys24.data.split import Split, iter_batches
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.ranking import flat_lists
+from recsys24.evaluation.scores import BATCH_ROWS, ScoresWriter, scores_frame
+
+BASELINES = {
+    "random": H.random_scores,
+    "popular": H.popular_scores,
+    "category": H.category_scores,
+    "freshness": H.freshness_scores,
+    "inview-count": H.inview_count_scores,
+}
+
+
+def run_baseline(name: str, split: Split, out: str | Path, seed: int = 0, batch_rows: int = BATCH_ROWS) -> int:
+    """Score every behaviors row of ``split`` with baseline ``name``; write ``out``.
+
+    Returns the number of rows written.
+    """
+    if name not in BASELINES:
+        raise Recsys24Error(f"unknown baseline '{name}' (expected one of {', '.join(BASELINES)})")
+    scorer = BASELINES[name]
+    ctx = H.Context(split, seed)
+    columns = [S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW]
+    with ScoresWriter(out) as writer:
+        for first_row, batch in iter_batches(split.behaviors, columns, batch_rows):
+            values = scorer(ctx, batch, first_row)
+            _, offsets = flat_lists(batch[S.INVIEW])
+            scores = pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)))
+            writer.write(scores_frame(batch[S.IMPRESSION_ID], batch[S.USER_ID], scores))
+    return writer.rows

@@ -1,0 +1,68 @@
+"""Score a scores file against a split's click labels: ``recsys24 evaluate``.
+
+Labels come from the behaviors file (``article_ids_clicked``) for train and
+validation. The test split has no clicks; pass ``labels_path``, a parquet file
+with one row per behaviors row and a ``labels`` column (list of 0/1 in in-view
+order), such as the truth file written by ``recsys24 synth``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from recsys24.data import schema as S
+from recsys24.data.split import Split
+from recsys24.errors import DataError
+from recsys24.evaluation.metrics import AccuracyTotals
+from recsys24.evaluation.ranking import flat_lists
+from recsys24.evaluation.scores import BATCH_ROWS, iter_checked
+
+
+def click_labels(inview: pl.Series, clicked: pl.Series) -> pl.Series:
+    """list[i8]: 1 where the in-view article is among the clicked ones, row by row.
+
+    >>> click_labels(pl.Series([[5, 7, 9]]), pl.Series([[9]])).to_list()
+    [[0, 0, 1]]
+    """
+    iv, iv_off = flat_lists(inview)
+    ck, ck_off = flat_lists(clicked)
+    iv_row = np.repeat(np.arange(iv_off.size - 1, dtype=np.int64), np.diff(iv_off))
+    ck_row = np.repeat(np.arange(ck_off.size - 1, dtype=np.int64), np.diff(ck_off))
+    # one int64 key per (row, article): membership of all rows in one np.isin
+    key_iv = (iv_row << 32) | iv.astype(np.int64)
+    key_ck = (ck_row << 32) | ck.astype(np.int64)
+    hit = np.isin(key_iv, key_ck).astype(np.int8)
+    arr = pa.LargeListArray.from_arrays(pa.array(iv_off), pa.array(hit))
+    return pl.Series(S.LABELS, arr)
+
+
+def evaluate_scores(
+    scores_path: str | Path,
+    split: Split,
+    labels_path: str | Path | None = None,
+    batch_rows: int = BATCH_ROWS,
+) -> dict[str, float]:
+    """The contest metrics of a scores file on ``split`` (see ``metrics.accuracy``).
+
+    The scores file is checked against the behaviors file row by row while it
+    streams; memory stays bounded by ``batch_rows``.
+    """
+    totals = AccuracyTotals()
+    if labels_path is None:
+        if not split.has_clicks:
+            raise DataError(
+                f"{split.behaviors}: the {split.name} split has no clicks; "
+                "give a truth labels file (--labels), e.g. the synth_truth file of `recsys24 synth`"
+            )
+        for _, sc, beh in iter_checked(scores_path, split, (S.CLICKED,), batch_rows):
+            totals.add(sc[S.SCORES], click_labels(beh[S.INVIEW], beh[S.CLICKED]))
+        return totals.result()
+
+    extra = (Path(labels_path), [S.LABELS])
+    for _, sc, beh in iter_checked(scores_path, split, (), batch_rows, extra=extra):
+        totals.add(sc[S.SCORES], beh[S.LABELS])
+    return totals.result()

@@ -1,0 +1,200 @@
+"""Contest accuracy metrics, per impression, over whole columns.
+
+Every metric is computed per impression (one in-view list with its scores and
+click labels) and then averaged over impressions, as the official EB-NeRD
+toolkit (``ebrec.evaluation``) does:
+
+- ``auc``: ROC-AUC of the impression's scores against its labels (tied scores
+  count one half, as ``sklearn.metrics.roc_auc_score``);
+- ``mrr``: sum over clicked articles of 1 / rank, divided by the number clicked;
+- ``ndcg@k``: gains ``2**label - 1``, discount ``log2(rank + 1)``, ``k`` capped at
+  the list length, divided by the ideal DCG;
+- ``hr@k``: 1 when a clicked article is among the top ``k``.
+
+Ranks: 1 = highest score; tied scores are ranked by in-view position, earlier
+first (the same rule as the submission writer). ebrec breaks ties by
+``np.argsort(...)[::-1]``, which depends on numpy's sort; with distinct scores
+the two agree exactly.
+
+Impressions whose labels are all 0 or all 1: the official toolkit does not
+handle them. Its AUC calls ``sklearn.metrics.roc_auc_score`` per impression,
+which raises ``ValueError`` ("Only one class present in y_true") in the sklearn
+versions it was written for and returns NaN with a warning in recent ones; its
+MRR and nDCG of an all-0 impression are 0/0 = NaN. One such impression
+therefore makes the toolkit's mean NaN (or stops it). Real EB-NeRD
+train/validation impressions always have at least one clicked and one
+not-clicked article, so the case never arises there. Here such impressions get
+null in :func:`per_impression` and are left out of every mean in
+:func:`accuracy`; ``impressions`` in its result counts the impressions used.
+
+Example::
+
+    >>> scores = pl.Series([[0.2, 0.3, 0.5], [0.18, 0.7, 0.1], [0.18, 0.2, 0.1, 0.1]])
+    >>> labels = pl.Series([[1, 0, 0], [1, 1, 0], [1, 0, 0, 0]])
+    >>> round(accuracy(scores, labels)["auc"], 4)   # ebrec's MetricEvaluator: 0.5556
+    0.5556
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.ranking import descending_order, flat_lists, list_ids
+
+KS_NDCG = (5, 10)
+KS_HR = (1, 5)
+METRIC_NAMES = ("auc", "mrr", *(f"ndcg@{k}" for k in KS_NDCG), *(f"hr@{k}" for k in KS_HR))
+
+# Impressions per chunk: bounds memory (~100 bytes per in-view article) on 13.5M rows.
+CHUNK_ROWS = 1_000_000
+
+
+def _check_pair(scores: np.ndarray, s_off: np.ndarray, labels: np.ndarray,
+                l_off: np.ndarray, row_offset: int) -> None:
+    if s_off.size != l_off.size:
+        raise Recsys24Error(
+            f"scores have {s_off.size - 1} rows but labels have {l_off.size - 1}"
+        )
+    bad = np.flatnonzero(np.diff(s_off) != np.diff(l_off))
+    if bad.size:
+        r = int(bad[0])
+        raise Recsys24Error(
+            f"row {row_offset + r}: {s_off[r + 1] - s_off[r]} scores for "
+            f"{l_off[r + 1] - l_off[r]} labels"
+        )
+    if scores.dtype.kind == "f":
+        nan = np.flatnonzero(~np.isfinite(scores))
+        if nan.size:
+            r = int(np.searchsorted(s_off, nan[0], side="right") - 1)
+            raise Recsys24Error(f"row {row_offset + r}: score is NaN or infinite")
+    odd = np.flatnonzero((labels != 0) & (labels != 1))
+    if odd.size:
+        r = int(np.searchsorted(l_off, odd[0], side="right") - 1)
+        raise Recsys24Error(f"row {row_offset + r}: label {labels[odd[0]]} is not 0 or 1")
+
+
+def _ideal_dcg(max_len: int) -> np.ndarray:
+    """``table[m]`` = DCG of ``m`` clicked articles at ranks 1..m."""
+    table = np.zeros(max_len + 1)
+    table[1:] = np.cumsum(1.0 / np.log2(np.arange(2, max_len + 2)))
+    return table
+
+
+def _chunk_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-impression metrics of one chunk (NaN where labels are all 0 or all 1)."""
+    n = offsets.size - 1
+    lengths = np.diff(offsets)
+    order = descending_order(scores, offsets)
+    group, pos = list_ids(offsets)
+    del pos
+    rank = np.arange(order.size, dtype=np.int64) - offsets[:-1][group] + 1  # rank of sorted slot
+    hit = labels[order].astype(np.float64)  # clicked, in ranked order
+    sorted_scores = scores[order]
+    del order
+
+    n_pos = np.bincount(group, weights=hit, minlength=n)
+    n_neg = lengths - n_pos
+    valid = (n_pos > 0) & (n_neg > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: dict[str, np.ndarray] = {}
+        # AUC (Mann-Whitney): average the rank over runs of tied scores.
+        start = np.ones(order_size := sorted_scores.size, dtype=bool)
+        start[1:] = sorted_scores[1:] != sorted_scores[:-1]
+        start[offsets[:-1][lengths > 0]] = True
+        run_start = np.flatnonzero(start)
+        run_end = np.append(run_start[1:], order_size)
+        run = np.cumsum(start) - 1
+        mid = (run_start + run_end - 1)[run] / 2.0  # mean sorted slot of the tie run
+        tied_rank = mid - offsets[:-1][group] + 1
+        ascending_rank = lengths[group] + 1 - tied_rank
+        pos_rank_sum = np.bincount(group, weights=hit * ascending_rank, minlength=n)
+        out["auc"] = (pos_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        del start, run, mid, tied_rank, ascending_rank, sorted_scores
+
+        out["mrr"] = np.bincount(group, weights=hit / rank, minlength=n) / n_pos
+        ideal = _ideal_dcg(int(lengths.max()) if n else 0)
+        discount = 1.0 / np.log2(rank + 1)
+        for k in KS_NDCG:
+            top = hit * (rank <= k)
+            dcg = np.bincount(group, weights=top * discount, minlength=n)
+            best = ideal[np.minimum(n_pos.astype(np.int64), np.minimum(lengths, k))]
+            out[f"ndcg@{k}"] = dcg / best
+        for k in KS_HR:
+            out[f"hr@{k}"] = (np.bincount(group, weights=hit * (rank <= k), minlength=n) > 0).astype(np.float64)
+    for name in out:
+        out[name][~valid] = np.nan
+    out["n_inview"] = lengths
+    out["n_clicked"] = n_pos.astype(np.int64)
+    return out
+
+
+def _chunks(scores: pl.Series, labels: pl.Series, chunk_rows: int, first_row: int = 0):
+    if scores.len() != labels.len():
+        raise Recsys24Error(f"scores have {scores.len()} rows but labels have {labels.len()}")
+    for start in range(0, scores.len(), chunk_rows):
+        s_vals, s_off = flat_lists(scores.slice(start, chunk_rows))
+        l_vals, l_off = flat_lists(labels.slice(start, chunk_rows))
+        _check_pair(s_vals, s_off, l_vals, l_off, first_row + start)
+        if s_vals.dtype != np.float32:
+            s_vals = s_vals.astype(np.float64)
+        yield _chunk_metrics(s_vals, l_vals, s_off)
+
+
+def per_impression(scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK_ROWS) -> pl.DataFrame:
+    """One row per impression: ``auc, mrr, ndcg@5, ndcg@10, hr@1, hr@5`` (f64; null
+    where the labels are all 0 or all 1), ``n_inview`` and ``n_clicked``.
+
+    ``scores``: list[f32] or list[f64]; ``labels``: list of 0/1 integers; one row
+    per impression, lists of equal length row by row.
+    """
+    parts = [pl.DataFrame(c) for c in _chunks(scores, labels, chunk_rows)]
+    if not parts:
+        return pl.DataFrame(schema={**{m: pl.Float64 for m in METRIC_NAMES},
+                                    "n_inview": pl.Int64, "n_clicked": pl.Int64})
+    df = pl.concat(parts)
+    return df.with_columns(pl.col(*METRIC_NAMES).fill_nan(None))
+
+
+class AccuracyTotals:
+    """Running sums of the per-impression metrics, for data that arrives in batches.
+
+    >>> totals = AccuracyTotals()
+    >>> for scores, labels in batches:      # doctest: +SKIP
+    ...     totals.add(scores, labels)
+    >>> totals.result()                     # doctest: +SKIP
+    """
+
+    def __init__(self) -> None:
+        self.sums = dict.fromkeys(METRIC_NAMES, 0.0)
+        self.used = 0
+        self.rows = 0
+
+    def add(self, scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK_ROWS) -> None:
+        for chunk in _chunks(scores, labels, chunk_rows, first_row=self.rows):
+            valid = ~np.isnan(chunk["auc"])
+            self.used += int(valid.sum())
+            for name in METRIC_NAMES:
+                self.sums[name] += float(chunk[name][valid].sum())
+        self.rows += scores.len()
+
+    def result(self) -> dict[str, float]:
+        out = {n: (self.sums[n] / self.used if self.used else float("nan")) for n in METRIC_NAMES}
+        out["impressions"] = self.used
+        return out
+
+
+def accuracy(scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK_ROWS) -> dict[str, float]:
+    """The contest metrics averaged over impressions.
+
+    ``scores``: list[f32] (or list[f64]) and ``labels``: list of 0/1 (i8 or int),
+    one row per impression. Returns ``{"auc", "mrr", "ndcg@5", "ndcg@10", "hr@1",
+    "hr@5", "impressions"}``, ``impressions`` being the number of rows used
+    (impressions with all-0 or all-1 labels are left out, see the module doc).
+    Raises :class:`Recsys24Error` naming the row on mismatched list lengths,
+    NaN scores or labels other than 0/1.
+    """
+    totals = AccuracyTotals()
+    totals.add(scores, labels, chunk_rows)
+    return totals.result()
