@@ -170,3 +170,12 @@ def test_prompts_show_refuses_a_folder_that_is_not_prepared(cli, tmp_path):
     result = cli("prompts", "show", "--prepared", tmp_path, "--template", "a")
     assert result.exit_code == 2
     assert "not a prepared split" in result.output
+
+
+def test_config_nested_sections_and_round_trip():
+    cfg = config_from_dict({"model": {"architecture": "qa", "tiny": {"d_model": 32}},
+                            "prompt": {"template": "b", "fields": ["category", "subtitle"]}})
+    assert cfg.model.tiny.d_model == 32 and cfg.prompt.article_fields == ("category", "subtitle")
+    assert config_from_dict(cfg.to_dict()) == cfg  # a run folder's resolved config reads back the same
+    with pytest.raises(Recsys24Error, match="model.tiny.dmodel"):
+        config_from_dict({"model": {"tiny": {"dmodel": 32}}})

@@ -50,3 +50,12 @@ class Batch:
             for f in fields(self)
         }
         return Batch(**moved)
+
+
+def __getattr__(name: str):
+    # Collator and right_aligned moved to collate.py (they need polars); old imports keep working.
+    if name in ("Collator", "right_aligned"):
+        from recsys24.models import collate
+
+        return getattr(collate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
