@@ -187,3 +187,24 @@ def test_architecture_refuses_a_template_it_cannot_read(tiny_tokenizer):
         build_recommender(config_from_dict({"model": {"architecture": "qa+"}, "prompt": {"template": "d"}}), tiny_tokenizer)
     with pytest.raises(Recsys24Error, match="cg takes templates a, b, c, d"):
         build_recommender(config_from_dict({"model": {"architecture": "cg"}, "prompt": {"template": "e"}}), tiny_tokenizer)
+
+
+def test_pretrained_checkpoint_folder_loads_into_every_architecture(tiny_tokenizer, tmp_path):
+    """The real path (hub id or folder) offline: a full mT5 checkpoint folder, as google/mt5-* ships it."""
+    from transformers import MT5ForConditionalGeneration
+
+    from recsys24.models.loading import tiny_config
+    from recsys24.models.tokenizer import load_tokenizer
+
+    torch.manual_seed(0)
+    full = MT5ForConditionalGeneration(tiny_config(len(tiny_tokenizer)))
+    full.save_pretrained(tmp_path / "mt5")
+    tiny_tokenizer.save_pretrained(tmp_path / "mt5")
+    tok = load_tokenizer(tmp_path / "mt5")
+    encoder_weight = full.encoder.block[0].layer[0].SelfAttention.q.weight
+    for arch, template in ARCHS:
+        cfg = config_from_dict({"model": {"architecture": arch, "backbone": str(tmp_path / "mt5")}, "prompt": {"template": template}})
+        model = build_recommender(cfg, tok)
+        assert torch.equal(model.backbone.encoder.block[0].layer[0].SelfAttention.q.weight, encoder_weight)
+        assert any("lm_head" in k for k in model.state_dict()) == (arch == "cg")
+        assert any(k.startswith("backbone.decoder") for k in model.state_dict()) == (arch in ("cg", "cgc"))
