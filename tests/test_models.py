@@ -10,8 +10,6 @@ import torch
 
 from recsys24.config import config_from_dict
 from recsys24.models.collate import Collator
-from recsys24.models.cg import CG
-from recsys24.models.cgc import CGc
 from recsys24.models.loading import build_recommender, load_recommender
 from recsys24.models.loss import bpr_loss, combined_loss, listwise_nll
 from recsys24.prompts.article_tokens import build_token_table
