@@ -1,8 +1,9 @@
 """Typed run configs: a YAML file under ``configs/`` loaded into dataclasses.
 
 Sections: ``model`` (architecture and backbone), ``prompt`` (see
-:class:`recsys24.prompts.templates.PromptConfig`) and ``loss``. Later stages add
-their own section as one more dataclass field on :class:`Config`. Unknown keys
+:class:`recsys24.prompts.templates.PromptConfig`) and ``loss``. A later stage
+adds its section as one more dataclass field on :class:`Config` (nested
+dataclasses are read recursively). Unknown keys
 are refused, so a typo does not silently fall back to a default::
 
     model:  {architecture: cgc, backbone: google/mt5-small}
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,30 +82,19 @@ def _build(cls, data, where: str):
         return cls()
     if not isinstance(data, dict):
         raise Recsys24Error(f"{where}: expected a mapping, got {type(data).__name__}")
-    known = {f.name: f for f in dataclasses.fields(cls)}
+    known = typing.get_type_hints(cls)  # field name -> type, string annotations resolved
     kwargs = {}
     for key, value in data.items():
         name = _RENAMED.get(key, key)
         if name not in known:
             raise Recsys24Error(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
-        sub = known[name].type
-        sub = _SECTION_TYPES.get(sub) if isinstance(sub, str) else sub
-        if sub is not None and dataclasses.is_dataclass(sub):
-            value = _build(sub, value, f"{where}.{key}")
+        if dataclasses.is_dataclass(known[name]):
+            value = _build(known[name], value, f"{where}.{key}")
         kwargs[name] = value
     try:
         return cls(**kwargs)
     except TypeError as err:
         raise Recsys24Error(f"{where}: {err}") from None
-
-
-_SECTION_TYPES = {
-    "ModelConfig": ModelConfig,
-    "PromptConfig": PromptConfig,
-    "LossConfig": LossConfig,
-    "TinySize": TinySize,
-    "TrainConfig": TrainConfig,
-}
 
 
 def config_from_dict(data: dict, where: str = "config") -> Config:

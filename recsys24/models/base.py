@@ -24,7 +24,6 @@ import torch
 from torch import nn
 
 from recsys24.errors import Recsys24Error
-from recsys24.io import atomic_path
 from recsys24.models.batch import Batch
 from recsys24.models.loss import combined_loss
 from recsys24.prompts.templates import PromptConfig
@@ -113,6 +112,8 @@ class Recommender(nn.Module):
     def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None) -> Path:
         """Write the model folder atomically (see module docstring)."""
         from safetensors.torch import save_file
+
+        from recsys24.io import atomic_path  # imported here: recsys24.io needs polars, scoring does not
 
         with atomic_path(out_dir) as tmp:
             tmp.mkdir()

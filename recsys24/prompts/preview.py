@@ -6,10 +6,12 @@ import os
 import tempfile
 from dataclasses import dataclass
 
+import numpy as np
+
 from recsys24.data import schema
 from recsys24.data.prepared import open_prepared
 from recsys24.prompts.article_tokens import build_token_table
-from recsys24.prompts.assemble import render
+from recsys24.prompts.assemble import Prompts, render
 from recsys24.prompts.templates import PromptConfig
 
 
@@ -32,7 +34,8 @@ def preview_prompts(
     (an mT5 hub id or folder), a sentencepiece tokenizer is trained on the
     split's articles in a temporary folder (offline, a few seconds).
     """
-    from recsys24.models.batch import Collator
+    # the collator and tokenizers live with the models (imported late: torch is slow to import)
+    from recsys24.models.collate import Collator
     from recsys24.models.loading import offline_tokenizer
     from recsys24.models.tokenizer import load_tokenizer
 
@@ -46,9 +49,6 @@ def preview_prompts(
     table = build_token_table(articles, tokenizer, prompt)
     frame = next(prep.iter_impressions(batch_rows=n))
     batch = Collator(table, prompt)(frame)
-
-    import numpy as np
-    from recsys24.prompts.assemble import Prompts
 
     prompts = Prompts(batch.input_ids.numpy(), batch.attention_mask.numpy(), batch.candidate_row.numpy())
     group = batch.group.numpy()

@@ -21,7 +21,7 @@ overrides them (``title``, ``subtitle``, ``category``, ``age``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 TEMPLATES = ("a", "b", "c", "d", "e")
 PAIR_TEMPLATES = ("a", "b", "c", "d")  # one candidate per prompt
