@@ -18,6 +18,7 @@ COMMAND_MODULES = [
     "recsys24.commands.evaluation",
     "recsys24.commands.prompts",
     "recsys24.commands.training",
+    "recsys24.commands.inference",
     "recsys24.commands.recprompt",
 ]
 

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from recsys24.cli import main
 from recsys24.data.prepare import prepare
+from recsys24.data.prepared import open_prepared
 from recsys24.data.synth import synthesize
 
 
@@ -150,3 +151,19 @@ def make_pairs():
         )
 
     return make
+
+
+@pytest.fixture(scope="session")
+def tiny(tmp_path_factory):
+    """A tiny synthetic dataset, its prepared test split and a randomly initialised CGc-d model folder."""
+    from recsys24.config import load_config
+    from recsys24.models.loading import build_recommender, offline_tokenizer
+
+    root = tmp_path_factory.mktemp("tiny")
+    synthesize(root / "data", "tiny", seed=1, splits=("test",))
+    prepare(root / "data", "test", root / "prepared" / "test")
+    prepared = open_prepared(root / "prepared" / "test")
+    tokenizer = offline_tokenizer(prepared.articles(), root / "tok", vocab_size=2000)
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny_cgc_d.yaml")
+    build_recommender(config, tokenizer).save_pretrained(root / "model", tokenizer=tokenizer)
+    return {"root": root, "prepared": prepared, "model": root / "model"}

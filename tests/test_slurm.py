@@ -27,9 +27,10 @@ def cluster():
     assert started.returncode == 0, started.stdout + started.stderr
 
 
-def sbatch(*args: str, env: dict) -> str:
+def sbatch(*args: str, env: dict, log_dir: Path) -> str:
     out = subprocess.run(["sbatch", "--parsable", "--gres=gpu:1", "--ntasks-per-node=1", "--cpus-per-task=1",
-                          "--time=20", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+                          "--time=20", f"--output={log_dir}/sbatch-%j.out", *args],
+                         cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     return out.stdout.strip().split(";")[0]
 
@@ -56,7 +57,7 @@ def slurm_env() -> dict:
 def test_sbatch_train_completes_with_checkpoints_and_metrics(cluster, prepared, tmp_path):
     run = tmp_path / "run"
     job = sbatch("slurm/train.sh", str(CONFIG), "--output", str(run),
-                 *overrides(prepared, steps=8, eval_every=8, save_every=4), env=slurm_env())
+                 *overrides(prepared, steps=8, eval_every=8, save_every=4), env=slurm_env(), log_dir=tmp_path)
     wait_for(lambda: job_field(job, "JobState") in ("COMPLETED", "FAILED", "CANCELLED", "TIMEOUT"), 900, "the job")
     log = (run / "logs" / f"job-{job}.out").read_text()
     assert job_field(job, "JobState") == "COMPLETED", log + (run / "logs" / "rank-0.log").read_text()[-3000:]
@@ -69,7 +70,7 @@ def test_sbatch_train_completes_with_checkpoints_and_metrics(cluster, prepared, 
 def test_preempted_job_requeues_and_resumes(cluster, prepared, tmp_path):
     run = tmp_path / "run"
     job = sbatch("slurm/train.sh", str(CONFIG), "--output", str(run),
-                 *overrides(prepared, steps=60, eval_every=60, save_every=60), env=slurm_env())
+                 *overrides(prepared, steps=60, eval_every=60, save_every=60), env=slurm_env(), log_dir=tmp_path)
     wait_for(lambda: (run / "metrics.jsonl").exists() and metrics(run)[-1]["step"] >= 8, 900, "training to start")
     subprocess.run(["scancel", "--signal=USR1", job], check=True)
     log_path = run / "logs" / f"job-{job}.out"
@@ -82,3 +83,21 @@ def test_preempted_job_requeues_and_resumes(cluster, prepared, tmp_path):
     assert f"resuming at step {stopped.group(1)}" in rank_log
     assert [m["step"] for m in metrics(run)][-1] == 60
     assert (run / "model" / "model.safetensors").is_file()
+
+
+def test_predict_array_and_dependent_merge_make_a_valid_zip(cluster, tiny, tmp_path):
+    import zipfile
+
+    out, zip_path = tmp_path / "scores", tmp_path / "predictions.zip"
+    env = dict(slurm_env(), SUBMISSION=str(zip_path), SBATCH_ARGS="--cpus-per-task=1 --time=20")
+    done = subprocess.run(["bash", "slurm/predict.sh", str(tiny["model"]), str(tiny["root"] / "prepared"), str(out), "3"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    array, merge = re.match(r"array (\d+) merge (\d+)", done.stdout).groups()
+    assert job_field(merge, "Dependency").startswith(f"afterok:{array}")
+    wait_for(lambda: job_field(merge, "JobState") in ("COMPLETED", "FAILED", "CANCELLED"), 900, "the merge job")
+    assert job_field(merge, "JobState") == "COMPLETED", (out / "logs" / "merge.log").read_text()
+    assert sorted(p.name for p in (out / "logs").glob("shard-*.log")) == ["shard-0.log", "shard-1.log", "shard-2.log"]
+    assert "validated" in (out / "logs" / "merge.log").read_text()
+    lines = zipfile.ZipFile(zip_path).read("predictions.txt").decode().splitlines()
+    assert len(lines) == tiny["prepared"].num_impressions

@@ -13,7 +13,7 @@ console = Console()
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False))
-@click.option("--preset", type=click.Choice(["demo", "small", "large"]), default="demo", show_default=True)
+@click.option("--preset", type=click.Choice(["tiny", "demo", "small", "large"]), default="demo", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--splits", default=",".join(S.SPLITS), show_default=True, help="Comma-separated splits to write.")
 def synth(out, preset, seed, splits):

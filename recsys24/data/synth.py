@@ -57,6 +57,8 @@ class Preset:
 
 
 PRESETS = {
+    # For fast tests of model scoring; not a realistic size.
+    "tiny": Preset(3_000, 300, {"train": 1_500, "validation": 1_500, "test": 1_500}, 20, 20.0),
     "demo": Preset(11_800, 2_000, {"train": 25_000, "validation": 25_000, "test": 25_000}, 370, 30.0),
     "small": Preset(
         20_000, 15_000, {"train": 233_000, "validation": 244_000, "test": 262_000}, 3_900, 40.0

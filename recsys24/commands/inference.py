@@ -1,0 +1,99 @@
+"""``recsys24 predict`` and ``recsys24 predict-merge``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from recsys24.data import schema as S
+
+console = Console()
+DEFAULT_ZIP = "submission/predictions.zip"
+
+
+def _submit(prepared, scores: Path, zip_path: Path) -> None:
+    from recsys24.data.split import open_split
+    from recsys24.submission.validate import validate_submission
+    from recsys24.submission.write import write_submission
+
+    split = open_split(prepared.source_dir, prepared.split)
+    write_submission(scores, split, zip_path)
+    lines = validate_submission(zip_path, split)
+    console.print(f"wrote and validated {zip_path} ({lines:,} lines)")
+
+
+@click.command()
+@click.option("--model", required=True, help="Model folder, training run folder, or baseline:NAME.")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="Prepared split, or folder of them.")
+@click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder.")
+@click.option("--shard-id", type=int, default=0, show_default=True)
+@click.option("--num-shards", type=int, default=1, show_default=True)
+@click.option("--batch-size", type=int, default=256, show_default=True, help="Candidates per forward pass.")
+@click.option("--piece-rows", type=int, default=50_000, show_default=True, help="Impressions per resumable piece.")
+@click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available).")
+@click.option("--make-submission", is_flag=True, help="Merge all shards, write and validate the contest zip.")
+@click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
+def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, make_submission, zip_path):
+    """Score (a shard of) a prepared split into a scores folder; rerun to finish what is missing."""
+    from recsys24.inference.predict import merge_scores, predict_shard, resolve_prepared
+
+    prepared = resolve_prepared(data, split)
+    out = Path(out)
+    if model.startswith("baseline:"):
+        from recsys24.baselines import run_baseline
+        from recsys24.data.split import open_split
+
+        scores = out / "scores.parquet"
+        run_baseline(model.split(":", 1)[1], open_split(prepared.source_dir, split), scores)
+        console.print(f"baseline {model[9:]}: wrote {scores}")
+    else:
+        columns = [TextColumn(f"shard {shard_id}/{num_shards}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[rate]:,.0f} impressions/s"), TimeRemainingColumn()]
+        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
+            task = bar.add_task("predict", total=None, rate=0.0)
+            started = {}
+
+            def progress(done, total):
+                import time
+
+                t0 = started.setdefault("t", (time.perf_counter(), done))
+                rate = (done - t0[1]) / max(time.perf_counter() - t0[0], 1e-9)
+                bar.update(task, completed=done, total=total, rate=rate)
+                if not console.is_terminal:
+                    console.print(f"shard {shard_id}/{num_shards}: {done:,}/{total:,} impressions")
+
+            stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress)
+        rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
+        console.print(f"shard {shard_id}/{num_shards}: scored {stats['scored_rows']:,} impressions "
+                      f"({stats['pairs']:,} pairs, {rate:,.0f} impressions/s), "
+                      f"{stats['skipped_rows']:,} already done")
+        if not make_submission:
+            return
+        scores = merge_scores(prepared, out)
+        console.print(f"merged {prepared.num_impressions:,} rows into {scores}")
+    if make_submission:
+        _submit(prepared, out / "scores.parquet", Path(zip_path))
+
+
+@click.command("predict-merge")
+@click.option("--data", required=True, type=click.Path(file_okay=False), help="Prepared split, or folder of them.")
+@click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder of the shards.")
+@click.option("--make-submission", is_flag=True, help="Also write and validate the contest zip.")
+@click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
+def predict_merge(data, split, out, make_submission, zip_path):
+    """Check every row is scored exactly once across shards; write OUT/scores.parquet."""
+    from recsys24.inference.predict import merge_scores, resolve_prepared
+
+    prepared = resolve_prepared(data, split)
+    scores = merge_scores(prepared, out)
+    console.print(f"merged {prepared.num_impressions:,} rows into {scores}")
+    if make_submission:
+        _submit(prepared, scores, Path(zip_path))
+
+
+COMMANDS = [predict, predict_merge]

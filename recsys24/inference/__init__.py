@@ -1,0 +1,1 @@
+"""Sharded, batched, resumable scoring of prepared splits (``recsys24 predict``)."""

@@ -1,0 +1,116 @@
+"""Scores written in pieces: the unit of work and of recovery for ``recsys24 predict``.
+
+A prepared split of N impressions is cut into pieces of ``piece_rows`` rows
+(fixed by the scores folder, not by the number of shards). Shard i of n scores
+a contiguous block of pieces. Each piece is written atomically as
+``SCORES_DIR/pieces/rows-<first>-<end>.parquet`` (columns ``row`` plus the
+scores-file columns), so a piece that exists is complete and a rerun after a
+crash only scores the pieces that are missing. Merging streams the pieces in
+row order and refuses a missing or doubly scored row.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from recsys24.data import schema as S
+from recsys24.data.prepared import Prepared
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.scores import ScoresWriter
+from recsys24.io import write_json
+
+PLAN_FILE = "predict.json"
+_PIECE = re.compile(r"rows-(\d+)-(\d+)\.parquet$")
+
+
+def plan(out: Path, prepared: Prepared, model_id: str, piece_rows: int) -> dict:
+    """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces."""
+    want = {"model": model_id, "prepared": str(prepared.path.resolve()), "split": prepared.split,
+            "num_rows": prepared.num_impressions, "piece_rows": piece_rows}
+    path = out / PLAN_FILE
+    if path.is_file():
+        have = json.loads(path.read_text())
+        diff = [k for k in want if have.get(k) != want[k]]
+        if diff:
+            raise Recsys24Error(
+                f"{out}: holds scores of another run ({', '.join(f'{k}={have.get(k)!r}' for k in diff)}); "
+                "use a new --out folder")
+        return have
+    write_json(want, path)
+    return want
+
+
+def piece_ranges(num_rows: int, piece_rows: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + piece_rows, num_rows)) for lo in range(0, num_rows, piece_rows)]
+
+
+def shard_pieces(num_rows: int, piece_rows: int, shard_id: int, num_shards: int) -> list[tuple[int, int]]:
+    """The contiguous block of pieces that shard ``shard_id`` of ``num_shards`` scores."""
+    if not 0 <= shard_id < num_shards:
+        raise Recsys24Error(f"--shard-id must be in 0..{num_shards - 1}, got {shard_id}")
+    pieces = piece_ranges(num_rows, piece_rows)
+    lo, hi = len(pieces) * shard_id // num_shards, len(pieces) * (shard_id + 1) // num_shards
+    return pieces[lo:hi]
+
+
+def piece_path(out: Path, lo: int, hi: int) -> Path:
+    return out / "pieces" / f"rows-{lo:010d}-{hi:010d}.parquet"
+
+
+def read_rows(prepared: Prepared, lo: int, hi: int, columns: list[str] | None = None) -> pl.DataFrame:
+    """Impressions ``lo`` (inclusive) to ``hi`` (exclusive) of a prepared split, reading only their shards."""
+    parts = []
+    for shard in prepared.manifest["shards"]["impressions"]:
+        first, rows = shard["first_row"], shard["rows"]
+        if first + rows <= lo or first >= hi:
+            continue
+        table = pq.ParquetFile(prepared.path / shard["file"]).read(columns=columns)
+        start = max(lo - first, 0)
+        parts.append(pl.from_arrow(table.slice(start, min(hi, first + rows) - first - start)))
+    return pl.concat(parts) if len(parts) > 1 else parts[0]
+
+
+def existing_pieces(out: Path) -> list[tuple[int, int, Path]]:
+    found = []
+    for path in (out / "pieces").glob("rows-*.parquet"):
+        m = _PIECE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), int(m.group(2)), path))
+    return sorted(found)
+
+
+def merge(out: Path, num_rows: int, scores_path: Path) -> int:
+    """Stream all pieces, in row order, into one scores file; every row exactly once.
+
+    Raises Recsys24Error naming the first missing or doubly scored row.
+    """
+    expected = 0
+    with ScoresWriter(scores_path) as writer:
+        for lo, hi, path in existing_pieces(out):
+            if lo < expected:
+                raise Recsys24Error(f"{out}: rows {lo}..{min(hi, expected) - 1} are scored twice ({path.name} "
+                                    "overlaps an earlier piece)")
+            if lo > expected:
+                raise Recsys24Error(f"{out}: rows {expected}..{lo - 1} have no scores (rerun the shard that owns them)")
+            piece = pl.read_parquet(path)
+            rows = piece[S.ROW].to_numpy()
+            if rows.size != hi - lo or not np.array_equal(rows, np.arange(lo, hi)):
+                raise Recsys24Error(f"{path}: does not hold rows {lo}..{hi - 1} exactly once")
+            writer.write(piece.drop(S.ROW))
+            expected = hi
+        if expected != num_rows:
+            raise Recsys24Error(f"{out}: rows {expected}..{num_rows - 1} have no scores (rerun the shard that owns them)")
+    return expected
+
+
+def iter_missing(out: Path, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    for lo, hi in ranges:
+        if not piece_path(out, lo, hi).is_file():
+            yield lo, hi

@@ -1,0 +1,148 @@
+"""``recsys24 predict``: score a prepared split with a trained model, shard by shard.
+
+Within a piece, impressions are sorted by the length of their prompt's history
+part (length bucketing, so padding stays small), cut into batches of about
+``batch_size`` candidates, scored (bf16 on GPU, fp32 on CPU) and put back in
+row order. See :mod:`recsys24.inference.pieces` for how pieces make a killed
+run resumable and how shards are merged.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import polars as pl
+import torch
+
+from recsys24.data import schema as S
+from recsys24.data.prepared import Prepared, open_prepared
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.scores import scores_frame
+from recsys24.inference import pieces as P
+from recsys24.io import write_parquet
+
+COLUMNS = [S.ROW, S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW, S.HISTORY_IDS, S.HISTORY_TIMES]
+
+
+def resolve_model_dir(path: str | Path) -> Path:
+    """A model folder, or a training run folder whose exported ``model/`` is used."""
+    from recsys24.models.base import SPEC_FILE
+
+    path = Path(path)
+    for candidate in (path, path / "model"):
+        if (candidate / SPEC_FILE).is_file():
+            return candidate
+    raise Recsys24Error(f"{path}: neither a model folder nor a run folder with model/ (no {SPEC_FILE})")
+
+
+def resolve_prepared(data: str | Path, split: str) -> Prepared:
+    """``--data`` is a prepared split, or a folder holding prepared splits as ``<split>/``."""
+    data = Path(data)
+    prepared = open_prepared(data if (data / "manifest.json").is_file() else data / split)
+    if prepared.split != split:
+        raise Recsys24Error(f"{prepared.path}: is the prepared '{prepared.split}' split, not '{split}'")
+    return prepared
+
+
+@dataclass
+class Scorer:
+    """A loaded model, its token table and collator, on one device."""
+
+    model: torch.nn.Module
+    collator: object
+    device: torch.device
+    history_lengths: Callable[[pl.DataFrame], np.ndarray]
+
+    @classmethod
+    def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None) -> "Scorer":
+        from recsys24.models.batch import Collator, right_aligned
+        from recsys24.models.loading import load_recommender
+        from recsys24.prompts.article_tokens import build_token_table
+
+        dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        model, tokenizer = load_recommender(model_dir)
+        model = model.to(dev, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32).eval()
+        prompt = model.spec.prompt
+        table = build_token_table(prepared.articles(), tokenizer, prompt)
+        # History length in tokens, for bucketing: the first text field the prompt shows.
+        field = next((f for f in prompt.article_fields if f in table.fields), None)
+        lengths = table.fields[field][1] if field else None
+
+        def history_lengths(frame: pl.DataFrame) -> np.ndarray:
+            if lengths is None:
+                return np.zeros(frame.height)
+            idx = table.index(right_aligned(frame[S.HISTORY_IDS], prompt.history_size))
+            return np.where(idx >= 0, lengths[np.maximum(idx, 0)], 0).sum(axis=1)
+
+        return cls(model, Collator(table, prompt), dev, history_lengths)
+
+    @torch.inference_mode()
+    def score_frame(self, frame: pl.DataFrame, batch_size: int) -> pl.Series:
+        """Scores (list[f32] in in-view order) of every impression of ``frame``, in frame order."""
+        order = np.argsort(self.history_lengths(frame), kind="stable")
+        counts = frame[S.INVIEW].list.len().to_numpy()[order]
+        # Cut the sorted impressions into batches of about batch_size candidates.
+        cuts = np.flatnonzero(np.diff(np.cumsum(counts) // max(batch_size, 1), prepend=0)) + 1
+        bounds = np.unique(np.concatenate([[0], cuts, [len(order)]]))
+        out: list[np.ndarray | None] = [None] * frame.height
+        for lo, hi in zip(bounds[:-1], bounds[1:]):
+            idx = order[lo:hi]
+            batch = self.collator(frame[idx]).to(self.device)
+            scores = self.model.score(batch).float().cpu().numpy()
+            for i, s in zip(idx, np.split(scores, np.cumsum(batch.counts)[:-1])):
+                out[i] = s
+        return pl.Series(S.SCORES, out, dtype=pl.List(pl.Float32))
+
+
+def predict_shard(
+    model: str | Path,
+    prepared: Prepared,
+    out: str | Path,
+    shard_id: int = 0,
+    num_shards: int = 1,
+    batch_size: int = 256,
+    piece_rows: int = 50_000,
+    device: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
+    """Score this shard's missing pieces into ``out/pieces``; return counts and throughput."""
+    out = Path(out)
+    model_dir = resolve_model_dir(model)
+    P.plan(out, prepared, str(model_dir.resolve()), piece_rows)
+    mine = P.shard_pieces(prepared.num_impressions, piece_rows, shard_id, num_shards)
+    todo = list(P.iter_missing(out, mine))
+    total = sum(hi - lo for lo, hi in mine)
+    done = total - sum(hi - lo for lo, hi in todo)
+    stats = {"shard": shard_id, "num_shards": num_shards, "rows": total, "skipped_rows": done,
+             "scored_rows": 0, "pairs": 0, "seconds": 0.0}
+    if not todo:
+        return stats
+    scorer = Scorer.load(model_dir, prepared, device)
+    t0 = time.perf_counter()
+    for lo, hi in todo:
+        frame = P.read_rows(prepared, lo, hi, COLUMNS)
+        scores = scorer.score_frame(frame, batch_size)
+        piece = scores_frame(frame[S.IMPRESSION_ID], frame[S.USER_ID], scores).insert_column(0, frame[S.ROW])
+        write_parquet(piece, P.piece_path(out, lo, hi))
+        stats["scored_rows"] += hi - lo
+        stats["pairs"] += int(frame[S.INVIEW].list.len().sum())
+        done += hi - lo
+        if progress:
+            progress(done, total)
+    stats["seconds"] = time.perf_counter() - t0
+    return stats
+
+
+def merge_scores(prepared: Prepared, out: str | Path, scores_path: str | Path | None = None) -> Path:
+    """Merge every piece of ``out`` into ``out/scores.parquet`` (or ``scores_path``)."""
+    out = Path(out)
+    plan_file = out / P.PLAN_FILE
+    if not plan_file.is_file():
+        raise Recsys24Error(f"{out}: no {P.PLAN_FILE}; run `recsys24 predict` into it first")
+    scores_path = Path(scores_path) if scores_path else out / "scores.parquet"
+    P.merge(out, prepared.num_impressions, scores_path)
+    return scores_path
