@@ -104,3 +104,15 @@ def test_mismatched_lengths_name_the_row():
         accuracy(pl.Series([[0.1, 0.2], [0.1, 0.2]]), pl.Series([[1, 0], [1, 0, 0]]))
     with pytest.raises(Recsys24Error, match="row 0: score is NaN"):
         accuracy(pl.Series([[float("nan"), 0.2]]), pl.Series([[1, 0]]))
+
+
+def test_chunking_by_elements_gives_the_same_result(monkeypatch):
+    import recsys24.evaluation.metrics as M
+
+    rng = np.random.default_rng(3)
+    scores, labels = _random_impressions(rng, 300, np.float32)
+    s = pl.Series([x.tolist() for x in scores], dtype=pl.List(pl.Float32))
+    y = pl.Series([x.tolist() for x in labels], dtype=pl.List(pl.Int8))
+    whole = accuracy(s, y)
+    monkeypatch.setattr(M, "CHUNK_ELEMENTS", 50)  # ~3 impressions per chunk
+    assert accuracy(s, y) == pytest.approx(whole, abs=1e-12)

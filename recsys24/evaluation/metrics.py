@@ -41,14 +41,15 @@ import numpy as np
 import polars as pl
 
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.ranking import descending_order, flat_lists, list_ids
+from recsys24.evaluation.ranking import descending_order, flat_lists, list_ids, row_chunks
 
 KS_NDCG = (5, 10)
 KS_HR = (1, 5)
 METRIC_NAMES = ("auc", "mrr", *(f"ndcg@{k}" for k in KS_NDCG), *(f"hr@{k}" for k in KS_HR))
 
-# Impressions per chunk: bounds memory (~100 bytes per in-view article) on 13.5M rows.
+# Impressions and in-view articles per chunk: bound memory (~100 bytes per article).
 CHUNK_ROWS = 1_000_000
+CHUNK_ELEMENTS = 12_000_000
 
 
 def _check_pair(scores: np.ndarray, s_off: np.ndarray, labels: np.ndarray,
@@ -133,9 +134,10 @@ def _chunk_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) 
 def _chunks(scores: pl.Series, labels: pl.Series, chunk_rows: int, first_row: int = 0):
     if scores.len() != labels.len():
         raise Recsys24Error(f"scores have {scores.len()} rows but labels have {labels.len()}")
-    for start in range(0, scores.len(), chunk_rows):
-        s_vals, s_off = flat_lists(scores.slice(start, chunk_rows))
-        l_vals, l_off = flat_lists(labels.slice(start, chunk_rows))
+    lengths = scores.list.len().fill_null(0).to_numpy()
+    for start, stop in row_chunks(lengths, CHUNK_ELEMENTS, chunk_rows):
+        s_vals, s_off = flat_lists(scores.slice(start, stop - start))
+        l_vals, l_off = flat_lists(labels.slice(start, stop - start))
         _check_pair(s_vals, s_off, l_vals, l_off, first_row + start)
         if s_vals.dtype != np.float32:
             s_vals = s_vals.astype(np.float64)

@@ -79,3 +79,20 @@ def ranks_from_order(order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     ranks = np.empty(order.size, dtype=np.int32)
     ranks[order] = pos + 1
     return ranks
+
+
+def row_chunks(lengths: np.ndarray, max_elements: int, max_rows: int) -> list[tuple[int, int]]:
+    """Cut rows into (start, stop) runs of at most ``max_rows`` rows and, where
+    possible, ``max_elements`` list elements (a single longer row stays whole).
+
+    Keeps memory flat when long lists cluster, e.g. the 200,000 beyond-accuracy
+    rows of 250 candidates at the end of the test split.
+    """
+    cum = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    cuts, start = [], 0
+    while start < lengths.size:
+        stop = int(np.searchsorted(cum, cum[start] + max_elements, side="right")) - 1
+        stop = min(max(stop, start + 1), start + max_rows, lengths.size)
+        cuts.append((start, stop))
+        start = stop
+    return cuts

@@ -18,7 +18,8 @@ import pyarrow as pa
 
 from recsys24.data import schema as S
 from recsys24.data.split import Split
-from recsys24.evaluation.ranking import descending_order, flat_lists, ranks_from_order
+from recsys24.evaluation.metrics import CHUNK_ELEMENTS
+from recsys24.evaluation.ranking import descending_order, flat_lists, ranks_from_order, row_chunks
 from recsys24.evaluation.scores import BATCH_ROWS, iter_checked
 from recsys24.io import atomic_path
 from recsys24.submission import PREDICTIONS
@@ -63,12 +64,15 @@ def write_submission(
         with zipfile.ZipFile(tmp, "w", zipfile.ZIP_DEFLATED, compresslevel=COMPRESSLEVEL) as zf:
             with zf.open(PREDICTIONS, "w", force_zip64=True) as out:
                 pending = None
-                for _, sc, _ in iter_checked(scores_path, split, (S.INVIEW,), batch_rows):
-                    chunk = prediction_lines(sc[S.IMPRESSION_ID], sc[S.SCORES])
-                    if pending is not None:
-                        pending.result()
-                    pending = pool.submit(out.write, chunk)
-                    lines += sc.height
+                for _, batch, _ in iter_checked(scores_path, split, (S.INVIEW,), batch_rows):
+                    lengths = batch[S.SCORES].list.len().to_numpy()
+                    for start, stop in row_chunks(lengths, CHUNK_ELEMENTS, batch.height):
+                        sc = batch.slice(start, stop - start)
+                        chunk = prediction_lines(sc[S.IMPRESSION_ID], sc[S.SCORES])
+                        if pending is not None:
+                            pending.result()
+                        pending = pool.submit(out.write, chunk)
+                        lines += sc.height
                 if pending is not None:
                     pending.result()
     return lines
