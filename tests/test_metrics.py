@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.metrics import accuracy, per_impression
-from recsys24.evaluation.ranking import descending_order, flat_lists, ranks_from_order
+from recsys24.evaluation.ranking import descending_order, descending_ranks, flat_lists
 
 
 def _reference(scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float]:
@@ -95,8 +95,8 @@ def test_hand_worked_mrr_ndcg_hr():
 
 def test_ties_ranked_by_inview_position():
     values, offsets = flat_lists(pl.Series([[0.5, 0.5, 0.9, -0.0, 0.0]], dtype=pl.List(pl.Float32)))
-    ranks = ranks_from_order(descending_order(values, offsets), offsets)
-    assert ranks.tolist() == [2, 3, 1, 4, 5]
+    assert descending_ranks(values, offsets).tolist() == [2, 3, 1, 4, 5]
+    assert descending_order(values, offsets).tolist() == [2, 0, 1, 3, 4]
 
 
 def test_mismatched_lengths_name_the_row():

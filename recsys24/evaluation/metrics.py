@@ -139,8 +139,6 @@ def _chunks(scores: pl.Series, labels: pl.Series, chunk_rows: int, first_row: in
         s_vals, s_off = flat_lists(scores.slice(start, stop - start))
         l_vals, l_off = flat_lists(labels.slice(start, stop - start))
         _check_pair(s_vals, s_off, l_vals, l_off, first_row + start)
-        if s_vals.dtype != np.float32:
-            s_vals = s_vals.astype(np.float64)
         yield _chunk_metrics(s_vals, l_vals, s_off)
 
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 from recsys24.data import schema as S
 from recsys24.data.split import Split
 from recsys24.evaluation.metrics import CHUNK_ELEMENTS
-from recsys24.evaluation.ranking import descending_order, flat_lists, ranks_from_order, row_chunks
+from recsys24.evaluation.ranking import descending_ranks, flat_lists, row_chunks
 from recsys24.evaluation.scores import BATCH_ROWS, iter_checked
 from recsys24.io import atomic_path
 from recsys24.submission import PREDICTIONS
@@ -37,9 +37,7 @@ def prediction_lines(impression_ids: pl.Series, scores: pl.Series) -> bytes:
     b'7 [3,1,2]\\n8 [1,2]\\n'
     """
     values, offsets = flat_lists(scores)
-    if values.dtype != np.float32:
-        values = values.astype(np.float64)
-    ranks = ranks_from_order(descending_order(values, offsets), offsets)
+    ranks = descending_ranks(values, offsets)
     rank_lists = pl.Series("ranks", pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(ranks)))
     text = (
         pl.DataFrame({"id": impression_ids, "ranks": rank_lists})
