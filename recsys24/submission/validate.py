@@ -22,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from recsys24.data import schema as S
-from recsys24.data.split import Split, iter_batches
+from recsys24.data.split import Split
 from recsys24.errors import DataError
-from recsys24.evaluation.scores import BATCH_ROWS, aligned_batches
+from recsys24.evaluation.scores import BATCH_ROWS, aligned_batches, read_batches
 from recsys24.submission import PREDICTIONS
 
 BLOCK_BYTES = 32 << 20
@@ -142,7 +142,7 @@ def validate_submission(zip_path: str | Path, split: Split, batch_rows: int = BA
                     yield first, text
 
             blocks = counted(_line_blocks(stream, where))
-            behaviors = iter_batches(split.behaviors, [S.IMPRESSION_ID, S.INVIEW], batch_rows)
+            behaviors = read_batches(split.behaviors, [S.IMPRESSION_ID, S.INVIEW], batch_rows)
             for first, text, beh in aligned_batches(blocks, behaviors):
                 _check_block(text, beh, where, first)
                 lines += text.height
