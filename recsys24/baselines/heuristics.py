@@ -133,7 +133,7 @@ def _inview_counts(ctx: Context) -> tuple[np.ndarray, np.ndarray]:
     """Sorted keys ``article_id << 32 | bucket`` and cumulative in-view counts."""
     if "inview_counts" not in ctx.cache:
         parts_k, parts_c = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for _, batch in iter_batches(ctx.split.behaviors, [S.IMPRESSION_TIME, S.INVIEW]):
+        for _, batch in iter_batches(ctx.split.behaviors, [S.IMPRESSION_TIME, S.INVIEW], 200_000):
             ids, _, row = _inview(batch)
             bucket = _bucket(batch[S.IMPRESSION_TIME].dt.epoch("us").to_numpy())[row]
             k, c = np.unique((ids << 32) | bucket, return_counts=True)
