@@ -47,3 +47,106 @@ def cli():
         return runner.invoke(main, [str(a) for a in args], catch_exceptions=False)
 
     return run
+
+
+# --- prompts and models: a small fixed article set and an offline tokenizer ---
+
+T0 = __import__("datetime").datetime(2023, 5, 18, 7, 0)
+FIXED_TITLES = [
+    "Regeringen vil sænke skatten",
+    "Brøndby vinder derbyet",
+    "Ny vejrudsigt: regn i hele landet",
+    "Kongehuset holder fest",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_articles():
+    """300 articles (ids 1000..1299): the first four fixed, the rest random Danish-looking titles."""
+    import datetime as dt
+
+    import numpy as np
+    import polars as pl
+
+    from recsys24.data import schema as S
+
+    rng = np.random.default_rng(0)
+    words = ("regeringen vil sænke skatten brøndby vinder derbyet ny vejrudsigt regn hele landet "
+             "kongehuset holder fest minister politi bil fodbold musik valg skole byen").split()
+    n = 300
+    titles = FIXED_TITLES + [" ".join(rng.choice(words, 5)).capitalize() for _ in range(n - 4)]
+    subtitles = ["Skattelettelser til alle", "Stor sejr i Parken", "Tag paraplyen med", None] + [
+        " ".join(rng.choice(words, 7)) for _ in range(n - 4)
+    ]
+    hours = [72, 5, 0, 30] + rng.integers(0, 400, n - 4).tolist()
+    return pl.DataFrame(
+        {
+            S.ARTICLE_ID: np.arange(1000, 1000 + n, dtype=np.int32),
+            S.TITLE: titles,
+            S.SUBTITLE: subtitles,
+            S.CATEGORY_STR: ["nyheder", "sport", "nyheder", "underholdning"] + rng.choice(["sport", "nyheder"], n - 4).tolist(),
+            S.PUBLISHED_TIME: [T0 - dt.timedelta(hours=int(h)) for h in hours],
+        },
+        schema_overrides={S.PUBLISHED_TIME: S.DT},
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(tiny_articles, tmp_path_factory):
+    """A sentencepiece tokenizer trained once per session on ``tiny_articles`` and the template words."""
+    from recsys24.models.loading import offline_tokenizer
+
+    return offline_tokenizer(tiny_articles, tmp_path_factory.mktemp("spiece"), vocab_size=600)
+
+
+@pytest.fixture(scope="session")
+def make_impressions():
+    """Build a prepared-impressions frame: make(histories, inviews, labels=None)."""
+    import polars as pl
+
+    from recsys24.data import schema as S
+
+    def make(histories, inviews, labels=None):
+        n = len(inviews)
+        return pl.DataFrame(
+            {
+                S.ROW: list(range(n)),
+                S.IMPRESSION_ID: list(range(1, n + 1)),
+                S.USER_ID: list(range(n)),
+                S.IMPRESSION_TIME: [T0] * n,
+                S.INVIEW: inviews,
+                S.LABELS: labels if labels is not None else [None] * n,
+                S.IS_BEYOND_ACCURACY: [False] * n,
+                S.HISTORY_IDS: histories,
+                S.HISTORY_TIMES: [[T0] * len(h) for h in histories],
+            },
+            schema=S.PREPARED_IMPRESSIONS_SCHEMA,
+        )
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def make_pairs():
+    """Build a prepared training-pairs frame: make(histories, positives, negatives)."""
+    import polars as pl
+
+    from recsys24.data import schema as S
+
+    def make(histories, positives, negatives):
+        n = len(positives)
+        return pl.DataFrame(
+            {
+                S.ROW: list(range(n)),
+                S.IMPRESSION_ID: list(range(1, n + 1)),
+                S.USER_ID: list(range(n)),
+                S.IMPRESSION_TIME: [T0] * n,
+                S.POSITIVE: positives,
+                S.NEGATIVES: negatives,
+                S.HISTORY_IDS: histories,
+                S.HISTORY_TIMES: [[T0] * len(h) for h in histories],
+            },
+            schema=S.PREPARED_PAIRS_SCHEMA,
+        )
+
+    return make

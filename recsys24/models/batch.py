@@ -1,0 +1,61 @@
+"""The model input: one :class:`Batch` of prompts and the candidates they score.
+
+Built by :class:`recsys24.models.collate.Collator` from prepared rows. Candidates
+of one impression are contiguous, in impression order, so
+``scores.split(batch.counts)`` gives each impression's scores. Only torch and
+numpy here, so models load where polars is not installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+import torch
+
+@dataclass
+class Batch:
+    """One model batch: R prompt rows, N candidates, B impressions.
+
+    input_ids, attention_mask: [R, L]. group: [N] impression index (sorted).
+    candidate_row: [N] the prompt row of each candidate (= arange(N) for a–d).
+    labels: [N] float 1/0, or None at test time. candidate_pos: [N] position of
+    each candidate's first token (template e). answer_pos: [R, 2] positions of
+    "ja" and "nej" (templates a–d). article_ids: [N] numpy; rows: [B] numpy
+    (the prepared ``row`` of each impression).
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    group: torch.Tensor
+    candidate_row: torch.Tensor
+    labels: torch.Tensor | None
+    candidate_pos: torch.Tensor | None
+    answer_pos: torch.Tensor | None
+    article_ids: np.ndarray
+    rows: np.ndarray
+
+    @property
+    def num_impressions(self) -> int:
+        return len(self.rows)
+
+    @property
+    def counts(self) -> list[int]:
+        """Number of candidates of each impression."""
+        return torch.bincount(self.group, minlength=self.num_impressions).tolist()
+
+    def to(self, device) -> "Batch":
+        moved = {
+            f.name: (getattr(self, f.name).to(device) if isinstance(getattr(self, f.name), torch.Tensor) else getattr(self, f.name))
+            for f in fields(self)
+        }
+        return Batch(**moved)
+
+
+def __getattr__(name: str):
+    # Collator and right_aligned moved to collate.py (they need polars); old imports keep working.
+    if name in ("Collator", "right_aligned"):
+        from recsys24.models import collate
+
+        return getattr(collate, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

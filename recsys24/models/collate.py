@@ -1,0 +1,110 @@
+"""Build model batches from prepared rows and the article token table.
+
+Two kinds of input frame (see ``recsys24/data/prepared.py``):
+
+* training pairs (``positive``, ``negatives``): the candidates are the clicked
+  article and its K not-clicked ones, shuffled within the impression so that a
+  model cannot learn "the first one is clicked" (this matters for QA+);
+* impressions (``article_ids_inview``, ``labels``): the in-view candidates in
+  their given order; labels are taken when present (train/validation).
+
+Candidates of one impression are contiguous in the batch, in impression order,
+so ``scores.split(counts)`` gives each impression's scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import torch
+
+from recsys24.data import schema
+from recsys24.errors import DataError
+from recsys24.models.batch import Batch
+from recsys24.prompts.article_tokens import TokenTable
+from recsys24.prompts.assemble import Prompts, list_prompts, pair_prompts
+from recsys24.prompts.templates import PromptConfig
+
+
+def right_aligned(lists: pl.Series, width: int, fill: int = -1) -> np.ndarray:
+    """The last ``width`` items of each list, right-aligned in an int64 [B, width] matrix."""
+    tail = lists.list.drop_nulls().list.tail(width)
+    lens = tail.list.len().fill_null(0).to_numpy().astype(np.int64)
+    flat = tail.explode().drop_nulls().to_numpy().astype(np.int64)
+    out = np.full((len(lists), width), fill, dtype=np.int64)
+    if len(flat):
+        row = np.repeat(np.arange(len(lists)), lens)
+        first = np.cumsum(lens) - lens
+        col = width - np.repeat(lens, lens) + (np.arange(len(flat)) - np.repeat(first, lens))
+        out[row, col] = flat
+    return out
+
+
+class Collator:
+    """Turn a frame of prepared rows into a :class:`Batch` for ``prompt``'s template.
+
+    seed: candidates of training pairs are shuffled with this seed (a fresh
+    permutation per call); impressions keep their in-view order.
+    """
+
+    def __init__(self, table: TokenTable, prompt: PromptConfig, seed: int = 0):
+        self.table = table
+        self.prompt = prompt
+        self.rng = np.random.default_rng(seed)
+
+    def __call__(self, frame: pl.DataFrame) -> Batch:
+        if frame.height == 0:
+            raise DataError("collator: empty frame")
+        candidates, labels, counts = self._candidates(frame)
+        group = np.repeat(np.arange(frame.height), counts)
+        t = self.table
+        hist = right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size)
+        hist_idx = t.index(hist)
+        cand_idx = t.index(candidates)
+        if self.prompt.is_list:
+            when = frame[schema.IMPRESSION_TIME].cast(schema.DT).dt.epoch("us").to_numpy().astype(np.int64)
+            prompts: Prompts = list_prompts(t, self.prompt, hist_idx, cand_idx, counts, when)
+        else:
+            prompts = pair_prompts(t, self.prompt, hist_idx[group], cand_idx)
+
+        def tensor(x):
+            return None if x is None else torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
+
+        rows = frame[schema.ROW].to_numpy() if schema.ROW in frame.columns else np.arange(frame.height)
+        return Batch(
+            input_ids=tensor(prompts.input_ids),
+            attention_mask=tensor(prompts.attention_mask),
+            group=tensor(group),
+            candidate_row=tensor(prompts.candidate_row),
+            labels=None if labels is None else torch.from_numpy(labels.astype(np.float32)),
+            candidate_pos=tensor(prompts.candidate_pos),
+            answer_pos=tensor(prompts.answer_pos),
+            article_ids=candidates.astype(np.int32),
+            rows=rows,
+        )
+
+    def _candidates(self, frame: pl.DataFrame):
+        """Flat candidate ids, flat labels (or None) and per-impression counts."""
+        if schema.POSITIVE in frame.columns:
+            negatives = frame[schema.NEGATIVES]
+            k = negatives.list.len().to_numpy().astype(np.int64)
+            counts = k + 1
+            group = np.repeat(np.arange(frame.height), counts)
+            first = np.cumsum(counts) - counts
+            cands = np.empty(int(counts.sum()), dtype=np.int64)
+            cands[first] = frame[schema.POSITIVE].to_numpy()
+            is_neg = np.ones(len(cands), dtype=bool)
+            is_neg[first] = False
+            cands[is_neg] = negatives.explode().drop_nulls().to_numpy()
+            labels = (~is_neg).astype(np.float32)
+            order = np.lexsort((self.rng.random(len(cands)), group))
+            return cands[order], labels[order], counts
+        inview = frame[schema.INVIEW]
+        counts = inview.list.len().to_numpy().astype(np.int64)
+        cands = inview.explode().drop_nulls().to_numpy().astype(np.int64)
+        labels = None
+        if schema.LABELS in frame.columns and frame[schema.LABELS].null_count() == 0:
+            labels = frame[schema.LABELS].explode().drop_nulls().to_numpy().astype(np.float32)
+            if len(labels) != len(cands):
+                raise DataError("prepared impressions: labels and article_ids_inview differ in length")
+        return cands, labels, counts

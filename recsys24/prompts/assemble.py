@@ -1,0 +1,248 @@
+"""Assemble prompts from token ids: every prompt is a row of (start, length) slices of the token pool.
+
+Two layouts:
+
+* :func:`pair_prompts` (templates a–d): one row per (impression, candidate);
+  the rows of one impression share the history part, which a faster path can
+  later encode once per impression.
+* :func:`list_prompts` (template e): one row per impression listing all its
+  candidates; an impression whose candidates do not fit ``max_length`` is cut
+  into chunks of about equal size, each repeating the history part. The split
+  depends on the impression alone, so scores do not depend on what else is in
+  the batch.
+
+History articles are given right-aligned (``-1`` = empty slot on the left, the
+newest article in the last column). When a prompt is too long, the oldest
+history articles are dropped first.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys24.errors import Recsys24Error
+from recsys24.prompts.article_tokens import TokenTable
+from recsys24.prompts.templates import MISSING_TIME, PromptConfig, age_phrase_index
+
+
+@dataclass
+class Prompts:
+    """Assembled prompts (numpy; the collator turns them into tensors).
+
+    input_ids, attention_mask: int64 [R, L], right-padded with the pad id.
+    candidate_row: int64 [N], the row holding each candidate (in input order).
+    candidate_pos: int64 [N], list prompts only: position of the candidate's first token.
+    answer_pos: int64 [R, 2], pair prompts only: positions of the "ja" and "nej" tokens.
+    """
+
+    input_ids: np.ndarray
+    attention_mask: np.ndarray
+    candidate_row: np.ndarray
+    candidate_pos: np.ndarray | None = None
+    answer_pos: np.ndarray | None = None
+
+
+def gather_segments(pool: np.ndarray, starts: np.ndarray, lengths: np.ndarray, pad_id: int):
+    """Concatenate the pool slices of each row; rows are right-padded with ``pad_id``.
+
+    starts, lengths: int [R, S]. Returns (ids [R, L], mask [R, L], segment positions [R, S]).
+    """
+    lengths = lengths.astype(np.int64)
+    flat_len = lengths.ravel()
+    total = int(flat_len.sum())
+    out_off = np.cumsum(flat_len) - flat_len
+    idx = np.repeat(starts.ravel().astype(np.int64) - out_off, flat_len) + np.arange(total)
+    tokens = pool[idx]
+    row_len = lengths.sum(axis=1)
+    rows = len(row_len)
+    width = int(row_len.max()) if rows else 0
+    row_start = np.cumsum(row_len) - row_len
+    r = np.repeat(np.arange(rows), row_len)
+    c = np.arange(total) - np.repeat(row_start, row_len)
+    ids = np.full((rows, width), pad_id, dtype=np.int64)
+    mask = np.zeros((rows, width), dtype=np.int64)
+    ids[r, c] = tokens
+    mask[r, c] = 1
+    seg_pos = np.cumsum(lengths, axis=1) - lengths
+    return ids, mask, seg_pos
+
+
+def _word(table: TokenTable, name: str, shape) -> tuple[np.ndarray, np.ndarray]:
+    s, l = table.words[name]
+    return np.full(shape, s, np.int64), np.full(shape, l, np.int64)
+
+
+def _article_segments(table, fields, idx: np.ndarray, ref_us: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(start, length) per field for article rows ``idx`` (any shape; -1 = empty, length 0).
+
+    The ``age`` field is the phrase for ``ref_us - published`` (broadcast with idx).
+    """
+    empty = idx < 0
+    safe = np.where(empty, 0, idx)
+    out = []
+    for f in fields:
+        if f == "age":
+            pub = table.published_us[safe]
+            ref = np.broadcast_to(ref_us, idx.shape)
+            diff = np.where((pub == MISSING_TIME) | (ref == MISSING_TIME), MISSING_TIME, ref - pub)
+            k = age_phrase_index(diff)
+            s, l = table.phrases[0][k], table.phrases[1][k]
+        else:
+            start, length = table.fields[f]
+            s, l = start[safe], length[safe]
+        out.append((s, np.where(empty, 0, l)))
+    return out
+
+
+def _history(table, prompt: PromptConfig, hist_idx: np.ndarray, ref_us: np.ndarray):
+    """History segments [B, T*(F+1)] and each item's length [B, T] (fields + separator)."""
+    b, t = hist_idx.shape
+    segs = _article_segments(table, prompt.article_fields, hist_idx, ref_us)
+    sep_s, sep_l = _word(table, "sep", (b, t))
+    # items are right-aligned, so every present item but the newest is followed by a comma
+    sep_l = np.where(hist_idx >= 0, sep_l, 0)
+    if t:
+        sep_l[:, -1] = 0
+    segs.append((sep_s, sep_l))
+    starts = np.stack([s for s, _ in segs], axis=2).reshape(b, -1)
+    lengths = np.stack([l for _, l in segs], axis=2)
+    return starts, lengths.reshape(b, -1), lengths.sum(axis=2)
+
+
+def _drop_oldest(item_len: np.ndarray, excess: np.ndarray) -> np.ndarray:
+    """Keep mask [B, T]: drop the oldest items until ``excess`` tokens are freed."""
+    cum_before = np.cumsum(item_len, axis=1) - item_len
+    return ~(cum_before < excess[:, None])
+
+
+def _apply_keep(lengths: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    per_item = lengths.shape[1] // max(keep.shape[1], 1)
+    return lengths * np.repeat(keep, per_item, axis=1)
+
+
+def _too_long(prompt: PromptConfig, lengths: np.ndarray) -> None:
+    worst = int(lengths.sum(axis=1).max()) if len(lengths) else 0
+    if worst > prompt.max_length:
+        raise Recsys24Error(
+            f"prompt of {worst} tokens does not fit max_length {prompt.max_length} even without "
+            "history; raise prompt.max_length or lower prompt.clip_chars"
+        )
+
+
+def pair_prompts(table: TokenTable, prompt: PromptConfig, hist_idx: np.ndarray, cand_idx: np.ndarray) -> Prompts:
+    """One prompt per (history, candidate) row, templates a–d.
+
+    hist_idx: int [P, T] article rows, right-aligned, -1 = empty. cand_idx: int [P].
+    Layout: prefix, history items, "(ingen)" if none, ".", question, candidate,
+    "?", "ja", "/", "nej", eos.
+    """
+    p = len(cand_idx)
+    ref = table.published_us[cand_idx][:, None]
+    h_starts, h_lens, item_len = _history(table, prompt, hist_idx, ref)
+    cand = _article_segments(table, prompt.candidate_fields, cand_idx, ref[:, 0])
+    before = [_word(table, "prefix", p)]
+    after = [_word(table, "end_history", p), _word(table, "question", p), *cand]
+    after += [_word(table, w, p) for w in ("question_end", "yes", "or", "no", "eos")]
+    none_s, none_l = _word(table, "no_history", p)
+    fixed = sum(l for _, l in before + after)
+
+    keep = _drop_oldest(item_len, fixed + item_len.sum(axis=1) - prompt.max_length)
+    h_lens = _apply_keep(h_lens, keep)
+    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
+
+    starts = np.column_stack([before[0][0], h_starts, none_s] + [s for s, _ in after])
+    lengths = np.column_stack([before[0][1], h_lens, none_l] + [l for _, l in after])
+    _too_long(prompt, lengths)
+    ids, mask, seg_pos = gather_segments(table.pool, starts, lengths, table.pad_id)
+    yes_col = starts.shape[1] - 4  # ... "ja", "/", "nej", eos
+    answer_pos = np.column_stack([seg_pos[:, yes_col], seg_pos[:, yes_col + 2]])
+    return Prompts(ids, mask, candidate_row=np.arange(p, dtype=np.int64), answer_pos=answer_pos)
+
+
+def _chunks(cand_len: np.ndarray, sep_len: int, budget: int) -> list[np.ndarray]:
+    """Split candidates into the fewest contiguous, about equal-count chunks that fit ``budget``."""
+    n = len(cand_len)
+    k = max(1, int(np.ceil((cand_len.sum() + sep_len * (n - 1)) / budget)))
+    while True:
+        parts = np.array_split(np.arange(n), k)
+        if all(cand_len[c].sum() + sep_len * (len(c) - 1) <= budget for c in parts):
+            return parts
+        k += 1
+
+
+def list_prompts(
+    table: TokenTable,
+    prompt: PromptConfig,
+    hist_idx: np.ndarray,
+    cand_idx: np.ndarray,
+    counts: np.ndarray,
+    impression_us: np.ndarray,
+) -> Prompts:
+    """Template e: one prompt per impression listing its candidates, chunked to fit.
+
+    hist_idx: int [B, T] right-aligned (-1 = empty). cand_idx: int [N], the
+    candidates of all impressions in order; counts: int [B]. impression_us: int64
+    [B], the impression times (reference of the ``age`` field). The history is
+    cut (oldest first) to at most half of ``max_length``.
+    """
+    b = len(counts)
+    h_starts, h_lens, item_len = _history(table, prompt, hist_idx, impression_us[:, None])
+    fixed_head = [_word(table, "prefix", b)]
+    head_after = [_word(table, "end_history", b), _word(table, "question_list", b)]
+    tail = [_word(table, w, b) for w in ("question_end", "eos")]
+    none_s, none_l = _word(table, "no_history", b)
+    head_fixed = sum(l for _, l in fixed_head + head_after)
+    keep = _drop_oldest(item_len, head_fixed + item_len.sum(axis=1) - prompt.max_length // 2)
+    h_lens = _apply_keep(h_lens, keep)
+    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
+    head_s = np.column_stack([fixed_head[0][0], h_starts, none_s] + [s for s, _ in head_after])
+    head_l = np.column_stack([fixed_head[0][1], h_lens, none_l] + [l for _, l in head_after])
+    tail_s = np.column_stack([s for s, _ in tail])
+    tail_l = np.column_stack([l for _, l in tail])
+
+    group = np.repeat(np.arange(b), counts)
+    cand = _article_segments(table, prompt.candidate_fields, cand_idx, impression_us[group])
+    cand_s = np.column_stack([s for s, _ in cand])
+    cand_l = np.column_stack([l for _, l in cand])
+    cand_len = cand_l.sum(axis=1)
+    sep_s, sep_len = table.words["sep"]
+    budget = prompt.max_length - head_l.sum(axis=1) - tail_l.sum(axis=1)
+
+    rows_s, rows_l, first_seg, cand_row = [], [], np.zeros(len(cand_idx), np.int64), np.zeros(len(cand_idx), np.int64)
+    begin = np.cumsum(counts) - counts
+    nf = cand_s.shape[1]
+    for i in range(b):
+        mine = np.arange(begin[i], begin[i] + counts[i])
+        if len(mine) and cand_len[mine].max() > budget[i]:
+            raise Recsys24Error(
+                f"a candidate of {int(cand_len[mine].max())} tokens does not fit the "
+                f"{int(budget[i])} tokens left by the history in max_length {prompt.max_length}"
+            )
+        for part in _chunks(cand_len[mine], sep_len, int(budget[i])) if len(mine) else [np.arange(0)]:
+            c = mine[part]
+            seps_l = np.full((len(c), 1), sep_len)
+            if len(c):
+                seps_l[-1] = 0
+            s = np.concatenate([cand_s[c], np.full((len(c), 1), sep_s)], axis=1).ravel()
+            l = np.concatenate([cand_l[c], seps_l], axis=1).ravel()
+            cand_row[c] = len(rows_s)
+            first_seg[c] = head_s.shape[1] + np.arange(len(c)) * (nf + 1)
+            rows_s.append(np.concatenate([head_s[i], s, tail_s[i]]))
+            rows_l.append(np.concatenate([head_l[i], l, tail_l[i]]))
+
+    width = max(len(r) for r in rows_s)
+    starts = np.zeros((len(rows_s), width), np.int64)
+    lengths = np.zeros((len(rows_s), width), np.int64)
+    for r, (s, l) in enumerate(zip(rows_s, rows_l)):
+        starts[r, : len(s)] = s
+        lengths[r, : len(l)] = l
+    ids, mask, seg_pos = gather_segments(table.pool, starts, lengths, table.pad_id)
+    return Prompts(ids, mask, candidate_row=cand_row, candidate_pos=seg_pos[cand_row, first_seg])
+
+
+def render(tokenizer, prompts: Prompts, row: int) -> str:
+    """The text of prompt ``row`` as the model sees it (special tokens left out)."""
+    ids = prompts.input_ids[row][prompts.attention_mask[row].astype(bool)]
+    return tokenizer.decode(ids.tolist(), skip_special_tokens=True, clean_up_tokenization_spaces=False)

@@ -1,0 +1,1 @@
+"""Training with DeepSpeed on one CPU, one GPU or many SLURM nodes."""

@@ -1,0 +1,73 @@
+"""Process-group setup for a single process, torchrun, the deepspeed launcher or srun.
+
+Under ``srun`` each task is one rank: RANK, WORLD_SIZE and LOCAL_RANK come from
+SLURM_PROCID, SLURM_NTASKS and SLURM_LOCALID, and MASTER_ADDR/MASTER_PORT are
+exported by ``slurm/train.sh`` (first host of the allocation). A plain single
+process gets rank 0 of 1 on 127.0.0.1, so DeepSpeed does not fall back to MPI.
+On a machine without CUDA, DeepSpeed's CPU accelerator is selected.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+import torch
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def setup_distributed() -> DistInfo:
+    """Fill the rendezvous variables, select the accelerator and init the process group."""
+    env = os.environ
+    if "RANK" not in env and "SLURM_PROCID" in env and "MASTER_ADDR" in env:
+        env["RANK"], env["WORLD_SIZE"] = env["SLURM_PROCID"], env["SLURM_NTASKS"]
+        env["LOCAL_RANK"] = env.get("SLURM_LOCALID", "0")
+    if "RANK" not in env:
+        env.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK="0", MASTER_ADDR="127.0.0.1")
+        env.setdefault("MASTER_PORT", str(_free_port()))
+    cuda = torch.cuda.is_available()
+    if not cuda:
+        env.setdefault("DS_ACCELERATOR", "cpu")
+    import deepspeed
+
+    local_rank = int(env["LOCAL_RANK"])
+    if cuda:
+        torch.cuda.set_device(local_rank)
+    deepspeed.init_distributed(dist_backend="nccl" if cuda else "gloo")
+    device = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
+    return DistInfo(int(env["RANK"]), int(env["WORLD_SIZE"]), local_rank, device)
+
+
+def all_true(flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on any rank (a stop request)."""
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item() > 0)
+
+
+def barrier() -> None:
+    import torch.distributed as dist
+
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()

@@ -1,0 +1,227 @@
+"""``recsys24 train``: fine-tune a recommender with the DeepSpeed engine, resumably.
+
+One optimiser step = ``grad_accum`` micro-batches of ``micro_batch`` training
+pairs per rank. Every ``eval_every`` steps the model is scored on a fixed
+sample of validation impressions (loss, AUC, MRR, nDCG); checkpoints are saved
+every ``save_every`` steps, at each evaluation and at the end. A rerun with the
+same run folder continues from the latest checkpoint; SIGTERM or SIGUSR1 (what
+SLURM sends before preemption or a time limit) makes every rank save a
+checkpoint at the next step boundary and exit with :data:`EXIT_STOPPED`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import torch
+from torch import nn
+
+from recsys24.config import Config
+from recsys24.data import schema as S
+from recsys24.data.prepared import open_prepared
+from recsys24.errors import Recsys24Error
+from recsys24.io import write_json
+from recsys24.training import checkpoints
+from recsys24.training.data import PairStream, validation_sample
+from recsys24.training.distributed import all_true, barrier, setup_distributed
+from recsys24.training.runlog import RunLog, write_run_header
+
+EXIT_STOPPED = 75  # "try again later": the job was asked to stop and saved a checkpoint
+DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"
+
+
+class _LossModule(nn.Module):
+    """Lets ``engine(batch)`` return the training loss, so DeepSpeed drives forward and backward."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.loss(batch)
+
+
+class StopSignal:
+    """Remembers SIGTERM/SIGUSR1 so the loop can checkpoint and exit between steps."""
+
+    def __init__(self):
+        self.requested = False
+        for sig in (signal.SIGTERM, signal.SIGUSR1):
+            signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        self.requested = True
+
+
+def warmup_cosine(warmup: int, total: int, min_ratio: float):
+    """LR multiplier: linear warmup to 1, then cosine decay to ``min_ratio`` at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def deepspeed_config(name: str, micro_batch: int, grad_accum: int, grad_clip: float, bf16: bool) -> dict:
+    """A DeepSpeed JSON config (``configs/deepspeed/<name>.json`` or a path) with our numbers filled in."""
+    path = Path(name) if name.endswith(".json") else DEEPSPEED_CONFIGS / f"{name}.json"
+    if not path.is_file():
+        raise Recsys24Error(f"train.deepspeed: no DeepSpeed config {path}")
+    cfg = json.loads(path.read_text())
+    cfg.update(train_micro_batch_size_per_gpu=micro_batch, gradient_accumulation_steps=grad_accum,
+               gradient_clipping=grad_clip, bf16={"enabled": bf16})
+    return cfg
+
+
+def _tokenizer(config: Config, articles: pl.DataFrame, run: Path, is_main: bool):
+    from recsys24.models.loading import offline_tokenizer
+    from recsys24.models.tokenizer import load_tokenizer
+
+    if config.model.backbone != "tiny":
+        return load_tokenizer(config.model.backbone)
+    folder = run / "tokenizer"
+    if is_main and not (folder / "spiece.model").is_file():
+        offline_tokenizer(articles, folder, vocab_size=config.model.tiny.tokenizer_vocab)
+    barrier()
+    return load_tokenizer(folder)
+
+
+def _evaluate(model, collator, sample: pl.DataFrame, per_batch: int, device) -> dict:
+    """Loss and accuracy metrics of ``model`` on the validation sample."""
+    from recsys24.evaluation.metrics import accuracy
+
+    losses, scores = [], []
+    with torch.no_grad():
+        for lo in range(0, sample.height, per_batch):
+            batch = collator(sample.slice(lo, per_batch)).to(device)
+            losses.append(float(model.loss(batch)) * batch.num_impressions)
+            s = model.score(batch).float().cpu().numpy()
+            scores += np.split(s, np.cumsum(batch.counts)[:-1])
+    metrics = accuracy(pl.Series(scores, dtype=pl.List(pl.Float32)), sample[S.LABELS])
+    out = {"val_loss": sum(losses) / sample.height}
+    out.update({f"val_{k}": v for k, v in metrics.items() if k != "impressions"})
+    return out
+
+
+def train(config: Config, run: str | Path) -> dict:
+    """Train ``config`` into the run folder ``run``; returns the final summary."""
+    import deepspeed
+
+    from recsys24.models.batch import Collator
+    from recsys24.models.loading import build_recommender
+    from recsys24.prompts.article_tokens import build_token_table
+
+    tc = config.train
+    run = Path(run)
+    dist = setup_distributed()
+    run.mkdir(parents=True, exist_ok=True)
+    if dist.is_main:
+        write_run_header(run, config.to_dict())
+    prepared = open_prepared(tc.train_data)
+    valid = open_prepared(tc.valid_data) if tc.valid_data else None
+    articles = prepared.articles()
+    if valid is not None and valid.source_dir != prepared.source_dir:
+        articles = pl.concat([articles, valid.articles()]).unique(S.ARTICLE_ID, keep="first")
+    tokenizer = _tokenizer(config, articles, run, dist.is_main)
+    torch.manual_seed(tc.seed)  # identical initial weights on every rank and every rerun
+    model = build_recommender(config, tokenizer)
+    table = build_token_table(articles, tokenizer, config.prompt)
+    collator = Collator(table, config.prompt, seed=tc.seed)
+
+    bf16 = tc.precision == "bf16" or (tc.precision == "auto" and dist.device.type == "cuda")
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, tc.steps, tc.min_lr_ratio))
+    engine, _, _, _ = deepspeed.initialize(
+        model=_LossModule(model), optimizer=optimizer, lr_scheduler=scheduler,
+        config=deepspeed_config(tc.deepspeed, tc.micro_batch, tc.grad_accum, tc.grad_clip, bf16),
+    )
+    ckpt_dir = run / "checkpoints"
+    state = checkpoints.resume(engine, ckpt_dir, dist.rank)
+    stream = PairStream(prepared, tc.seed, dist.rank, dist.world_size)
+    sample = validation_sample(valid, tc.eval_impressions, tc.seed) if valid is not None else None
+    log = RunLog(run, state.step, dist.is_main)
+    stop = StopSignal()
+    interactive = dist.is_main and sys.stderr.isatty()
+    pairs_per_step = tc.micro_batch * tc.grad_accum * dist.world_size
+    if dist.is_main:
+        what = f"resuming at step {state.step}" if state.step else "starting"
+        print(f"[recsys24 train] {what}: {tc.steps} steps x {pairs_per_step} pairs, world size "
+              f"{dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}", flush=True)
+
+    stopped = False
+    last_tag = checkpoints.latest_tag(ckpt_dir)
+    if state.step == 0 and sample is not None:  # the untrained model, as a reference point
+        engine.eval()
+        log.log(0, _evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
+        engine.train()
+    while state.step < tc.steps:
+        t0 = time.perf_counter()
+        losses = []
+        for micro in range(tc.grad_accum):
+            frame = stream.micro_batch(state.position, tc.micro_batch)
+            state.position += tc.micro_batch * dist.world_size
+            collator.rng = np.random.default_rng([tc.seed, state.step, micro, dist.rank])
+            loss = engine(collator(frame).to(dist.device))
+            engine.backward(loss)
+            engine.step()
+            losses.append(loss.item())
+        state.step += 1
+        step, done = state.step, state.step == tc.steps
+        values = {"loss": float(np.mean(losses)), "lr": scheduler.get_last_lr()[0],
+                  "samples_per_s": pairs_per_step / (time.perf_counter() - t0),
+                  "epoch": state.position / stream.total}
+        evaluated = sample is not None and (step % tc.eval_every == 0 or done)
+        if evaluated:
+            engine.eval()
+            values.update(_evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
+            engine.train()
+            state.history.append([step, values["val_auc"]])
+            if state.best_auc is None or values["val_auc"] > state.best_auc:
+                state.best_auc, state.best_tag = values["val_auc"], f"step{step}"
+        if step % tc.log_every == 0 or evaluated or done:
+            log.log(step, values)
+            if not interactive and dist.is_main:
+                print("[recsys24 train] " + " ".join(
+                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in {"step": step, **values}.items()),
+                    flush=True)
+        stopped = all_true(stop.requested, dist.device)
+        if step % tc.save_every == 0 or evaluated or done or stopped:
+            last_tag = checkpoints.save(engine, ckpt_dir, state, dist.rank)
+        if stopped:
+            break
+    log.close()
+    if stopped:
+        if dist.is_main:
+            print(f"[recsys24 train] stop requested: saved {last_tag}, exiting to be resumed", flush=True)
+        return {"stopped": True, "step": state.step, "checkpoint": last_tag}
+
+    _export(engine, model, tokenizer, run / "model", dist.is_main)
+    summary = {"stopped": False, "step": state.step, "pairs_seen": state.position,
+               "best_checkpoint": state.best_tag, "best_val_auc": state.best_auc,
+               "last_checkpoint": last_tag, "model": str(run / "model")}
+    if dist.is_main:
+        write_json(summary, run / "summary.json")
+    return summary
+
+
+def _export(engine, model, tokenizer, out: Path, is_main: bool) -> None:
+    """Write a from_pretrained-loadable model folder (ZeRO-3 shards gathered first)."""
+    import deepspeed
+
+    if engine.zero_optimization_stage() == 3:
+        with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
+            if is_main:
+                model.save_pretrained(out, tokenizer=tokenizer)
+    elif is_main:
+        model.save_pretrained(out, tokenizer=tokenizer)
+    barrier()
