@@ -17,6 +17,8 @@ COMMAND_MODULES = [
     "recsys24.commands.data",
     "recsys24.commands.evaluation",
     "recsys24.commands.prompts",
+    "recsys24.commands.training",
+    "recsys24.commands.recprompt",
 ]
 
 

@@ -23,6 +23,7 @@ import yaml
 
 from recsys24.errors import Recsys24Error
 from recsys24.prompts.templates import PromptConfig
+from recsys24.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     prompt: PromptConfig = field(default_factory=PromptConfig)
     loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
@@ -100,8 +102,28 @@ def config_from_dict(data: dict, where: str = "config") -> Config:
     return _build(Config, data or {}, where)
 
 
-def load_config(path: str | os.PathLike) -> Config:
-    """Read a YAML config file (e.g. ``configs/cgc_d.yaml``)."""
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """Set ``section.key=value`` overrides (values parsed as YAML) on a raw config dict.
+
+    >>> apply_overrides({"train": {"steps": 10}}, ["train.steps=20"])
+    {'train': {'steps': 20}}
+    """
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise Recsys24Error(f"override {item!r}: expected section.key=value")
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise Recsys24Error(f"override {item!r}: {part} is not a section")
+        node[leaf] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> Config:
+    """Read a YAML config file (e.g. ``configs/cgc_d.yaml``), then apply ``key=value`` overrides."""
     path = Path(path)
     if not path.is_file():
         raise Recsys24Error(f"{path}: no such config file")
@@ -109,4 +131,4 @@ def load_config(path: str | os.PathLike) -> Config:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise Recsys24Error(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    return config_from_dict(data, where=str(path))
+    return config_from_dict(apply_overrides(data or {}, list(overrides)), where=str(path))

@@ -160,6 +160,10 @@ def train(config: Config, run: str | Path) -> dict:
 
     stopped = False
     last_tag = checkpoints.latest_tag(ckpt_dir)
+    if state.step == 0 and sample is not None:  # the untrained model, as a reference point
+        engine.eval()
+        log.log(0, _evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
+        engine.train()
     while state.step < tc.steps:
         t0 = time.perf_counter()
         losses = []
@@ -170,7 +174,7 @@ def train(config: Config, run: str | Path) -> dict:
             loss = engine(collator(frame).to(dist.device))
             engine.backward(loss)
             engine.step()
-            losses.append(float(loss))
+            losses.append(loss.item())
         state.step += 1
         step, done = state.step, state.step == tc.steps
         values = {"loss": float(np.mean(losses)), "lr": scheduler.get_last_lr()[0],

@@ -1,0 +1,140 @@
+"""`recsys24 train` through the real DeepSpeed engine on CPU with the tiny model."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from recsys24.data.prepared import open_prepared
+from recsys24.training.data import PairStream
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "configs" / "tiny_cgc_d.yaml"
+
+
+def train_env() -> dict:
+    env = dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    return env
+
+
+def overrides(prepared, **train) -> list[str]:
+    base = {"train_data": prepared["train"], "valid_data": prepared["validation"], "steps": 24,
+            "micro_batch": 8, "eval_every": 12, "save_every": 12, "log_every": 4,
+            "eval_impressions": 96, "warmup_steps": 4, "lr": 0.002}
+    base.update(train)
+    return [f"train.{k}={v}" for k, v in base.items()]
+
+
+def train_cmd(run: Path, prepared, launcher=(sys.executable, "-m"), **train) -> list[str]:
+    return [*launcher, "recsys24", "train", "--config", str(CONFIG), "--output", str(run), *overrides(prepared, **train)]
+
+
+def metrics(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def weights(run: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return {**load_file(str(run / "model" / "model.safetensors")), **load_file(str(run / "model" / "head.safetensors"))}
+
+
+@pytest.fixture(scope="module")
+def trained(prepared, tmp_path_factory) -> Path:
+    """One uninterrupted single-process run (shared by several tests)."""
+    run = tmp_path_factory.mktemp("runs") / "full"
+    done = subprocess.run(train_cmd(run, prepared), env=train_env(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return run
+
+
+def test_training_reduces_validation_loss_and_fills_the_run_folder(trained):
+    log = metrics(trained)
+    evals = [m for m in log if "val_loss" in m]
+    assert evals[0]["step"] == 0 and evals[-1]["step"] == 24
+    assert evals[-1]["val_loss"] < evals[0]["val_loss"]
+    assert {"loss", "lr", "samples_per_s"} <= set(log[-1])
+    assert [m["step"] for m in log] == sorted({m["step"] for m in log})  # each step once
+    for name in ("config.yaml", "version.json", "summary.json", "model", "tensorboard", "checkpoints/latest"):
+        assert (trained / name).exists(), name
+    assert list((trained / "tensorboard").glob("events.out.tfevents.*"))
+    summary = json.loads((trained / "summary.json").read_text())
+    kept = sorted(p.name for p in (trained / "checkpoints").glob("step*"))
+    assert kept == sorted({"step24", summary["best_checkpoint"]})
+
+
+def test_exported_model_loads_and_scores(trained, prepared):
+    from recsys24.models.batch import Collator
+    from recsys24.models.loading import load_recommender
+    from recsys24.prompts.article_tokens import build_token_table
+
+    model, tokenizer = load_recommender(trained / "model")
+    p = open_prepared(prepared["validation"])
+    table = build_token_table(p.articles(), tokenizer, model.spec.prompt)
+    frame = p.impressions().head(3)
+    batch = Collator(table, model.spec.prompt)(frame)
+    scores = model.score(batch)
+    assert scores.shape == (int(frame["article_ids_inview"].list.len().sum()),)
+    assert torch.isfinite(scores).all()
+
+
+def test_killed_run_resumes_to_the_same_weights(trained, prepared, tmp_path):
+    run = tmp_path / "killed"
+    proc = subprocess.Popen(train_cmd(run, prepared), env=train_env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        if (run / "metrics.jsonl").exists() and any(m["step"] >= 6 for m in metrics(run)):
+            break
+        assert proc.poll() is None, proc.stdout.read()[-3000:]
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGUSR1)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 75, out[-3000:]
+    stopped_at = json.loads((run / "checkpoints" / (run / "checkpoints" / "latest").read_text().strip()
+                             / "trainer_state.json").read_text())["step"]
+    assert 6 <= stopped_at < 24
+    done = subprocess.run(train_cmd(run, prepared), env=train_env(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert f"resuming at step {stopped_at}" in done.stdout
+    resumed, full = weights(run), weights(trained)
+    for name, value in full.items():
+        torch.testing.assert_close(resumed[name], value, rtol=1e-4, atol=1e-5, msg=name)
+    assert [m["step"] for m in metrics(run)] == [m["step"] for m in metrics(trained)]
+
+
+def test_ranks_see_disjoint_pairs(prepared):
+    p = open_prepared(prepared["train"])
+    streams = [PairStream(p, seed=0, rank=r, world_size=2) for r in range(2)]
+    seen = [[], []]
+    for step in range(5):
+        for r, s in enumerate(streams):
+            seen[r].append(s.micro_batch(step * 2 * 8, 8))
+    keys = [set(pl.concat(f).select(pl.concat_str("row", "positive", separator=":")).to_series()) for f in seen]
+    assert len(keys[0]) == len(keys[1]) == 40
+    assert not keys[0] & keys[1]
+    # The position alone fixes the data: a new stream at step 3 gives the same batch.
+    assert PairStream(p, seed=0, rank=1, world_size=2).micro_batch(3 * 16, 8).equals(seen[1][3])
+
+
+def test_two_process_training_runs(prepared, tmp_path):
+    run = tmp_path / "ddp"
+    launcher = (sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m")
+    done = subprocess.run(train_cmd(run, prepared, launcher=launcher, steps=6, eval_every=6, save_every=6),
+                          env=train_env(), capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "world size 2" in done.stdout
+    assert (run / "model" / "model.safetensors").exists()
+    assert metrics(run)[-1]["step"] == 6
