@@ -68,7 +68,9 @@ def run(args) -> None:
     d_model, d_ff, d_kv, heads, layers = MT5_SIZES[args.size]
     config = MT5Config(vocab_size=250112, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=heads,
                        num_layers=layers, num_decoder_layers=layers, feed_forward_proj="gated-gelu",
-                       tie_word_embeddings=False, decoder_start_token_id=0, dropout_rate=0.1)
+                       decoder_start_token_id=0, dropout_rate=0.1)
+    # transformers 5.x ties a random mT5's LM head to the input embedding (MT5Config forces it);
+    # google/mt5-* checkpoints keep theirs separate: CG's parameter count here lacks those 192M (base)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]
     print(f"device {torch.cuda.get_device_name() if dev.type == 'cuda' else 'cpu'}, mt5-{args.size} random, {args.dtype}")
     for name in args.archs.split(","):

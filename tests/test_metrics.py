@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.metrics import accuracy, per_impression
-from recsys24.evaluation.ranking import descending_order, flat_lists, ranks_from_order
+from recsys24.evaluation.ranking import descending_order, descending_ranks, flat_lists
 
 
 def _reference(scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float]:
@@ -95,8 +95,8 @@ def test_hand_worked_mrr_ndcg_hr():
 
 def test_ties_ranked_by_inview_position():
     values, offsets = flat_lists(pl.Series([[0.5, 0.5, 0.9, -0.0, 0.0]], dtype=pl.List(pl.Float32)))
-    ranks = ranks_from_order(descending_order(values, offsets), offsets)
-    assert ranks.tolist() == [2, 3, 1, 4, 5]
+    assert descending_ranks(values, offsets).tolist() == [2, 3, 1, 4, 5]
+    assert descending_order(values, offsets).tolist() == [2, 0, 1, 3, 4]
 
 
 def test_mismatched_lengths_name_the_row():
@@ -104,3 +104,15 @@ def test_mismatched_lengths_name_the_row():
         accuracy(pl.Series([[0.1, 0.2], [0.1, 0.2]]), pl.Series([[1, 0], [1, 0, 0]]))
     with pytest.raises(Recsys24Error, match="row 0: score is NaN"):
         accuracy(pl.Series([[float("nan"), 0.2]]), pl.Series([[1, 0]]))
+
+
+def test_chunking_by_elements_gives_the_same_result(monkeypatch):
+    import recsys24.evaluation.metrics as M
+
+    rng = np.random.default_rng(3)
+    scores, labels = _random_impressions(rng, 300, np.float32)
+    s = pl.Series([x.tolist() for x in scores], dtype=pl.List(pl.Float32))
+    y = pl.Series([x.tolist() for x in labels], dtype=pl.List(pl.Int8))
+    whole = accuracy(s, y)
+    monkeypatch.setattr(M, "CHUNK_ELEMENTS", 50)  # ~3 impressions per chunk
+    assert accuracy(s, y) == pytest.approx(whole, abs=1e-12)

@@ -188,7 +188,11 @@ def test_architecture_refuses_a_template_it_cannot_read(tiny_tokenizer):
 
 
 def test_pretrained_checkpoint_folder_loads_into_every_architecture(tiny_tokenizer, tmp_path):
-    """The real path (hub id or folder) offline: a full mT5 checkpoint folder, as google/mt5-* ships it."""
+    """The real path (hub id or folder) offline: a full mT5 checkpoint folder laid out as google/mt5-*
+    ships it, with an LM head separate from the input embedding."""
+    import json
+
+    from safetensors.torch import save_file
     from transformers import MT5ForConditionalGeneration
 
     from recsys24.models.loading import tiny_config
@@ -196,13 +200,25 @@ def test_pretrained_checkpoint_folder_loads_into_every_architecture(tiny_tokeniz
 
     torch.manual_seed(0)
     full = MT5ForConditionalGeneration(tiny_config(len(tiny_tokenizer)))
-    full.save_pretrained(tmp_path / "mt5")
+    weights = {k: v.clone().contiguous() for k, v in full.state_dict().items() if "embed_tokens" not in k}
+    weights["lm_head.weight"] = torch.randn_like(weights["shared.weight"])  # mT5 does not tie them
+    (tmp_path / "mt5").mkdir()
+    save_file(weights, str(tmp_path / "mt5" / "model.safetensors"), metadata={"format": "pt"})
+    config = full.config.to_dict() | {"tie_word_embeddings": False, "architectures": ["MT5ForConditionalGeneration"]}
+    (tmp_path / "mt5" / "config.json").write_text(json.dumps(config))
     tiny_tokenizer.save_pretrained(tmp_path / "mt5")
     tok = load_tokenizer(tmp_path / "mt5")
-    encoder_weight = full.encoder.block[0].layer[0].SelfAttention.q.weight
+    q = "encoder.block.0.layer.0.SelfAttention.q.weight"
     for arch, template in ARCHS:
         cfg = config_from_dict({"model": {"architecture": arch, "backbone": str(tmp_path / "mt5")}, "prompt": {"template": template}})
         model = build_recommender(cfg, tok)
-        assert torch.equal(model.backbone.encoder.block[0].layer[0].SelfAttention.q.weight, encoder_weight)
-        assert any("lm_head" in k for k in model.state_dict()) == (arch == "cg")
-        assert any(k.startswith("backbone.decoder") for k in model.state_dict()) == (arch in ("cg", "cgc"))
+        state = model.state_dict()
+        assert torch.equal(state[f"backbone.{q}"], weights[q])
+        assert any("lm_head" in k for k in state) == (arch == "cg")
+        assert any(k.startswith("backbone.decoder") for k in state) == (arch in ("cg", "cgc"))
+    # CG keeps the checkpoint's own LM head through loading, saving and loading again
+    cg = build_recommender(config_from_dict({"model": {"architecture": "cg", "backbone": str(tmp_path / "mt5")}}), tok)
+    cg.save_pretrained(tmp_path / "cg")
+    again = type(cg).from_folder(tmp_path / "cg", cg.spec)
+    assert torch.equal(again.backbone.lm_head.weight, weights["lm_head.weight"])
+    assert torch.equal(again.backbone.shared.weight, weights["shared.weight"])

@@ -78,12 +78,15 @@ def title_vectors(articles_path: str | Path, dim: int = 256) -> ArticleVectors:
     return ArticleVectors(df[S.ARTICLE_ID].to_numpy().astype(np.int64), matrix)
 
 
-def _mean_cosine_within(vectors: np.ndarray) -> np.ndarray:
-    """Mean cosine similarity over ordered pairs i != j, per user: (|Σv|² − Σ|v|²) / (k(k−1))."""
-    k = vectors.shape[1]
-    total = vectors.sum(axis=1)
-    sq = (vectors**2).sum(axis=(1, 2))
-    return ((total**2).sum(axis=1) - sq) / (k * (k - 1))
+def _sums(rec: np.ndarray, vectors: ArticleVectors, chunk: int = 20_000) -> tuple[np.ndarray, np.ndarray]:
+    """Per user: the sum of the recommended vectors, and the sum of their squared norms."""
+    total = np.zeros((rec.shape[0], vectors.matrix.shape[1]), dtype=np.float32)
+    squares = np.zeros(rec.shape[0])
+    for lo in range(0, rec.shape[0], chunk):  # (chunk, k, dim) at a time
+        v = vectors.of(rec[lo : lo + chunk].ravel()).reshape(-1, rec.shape[1], total.shape[1])
+        total[lo : lo + chunk] = v.sum(axis=1)
+        squares[lo : lo + chunk] = (v.astype(np.float64) ** 2).sum(axis=(1, 2))
+    return total, squares
 
 
 def beyond_accuracy(
@@ -130,9 +133,11 @@ def beyond_accuracy(
     rec = np.concatenate(recs)
     user = np.concatenate(users).astype(np.int64)
 
-    rec_vectors = vectors.of(rec.ravel()).reshape(rec.shape[0], k, -1)
-    diversity = 1.0 - _mean_cosine_within(rec_vectors)
-    serendipity = 1.0 - _mean_cosine_to_history(rec_vectors, user, split.history, vectors)
+    rec_sum, rec_squares = _sums(rec, vectors)
+    # mean cosine over ordered pairs i != j: (|sum v|^2 - sum |v|^2) / (k (k - 1))
+    within = ((rec_sum.astype(np.float64) ** 2).sum(axis=1) - rec_squares) / (k * (k - 1))
+    diversity = 1.0 - within
+    serendipity = 1.0 - _mean_cosine_to_history(rec_sum, k, user, split.history, vectors)
 
     p = (np.concatenate([shown, [0.0]])[np.minimum(rec, shown.size)] + 1.0) / (n_impressions + 1.0)
     novelty = -np.log2(p).mean(axis=1)
@@ -166,7 +171,7 @@ def beyond_accuracy(
 
 
 def _mean_cosine_to_history(
-    rec_vectors: np.ndarray, users: np.ndarray, history_path: Path, vectors: ArticleVectors
+    rec_sum: np.ndarray, k: int, users: np.ndarray, history_path: Path, vectors: ArticleVectors
 ) -> np.ndarray:
     """Mean cosine between each user's recommendations and history items (NaN: no history)."""
     wanted = np.unique(users)
@@ -190,6 +195,5 @@ def _mean_cosine_to_history(
         hist_sum[at[keep]] += m @ vectors.matrix
         hist_len[at[keep]] += np.diff(off)
     idx = np.searchsorted(wanted, users)
-    rec_sum = rec_vectors.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (rec_sum * hist_sum[idx]).sum(axis=1) / (rec_vectors.shape[1] * hist_len[idx])
+        return (rec_sum * hist_sum[idx]).sum(axis=1) / (k * hist_len[idx])

@@ -3,7 +3,8 @@
 Labels come from the behaviors file (``article_ids_clicked``) for train and
 validation. The test split has no clicks; pass ``labels_path``, a parquet file
 with one row per behaviors row and a ``labels`` column (list of 0/1 in in-view
-order), such as the truth file written by ``recsys24 synth``.
+order), such as the truth file written by ``recsys24 synth``. On test, the
+beyond-accuracy rows are left out, as in the contest's accuracy scoring.
 """
 
 from __future__ import annotations
@@ -63,6 +64,10 @@ def evaluate_scores(
         return totals.result()
 
     extra = (Path(labels_path), [S.LABELS])
-    for _, sc, beh in iter_checked(scores_path, split, (), batch_rows, extra=extra):
+    ba_cols = (S.IS_BEYOND_ACCURACY,) if S.IS_BEYOND_ACCURACY in S.behaviors_schema(split.name) else ()
+    for _, sc, beh in iter_checked(scores_path, split, ba_cols, batch_rows, extra=extra):
+        if ba_cols:  # the contest scores accuracy on the normal rows only
+            normal = ~beh[S.IS_BEYOND_ACCURACY]
+            sc, beh = sc.filter(normal), beh.filter(normal)
         totals.add(sc[S.SCORES], beh[S.LABELS])
     return totals.result()

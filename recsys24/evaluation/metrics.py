@@ -41,14 +41,15 @@ import numpy as np
 import polars as pl
 
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.ranking import descending_order, flat_lists, list_ids
+from recsys24.evaluation.ranking import flat_lists, row_chunks
 
 KS_NDCG = (5, 10)
 KS_HR = (1, 5)
 METRIC_NAMES = ("auc", "mrr", *(f"ndcg@{k}" for k in KS_NDCG), *(f"hr@{k}" for k in KS_HR))
 
-# Impressions per chunk: bounds memory (~100 bytes per in-view article) on 13.5M rows.
+# Impressions and in-view articles per chunk: bound memory (~100 bytes per article).
 CHUNK_ROWS = 1_000_000
+CHUNK_ELEMENTS = 12_000_000
 
 
 def _check_pair(scores: np.ndarray, s_off: np.ndarray, labels: np.ndarray,
@@ -75,70 +76,108 @@ def _check_pair(scores: np.ndarray, s_off: np.ndarray, labels: np.ndarray,
         raise Recsys24Error(f"row {row_offset + r}: label {labels[odd[0]]} is not 0 or 1")
 
 
-def _ideal_dcg(max_len: int) -> np.ndarray:
-    """``table[m]`` = DCG of ``m`` clicked articles at ranks 1..m."""
-    table = np.zeros(max_len + 1)
-    table[1:] = np.cumsum(1.0 / np.log2(np.arange(2, max_len + 2)))
-    return table
+def _segment_sum(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Sum of ``values[offsets[i]:offsets[i+1]]`` for every list (0 for empty lists)."""
+    lengths = np.diff(offsets)
+    out = np.zeros(lengths.size, dtype=np.int64 if values.dtype.kind in "biu" else np.float64)
+    nonempty = lengths > 0
+    if nonempty.any():
+        out[nonempty] = np.add.reduceat(values, offsets[:-1][nonempty], dtype=out.dtype)
+    return out
+
+
+def _target_stats(scores, labels, offsets, target):
+    """For one clicked article per list (flat index ``target``): its rank, and
+    the AUC numerator (not-clicked articles scored below it, ties count 1/2).
+
+    No sort: the rank is 1 + the articles scored higher + the tied ones earlier
+    in the list (the ranking rule of the module doc), counted with one
+    comparison per article against its list's target.
+    """
+    lengths = np.diff(offsets)
+    t_score = np.repeat(scores[target], lengths)
+    t_pos = np.repeat(target, lengths)
+    higher = scores > t_score
+    equal = scores == t_score
+    ahead = higher | (equal & (np.arange(scores.size) < t_pos))
+    rank = 1 + _segment_sum(ahead, offsets)
+    negative = labels == 0
+    below = _segment_sum(negative & ~higher & ~equal, offsets)
+    tied = _segment_sum(negative & equal, offsets)
+    return rank, below + 0.5 * tied
+
+
+def _sub_lists(offsets: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Flat element indices and offsets of the lists ``rows`` (in order)."""
+    lengths = np.diff(offsets)[rows]
+    sub_offsets = np.zeros(rows.size + 1, dtype=np.int64)
+    np.cumsum(lengths, out=sub_offsets[1:])
+    elements = np.repeat(offsets[:-1][rows] - sub_offsets[:-1], lengths) + np.arange(sub_offsets[-1])
+    return elements, sub_offsets
 
 
 def _chunk_metrics(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-impression metrics of one chunk (NaN where labels are all 0 or all 1)."""
+    """Per-impression metrics of one chunk (NaN where labels are all 0 or all 1).
+
+    One pass per k-th clicked article (k = 1 for almost every impression; later
+    passes only touch the lists with more clicks).
+    """
     n = offsets.size - 1
     lengths = np.diff(offsets)
-    order = descending_order(scores, offsets)
-    group, pos = list_ids(offsets)
-    del pos
-    rank = np.arange(order.size, dtype=np.int64) - offsets[:-1][group] + 1  # rank of sorted slot
-    hit = labels[order].astype(np.float64)  # clicked, in ranked order
-    sorted_scores = scores[order]
-    del order
-
-    n_pos = np.bincount(group, weights=hit, minlength=n)
+    labels = labels.astype(np.int8, copy=False)
+    n_pos = _segment_sum(labels, offsets)
     n_neg = lengths - n_pos
     valid = (n_pos > 0) & (n_neg > 0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out: dict[str, np.ndarray] = {}
-        # AUC (Mann-Whitney): average the rank over runs of tied scores.
-        start = np.ones(order_size := sorted_scores.size, dtype=bool)
-        start[1:] = sorted_scores[1:] != sorted_scores[:-1]
-        start[offsets[:-1][lengths > 0]] = True
-        run_start = np.flatnonzero(start)
-        run_end = np.append(run_start[1:], order_size)
-        run = np.cumsum(start) - 1
-        mid = (run_start + run_end - 1)[run] / 2.0  # mean sorted slot of the tie run
-        tied_rank = mid - offsets[:-1][group] + 1
-        ascending_rank = lengths[group] + 1 - tied_rank
-        pos_rank_sum = np.bincount(group, weights=hit * ascending_rank, minlength=n)
-        out["auc"] = (pos_rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
-        del start, run, mid, tied_rank, ascending_rank, sorted_scores
+    clicked = np.flatnonzero(labels)
+    first_click = np.zeros(n, dtype=np.int64)
+    np.cumsum(n_pos[:-1], out=first_click[1:])
 
-        out["mrr"] = np.bincount(group, weights=hit / rank, minlength=n) / n_pos
-        ideal = _ideal_dcg(int(lengths.max()) if n else 0)
-        discount = 1.0 / np.log2(rank + 1)
-        for k in KS_NDCG:
-            top = hit * (rank <= k)
-            dcg = np.bincount(group, weights=top * discount, minlength=n)
-            best = ideal[np.minimum(n_pos.astype(np.int64), np.minimum(lengths, k))]
-            out[f"ndcg@{k}"] = dcg / best
-        for k in KS_HR:
-            out[f"hr@{k}"] = (np.bincount(group, weights=hit * (rank <= k), minlength=n) > 0).astype(np.float64)
+    reciprocal = np.zeros(n)
+    auc_num = np.zeros(n)
+    dcg = {k: np.zeros(n) for k in KS_NDCG}
+    hits = {k: np.zeros(n) for k in KS_HR}
+    discount = 1.0 / np.log2(np.arange(2, int(lengths.max(initial=0)) + 2))
+    discount = np.concatenate([[0.0], discount])  # discount[rank]
+    for k in range(int(n_pos.max(initial=0))):
+        rows = np.flatnonzero(n_pos > k)
+        target = clicked[first_click[rows] + k]
+        if rows.size == n:
+            rank, below = _target_stats(scores, labels, offsets, target)
+        else:
+            elements, sub_offsets = _sub_lists(offsets, rows)
+            local = target - offsets[:-1][rows] + sub_offsets[:-1]
+            rank, below = _target_stats(scores[elements], labels[elements], sub_offsets, local)
+        reciprocal[rows] += 1.0 / rank
+        auc_num[rows] += below
+        for cut in KS_NDCG:
+            dcg[cut][rows] += np.where(rank <= cut, discount[rank], 0.0)
+        for cut in KS_HR:
+            hits[cut][rows] = np.maximum(hits[cut][rows], rank <= cut)
+
+    ideal = np.cumsum(discount)  # ideal[m]: DCG of m clicks at ranks 1..m
+    out: dict[str, np.ndarray] = {}
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["auc"] = auc_num / (n_pos * n_neg)
+        out["mrr"] = reciprocal / n_pos
+        for cut in KS_NDCG:
+            out[f"ndcg@{cut}"] = dcg[cut] / ideal[np.minimum(n_pos, np.minimum(lengths, cut))]
+        for cut in KS_HR:
+            out[f"hr@{cut}"] = hits[cut]
     for name in out:
         out[name][~valid] = np.nan
     out["n_inview"] = lengths
-    out["n_clicked"] = n_pos.astype(np.int64)
+    out["n_clicked"] = n_pos
     return out
 
 
 def _chunks(scores: pl.Series, labels: pl.Series, chunk_rows: int, first_row: int = 0):
     if scores.len() != labels.len():
         raise Recsys24Error(f"scores have {scores.len()} rows but labels have {labels.len()}")
-    for start in range(0, scores.len(), chunk_rows):
-        s_vals, s_off = flat_lists(scores.slice(start, chunk_rows))
-        l_vals, l_off = flat_lists(labels.slice(start, chunk_rows))
+    lengths = scores.list.len().fill_null(0).to_numpy()
+    for start, stop in row_chunks(lengths, CHUNK_ELEMENTS, chunk_rows):
+        s_vals, s_off = flat_lists(scores.slice(start, stop - start))
+        l_vals, l_off = flat_lists(labels.slice(start, stop - start))
         _check_pair(s_vals, s_off, l_vals, l_off, first_row + start)
-        if s_vals.dtype != np.float32:
-            s_vals = s_vals.astype(np.float64)
         yield _chunk_metrics(s_vals, l_vals, s_off)
 
 

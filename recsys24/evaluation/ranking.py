@@ -36,46 +36,63 @@ def list_ids(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return group, pos
 
 
-def _descending_u32(scores: np.ndarray) -> np.ndarray:
-    """uint32 keys whose ascending order is the descending order of f32 ``scores``."""
-    bits = (scores.astype(np.float32) + np.float32(0.0)).view(np.uint32)  # -0.0 -> +0.0
-    negative = (bits >> np.uint32(31)).astype(bool)
-    ascending = np.where(negative, ~bits, bits | np.uint32(0x80000000))
-    return ~ascending
+def _by_length(scores: np.ndarray, offsets: np.ndarray):
+    """Yield (flat index matrix, within-row stable descending argsort) per list length.
+
+    Lists of equal length are sorted together as the rows of one 2-D array, one
+    numpy call per distinct length (a few hundred at most), never one per list.
+    This measured 3x faster than one ``np.sort`` over packed (list, score,
+    position) uint64 keys on the synthetic test split.
+    """
+    if scores.dtype.kind in "ub":
+        scores = scores.astype(np.float64)
+    negated = -scores  # ascending stable sort of -score: descending, ties by position
+    lengths = np.diff(offsets)
+    rows_by_length = np.argsort(lengths, kind="stable")
+    sorted_lengths = lengths[rows_by_length]
+    cuts = np.flatnonzero(np.diff(sorted_lengths)) + 1
+    for a, b in zip(np.concatenate([[0], cuts]), np.concatenate([cuts, [lengths.size]])):
+        n = int(sorted_lengths[a]) if b > a else 0
+        if n == 0:
+            continue
+        idx = offsets[:-1][rows_by_length[a:b]][:, None] + np.arange(n)
+        yield idx, np.argsort(negated[idx], axis=1, kind="stable")
 
 
 def descending_order(scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Flat indices sorting each list by score, highest first; ties: earlier position first.
 
     Lists keep their order, so position ``j`` of the result belongs to the same
-    list as flat element ``j``. float32 scores are packed with list index and
-    position into one uint64 key and sorted with a plain ``np.sort`` (several
-    times faster than ``np.lexsort``); other inputs fall back to ``np.lexsort``.
+    list as flat element ``j``.
     """
-    n_lists = offsets.size - 1
-    total = int(offsets[-1])
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    group, pos = list_ids(offsets)
-    max_len = int(np.diff(offsets).max())
-    group_bits = max(1, (n_lists - 1).bit_length())
-    pos_bits = max(1, (max_len - 1).bit_length())
-    if scores.dtype == np.float32 and group_bits + 32 + pos_bits <= 64:
-        key = group.astype(np.uint64) << np.uint64(32 + pos_bits)
-        key |= _descending_u32(scores).astype(np.uint64) << np.uint64(pos_bits)
-        key |= pos.astype(np.uint64)
-        del group, pos
-        key.sort()
-        order = (key & np.uint64((1 << pos_bits) - 1)).astype(np.int64)
-        key >>= np.uint64(32 + pos_bits)
-        order += offsets[:-1][key.astype(np.int64)]
-        return order
-    return np.lexsort((pos, -scores.astype(np.float64), group))
+    order = np.empty(int(offsets[-1]), dtype=np.int64)
+    for idx, within in _by_length(scores, offsets):
+        order[idx] = np.take_along_axis(idx, within, axis=1)
+    return order
 
 
-def ranks_from_order(order: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Rank (1 = highest) of every flat element, given :func:`descending_order`."""
-    _, pos = list_ids(offsets)
-    ranks = np.empty(order.size, dtype=np.int32)
-    ranks[order] = pos + 1
+def descending_ranks(scores: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Rank (1 = highest score; ties: earlier position first) of every flat element."""
+    ranks = np.empty(int(offsets[-1]), dtype=np.int32)
+    for idx, within in _by_length(scores, offsets):
+        r = np.empty(within.shape, dtype=np.int32)
+        np.put_along_axis(r, within, np.arange(1, idx.shape[1] + 1, dtype=np.int32)[None, :], axis=1)
+        ranks[idx] = r
     return ranks
+
+
+def row_chunks(lengths: np.ndarray, max_elements: int, max_rows: int) -> list[tuple[int, int]]:
+    """Cut rows into (start, stop) runs of at most ``max_rows`` rows and, where
+    possible, ``max_elements`` list elements (a single longer row stays whole).
+
+    Keeps memory flat when long lists cluster, e.g. the 200,000 beyond-accuracy
+    rows of 250 candidates at the end of the test split.
+    """
+    cum = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)])
+    cuts, start = [], 0
+    while start < lengths.size:
+        stop = int(np.searchsorted(cum, cum[start] + max_elements, side="right")) - 1
+        stop = min(max(stop, start + 1), start + max_rows, lengths.size)
+        cuts.append((start, stop))
+        start = stop
+    return cuts

@@ -19,10 +19,11 @@ from typing import Iterator, Sequence
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
-from recsys24.data.split import Split, check_columns, iter_batches
+from recsys24.data.split import Split, check_columns
 from recsys24.errors import DataError
 from recsys24.evaluation.ranking import flat_lists
 from recsys24.io import atomic_path, write_parquet
@@ -113,6 +114,31 @@ def aligned_batches(
         lbuf, rbuf = lbuf.slice(n), rbuf.slice(n)
 
 
+def read_batches(
+    path: Path, columns: Sequence[str], batch_rows: int = BATCH_ROWS
+) -> Iterator[tuple[int, pl.DataFrame]]:
+    """Like ``split.iter_batches`` (``(first row, DataFrame)``), but reads whole
+    row groups of up to ``2 * batch_rows`` rows at once: pyarrow decodes those
+    about twice as fast as through ``iter_batches``. Larger row groups are still
+    streamed in ``batch_rows`` pieces, so memory stays bounded.
+    """
+    try:
+        pf = pq.ParquetFile(path)
+        offset = 0
+        for i in range(pf.metadata.num_row_groups):
+            if pf.metadata.row_group(i).num_rows <= 2 * batch_rows:
+                tables = [pf.read_row_group(i, columns=list(columns))]
+            else:
+                tables = (pa.Table.from_batches([b]) for b in
+                          pf.iter_batches(batch_size=batch_rows, row_groups=[i], columns=list(columns)))
+            for table in tables:
+                df = pl.from_arrow(table, rechunk=False)
+                yield offset, df
+                offset += df.height
+    except (OSError, pa.ArrowException) as err:
+        raise DataError(f"{path}: unreadable or corrupted parquet ({err})") from None
+
+
 def _first(mask: np.ndarray) -> int | None:
     idx = np.flatnonzero(mask)
     return None if idx.size == 0 else int(idx[0])
@@ -169,7 +195,7 @@ def iter_checked(
             f"(one scores row per behaviors row, same order)"
         )
     cols = list(dict.fromkeys([S.IMPRESSION_ID, S.USER_ID, S.INVIEW, *behaviors_columns]))
-    behaviors = iter_batches(split.behaviors, cols, batch_rows)
+    behaviors = read_batches(split.behaviors, cols, batch_rows)
     if extra is not None:
         extra_path, extra_cols = Path(extra[0]), list(extra[1])
         n_extra = pq.ParquetFile(extra_path).metadata.num_rows
@@ -177,9 +203,9 @@ def iter_checked(
             raise DataError(f"{extra_path}: {n_extra} rows but {split.behaviors} has {split.num_rows}")
         behaviors = (
             (o, b.hstack(e))
-            for o, b, e in aligned_batches(behaviors, iter_batches(extra_path, extra_cols, batch_rows))
+            for o, b, e in aligned_batches(behaviors, read_batches(extra_path, extra_cols, batch_rows))
         )
-    pairs = aligned_batches(iter_batches(scores_path, list(S.SCORES_SCHEMA), batch_rows), behaviors)
+    pairs = aligned_batches(read_batches(scores_path, list(S.SCORES_SCHEMA), batch_rows), behaviors)
     for offset, sc, beh in pairs:
         check_batch(sc, beh, scores_path, offset)
         yield offset, sc, beh

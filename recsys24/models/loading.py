@@ -30,7 +30,13 @@ from recsys24.prompts.templates import LANGUAGES, WORDS, template_texts
 
 
 def tiny_config(vocab_size: int, size: TinySize = TinySize()):
-    """A small randomly initialisable MT5Config with mT5's special ids (pad 0 = decoder start, eos 1)."""
+    """A small randomly initialisable MT5Config with mT5's special ids (pad 0 = decoder start, eos 1).
+
+    transformers 5.x: MT5Config always sets ``tie_word_embeddings=True``, so a
+    randomly initialised CG shares its LM head with the input embedding. A
+    checkpoint that stores both matrices (google/mt5-*) stays untied on load and
+    on ``save_pretrained`` (tested).
+    """
     from transformers import MT5Config
 
     return MT5Config(
@@ -43,7 +49,6 @@ def tiny_config(vocab_size: int, size: TinySize = TinySize()):
         num_decoder_layers=size.num_decoder_layers,
         dropout_rate=size.dropout_rate,
         feed_forward_proj="gated-gelu",
-        tie_word_embeddings=False,
         pad_token_id=0,
         eos_token_id=1,
         decoder_start_token_id=0,

@@ -19,12 +19,12 @@ from typing import BinaryIO, Iterator
 import numpy as np
 import polars as pl
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from recsys24.data import schema as S
-from recsys24.data.split import Split, iter_batches
+from recsys24.data.split import Split
 from recsys24.errors import DataError
-from recsys24.evaluation.ranking import flat_lists, list_ids
-from recsys24.evaluation.scores import BATCH_ROWS, aligned_batches
+from recsys24.evaluation.scores import BATCH_ROWS, aligned_batches, read_batches
 from recsys24.submission import PREDICTIONS
 
 BLOCK_BYTES = 32 << 20
@@ -75,10 +75,13 @@ def _check_block(lines: pl.DataFrame, beh: pl.DataFrame, where: str, first: int)
             else "expected 'impression_id [r1,...,rn]' with no spaces in the brackets"
         )
         raise DataError(f"{where} line {first + r + 1}: {why}: {bad[:80]!r}")
-    parts = lines.select(
-        pl.col(LINE).str.extract(r"^([0-9]+) ", 1).cast(pl.UInt64, strict=False).alias("id"),
-        pl.col(LINE).str.extract(r"\[(.*)\]", 1).str.split(",").cast(pl.List(pl.UInt32), strict=False).alias("ranks"),
-    )
+    # The pattern matched, so each line is exactly "<digits> [<digits>,...]\n".
+    head_tail = text.str.strip_chars_end("\n").str.split_exact(" ", 1).struct
+    parts = pl.DataFrame({
+        "id": head_tail.field("field_0").cast(pl.UInt64, strict=False),
+        "ranks": head_tail.field("field_1").str.strip_chars("[]").str.split(",")
+        .cast(pl.List(pl.UInt32), strict=False),
+    })
     ids = parts["id"].to_numpy()
     want = beh[S.IMPRESSION_ID].to_numpy().astype(np.uint64)
     bad = np.flatnonzero(parts["id"].is_null().to_numpy() | (ids != want))
@@ -88,7 +91,10 @@ def _check_block(lines: pl.DataFrame, beh: pl.DataFrame, where: str, first: int)
             f"{where} line {first + r + 1}: impression_id {text[r].split(' ')[0]}, expected "
             f"{want[r]} (lines must follow the behaviors order)"
         )
-    ranks, r_off = flat_lists(parts["ranks"])  # ranks too big for u32 came out null
+    arr = parts["ranks"].rechunk().to_arrow()
+    r_off = np.asarray(arr.offsets, dtype=np.int64)
+    r_off = r_off - r_off[0]
+    ranks = pc.fill_null(arr.flatten(), 0).to_numpy().astype(np.int64)  # unparsable: 0
     n_ranks = np.diff(r_off)
     n_inview = beh[S.INVIEW].list.len().to_numpy()
     bad = np.flatnonzero(n_ranks != n_inview)
@@ -97,17 +103,15 @@ def _check_block(lines: pl.DataFrame, beh: pl.DataFrame, where: str, first: int)
         raise DataError(
             f"{where} line {first + r + 1}: {n_ranks[r]} ranks for {n_inview[r]} in-view articles"
         )
-    # A list of n ranks is a permutation of 1..n iff each value is in 1..n and
-    # no (line, value) slot is hit twice.
-    group, _ = list_ids(r_off)
-    ranks = np.nan_to_num(ranks.astype(np.float64), nan=0).astype(np.int64)
-    in_range = (ranks >= 1) & (ranks <= n_ranks[group])
-    slot = np.where(in_range, r_off[:-1][group] + ranks - 1, 0)
-    hits = np.bincount(slot[in_range], minlength=ranks.size)
-    good_slots = np.bincount(group[in_range], weights=(hits[slot[in_range]] == 1), minlength=n_ranks.size)
-    bad = np.flatnonzero(good_slots != n_ranks)
-    if bad.size:
-        r = int(bad[0])
+    # n ranks are a permutation of 1..n iff each is in 1..n and every slot
+    # (line start + rank - 1) is hit: n values cannot fill n slots otherwise.
+    start = np.repeat(r_off[:-1], n_ranks)
+    ok = (ranks >= 1) & (ranks <= np.repeat(n_ranks, n_ranks))
+    seen = np.zeros(ranks.size, dtype=bool)
+    seen[(start + ranks - 1)[ok]] = True
+    ok &= seen
+    if not ok.all():
+        r = int(np.searchsorted(r_off, np.argmin(ok), side="right") - 1)
         raise DataError(
             f"{where} line {first + r + 1}: ranks are not a permutation of 1..{n_ranks[r]}"
         )
@@ -138,7 +142,7 @@ def validate_submission(zip_path: str | Path, split: Split, batch_rows: int = BA
                     yield first, text
 
             blocks = counted(_line_blocks(stream, where))
-            behaviors = iter_batches(split.behaviors, [S.IMPRESSION_ID, S.INVIEW], batch_rows)
+            behaviors = read_batches(split.behaviors, [S.IMPRESSION_ID, S.INVIEW], batch_rows)
             for first, text, beh in aligned_batches(blocks, behaviors):
                 _check_block(text, beh, where, first)
                 lines += text.height
