@@ -1,9 +1,44 @@
 #!/usr/bin/env bash
-# The whole pipeline on built-in synthetic demo data, into ./demo_run (installs into ./.venv on first use).
+# The whole pipeline on built-in synthetic demo data, into ./demo_run and ./submission
+# (installs into ./.venv on first use). About 10-15 minutes on a 2-core CPU.
 source "$(dirname "$0")/env.sh"
 RUN="${DEMO_DIR:-demo_run}"
-set -x
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
+
+step "1. synthetic EB-NeRD demo data"
 recsys24 synth "$RUN/data" --preset demo --seed 0
+step "2. validate and prepare each split"
 for split in train validation test; do
   recsys24 prepare --data "$RUN/data" --split "$split" --out "$RUN/prepared/$split"
 done
+
+step "3. heuristic baselines on the validation split"
+scores=()
+for name in random popular category freshness inview-count; do
+  recsys24 baseline "$name" --data "$RUN/data" --split validation --out "$RUN/scores/validation/$name.parquet"
+  scores+=(--scores "$name=$RUN/scores/validation/$name.parquet")
+done
+recsys24 evaluate "${scores[@]}" --data "$RUN/data" --split validation
+best=$(for name in random popular category freshness inview-count; do
+  printf '%s ' "$name"
+  recsys24 evaluate --scores "$RUN/scores/validation/$name.parquet" --data "$RUN/data" --split validation --json \
+    | python -c 'import json,sys; print(json.load(sys.stdin)["auc"])'
+done | sort -k2 -g | tail -n 1 | cut -d' ' -f1)
+step "4. contest zip of the best baseline ($best) on the test split"
+recsys24 predict --model "baseline:$best" --data "$RUN/prepared" --split test --out "$RUN/scores/test-$best" \
+  --make-submission --submission "submission/baseline-$best.zip"
+
+step "5. train a tiny CGc (prompt d) with DeepSpeed on CPU"
+recsys24 train --config configs/tiny/cgc_d.yaml --output "$RUN/runs/tiny_cgc_d" \
+  train.train_data="$RUN/prepared/train" train.valid_data="$RUN/prepared/validation"
+
+step "6. score the validation split with it; compare with the baselines"
+recsys24 predict --model "$RUN/runs/tiny_cgc_d" --data "$RUN/prepared" --split validation --out "$RUN/scores/validation-cgc_d"
+recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/scores/validation-cgc_d"
+recsys24 evaluate --scores "tiny CGc-d=$RUN/scores/validation-cgc_d/scores.parquet" "${scores[@]}" \
+  --data "$RUN/data" --split validation
+
+step "7. the contest submission from the trained model"
+recsys24 predict --model "$RUN/runs/tiny_cgc_d" --data "$RUN/prepared" --split test --out "$RUN/scores/test-cgc_d" \
+  --make-submission --submission submission/predictions.zip

@@ -164,6 +164,6 @@ def tiny(tmp_path_factory):
     prepare(root / "data", "test", root / "prepared" / "test")
     prepared = open_prepared(root / "prepared" / "test")
     tokenizer = offline_tokenizer(prepared.articles(), root / "tok", vocab_size=2000)
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny_cgc_d.yaml")
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny" / "cgc_d.yaml")
     build_recommender(config, tokenizer).save_pretrained(root / "model", tokenizer=tokenizer)
     return {"root": root, "prepared": prepared, "model": root / "model"}

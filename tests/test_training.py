@@ -19,7 +19,7 @@ from recsys24.data.prepared import open_prepared
 from recsys24.training.data import PairStream
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG = ROOT / "configs" / "tiny_cgc_d.yaml"
+CONFIG = ROOT / "configs" / "tiny" / "cgc_d.yaml"
 
 
 def train_env() -> dict:

@@ -59,15 +59,22 @@ class Scorer:
 
     @classmethod
     def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None) -> "Scorer":
-        from recsys24.models.batch import Collator, right_aligned
+        """Load a model folder and build the token table of ``prepared``'s articles."""
         from recsys24.models.loading import load_recommender
+
+        model, tokenizer = load_recommender(model_dir)
+        return cls.from_model(model, tokenizer, prepared.articles(), device)
+
+    @classmethod
+    def from_model(cls, model, tokenizer, articles: pl.DataFrame, device: str | None = None) -> "Scorer":
+        """Wrap an in-memory model: bf16 on GPU, fp32 on CPU, in eval mode."""
+        from recsys24.models.batch import Collator, right_aligned
         from recsys24.prompts.article_tokens import build_token_table
 
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model, tokenizer = load_recommender(model_dir)
         model = model.to(dev, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32).eval()
         prompt = model.spec.prompt
-        table = build_token_table(prepared.articles(), tokenizer, prompt)
+        table = build_token_table(articles, tokenizer, prompt)
         # History length in tokens, for bucketing: the first text field the prompt shows.
         field = next((f for f in prompt.article_fields if f in table.fields), None)
         lengths = table.fields[field][1] if field else None

@@ -11,8 +11,6 @@ checkpoint at the next step boundary and exit with :data:`EXIT_STOPPED`.
 
 from __future__ import annotations
 
-import json
-import math
 import signal
 import sys
 import time
@@ -21,31 +19,18 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import torch
-from torch import nn
 
 from recsys24.config import Config
 from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
-from recsys24.errors import Recsys24Error
 from recsys24.io import write_json
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import all_true, barrier, setup_distributed
+from recsys24.training.engine import make_engine
 from recsys24.training.runlog import RunLog, write_run_header
 
 EXIT_STOPPED = 75  # "try again later": the job was asked to stop and saved a checkpoint
-DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"
-
-
-class _LossModule(nn.Module):
-    """Lets ``engine(batch)`` return the training loss, so DeepSpeed drives forward and backward."""
-
-    def __init__(self, model):
-        super().__init__()
-        self.model = model
-
-    def forward(self, batch):
-        return self.model.loss(batch)
 
 
 class StopSignal:
@@ -58,29 +43,6 @@ class StopSignal:
 
     def _handle(self, signum, frame):
         self.requested = True
-
-
-def warmup_cosine(warmup: int, total: int, min_ratio: float):
-    """LR multiplier: linear warmup to 1, then cosine decay to ``min_ratio`` at ``total``."""
-
-    def factor(step: int) -> float:
-        if step < warmup:
-            return (step + 1) / warmup
-        progress = min(1.0, (step - warmup) / max(1, total - warmup))
-        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
-
-    return factor
-
-
-def deepspeed_config(name: str, micro_batch: int, grad_accum: int, grad_clip: float, bf16: bool) -> dict:
-    """A DeepSpeed JSON config (``configs/deepspeed/<name>.json`` or a path) with our numbers filled in."""
-    path = Path(name) if name.endswith(".json") else DEEPSPEED_CONFIGS / f"{name}.json"
-    if not path.is_file():
-        raise Recsys24Error(f"train.deepspeed: no DeepSpeed config {path}")
-    cfg = json.loads(path.read_text())
-    cfg.update(train_micro_batch_size_per_gpu=micro_batch, gradient_accumulation_steps=grad_accum,
-               gradient_clipping=grad_clip, bf16={"enabled": bf16})
-    return cfg
 
 
 def _tokenizer(config: Config, articles: pl.DataFrame, run: Path, is_main: bool):
@@ -115,8 +77,6 @@ def _evaluate(model, collator, sample: pl.DataFrame, per_batch: int, device) -> 
 
 def train(config: Config, run: str | Path) -> dict:
     """Train ``config`` into the run folder ``run``; returns the final summary."""
-    import deepspeed
-
     from recsys24.models.batch import Collator
     from recsys24.models.loading import build_recommender
     from recsys24.prompts.article_tokens import build_token_table
@@ -139,12 +99,7 @@ def train(config: Config, run: str | Path) -> dict:
     collator = Collator(table, config.prompt, seed=tc.seed)
 
     bf16 = tc.precision == "bf16" or (tc.precision == "auto" and dist.device.type == "cuda")
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, tc.steps, tc.min_lr_ratio))
-    engine, _, _, _ = deepspeed.initialize(
-        model=_LossModule(model), optimizer=optimizer, lr_scheduler=scheduler,
-        config=deepspeed_config(tc.deepspeed, tc.micro_batch, tc.grad_accum, tc.grad_clip, bf16),
-    )
+    engine, _, scheduler = make_engine(model, tc, bf16)
     ckpt_dir = run / "checkpoints"
     state = checkpoints.resume(engine, ckpt_dir, dist.rank)
     stream = PairStream(prepared, tc.seed, dist.rank, dist.world_size)

@@ -1,0 +1,141 @@
+"""Benchmark: DeepSpeed training throughput and MFU of CGc at real mT5 sizes (random weights).
+
+Two steps, so the GPU side needs only torch, transformers and deepspeed (no polars)::
+
+    # here: real prompts (template d) of training pairs from a prepared train split
+    python benchmarks/bench_train.py save --pairs PREP_TRAIN --out runs/train_batches.pt
+    # on the GPU machine
+    python benchmarks/bench_train.py run --batches runs/train_batches.pt --size base --steps 300
+
+``run`` builds CGc on a randomly initialised mT5 of the given size (public
+google/mt5-* dimensions, 250,112-token vocabulary), wraps it in the same
+DeepSpeed engine as ``recsys24 train`` (``recsys24.training.engine``: ZeRO-2,
+torch AdamW, warmup + cosine, bf16 on GPU), trains ``--steps`` steps cycling
+over the saved batches, and prints pairs/s, prompts/s and model FLOP
+utilisation: FLOPs per prompt = 6 x (encoder non-embedding parameters x prompt
+tokens + decoder non-embedding parameters x 1 decoder token) + attention, over
+the card's dense bf16 peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_models import MT5_SIZES  # noqa: E402
+
+PEAK_BF16_TFLOPS = {"H100 80GB HBM3": 989.0, "H100 PCIe": 756.0, "H100 NVL": 835.0, "H200": 989.0, "A100": 312.0}
+
+
+def save(args) -> None:
+    import tempfile
+
+    from recsys24.data.prepared import open_prepared
+    from recsys24.models.collate import Collator
+    from recsys24.models.loading import offline_tokenizer
+    from recsys24.prompts.article_tokens import build_token_table
+    from recsys24.prompts.templates import PromptConfig
+
+    train = open_prepared(args.pairs)
+    with tempfile.TemporaryDirectory() as tmp:
+        tok = offline_tokenizer(train.articles(), tmp)
+    prompt = PromptConfig(template="d", history_size=args.history_size, max_length=256)
+    collate = Collator(build_token_table(train.articles(), tok, prompt), prompt)
+    batches = [vars(collate(f)) for f, _ in zip(train.iter_pairs(batch_rows=args.micro_batch), range(args.batches))]
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches) / sum(len(b["input_ids"]) for b in batches)
+    torch.save({"batches": batches, "yes_id": tok.convert_tokens_to_ids("▁ja"), "no_id": tok.convert_tokens_to_ids("▁nej"),
+                "history_size": args.history_size}, args.out)
+    print(f"{len(batches)} batches of {args.micro_batch} pairs, {tokens:.0f} prompt tokens on average -> {args.out}")
+
+
+def flops_per_prompt(model, tokens: float) -> float:
+    """Training FLOPs of one CGc prompt: 3 x forward (forward + backward)."""
+    cfg = model.backbone.config
+    enc = sum(p.numel() for n, p in model.backbone.encoder.named_parameters() if "embed" not in n)
+    dec = sum(p.numel() for n, p in model.backbone.decoder.named_parameters() if "embed" not in n)
+    attn = 4 * tokens * tokens * cfg.d_kv * cfg.num_heads * cfg.num_layers  # QK^T and AV, encoder
+    cross = 4 * tokens * cfg.d_kv * cfg.num_heads * cfg.num_decoder_layers  # one decoder token
+    return 3 * (2 * enc * tokens + 2 * dec + attn + cross)
+
+
+def run(args) -> None:
+    from transformers import MT5Config
+
+    from recsys24.models.base import ModelSpec
+    from recsys24.models.batch import Batch
+    from recsys24.models.registry import architecture
+    from recsys24.prompts.templates import PromptConfig
+    from recsys24.training.config import TrainConfig
+    from recsys24.training.distributed import setup_distributed
+    from recsys24.training.engine import make_engine
+
+    dist = setup_distributed()
+    data = torch.load(args.batches, weights_only=False)
+    d_model, d_ff, d_kv, heads, layers = MT5_SIZES[args.size]
+    config = MT5Config(vocab_size=250112, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=heads, num_layers=layers,
+                       num_decoder_layers=layers, feed_forward_proj="gated-gelu", decoder_start_token_id=0,
+                       dropout_rate=0.1)
+    spec = ModelSpec("cgc", PromptConfig(template="d", history_size=data["history_size"], max_length=256), 0.4,
+                     data["yes_id"], data["no_id"])
+    torch.manual_seed(0)
+    model = architecture("cgc").create(spec, config)
+    batches = [Batch(**b).to(dist.device) for b in data["batches"]]
+    pairs_per_batch = batches[0].num_impressions
+    tc = TrainConfig(steps=args.steps, micro_batch=pairs_per_batch, lr=1e-4, warmup_steps=10, deepspeed=args.zero)
+    bf16 = dist.device.type == "cuda"
+    engine, _, _ = make_engine(model, tc, bf16)
+    name = torch.cuda.get_device_name() if dist.device.type == "cuda" else "cpu"
+    tokens = sum(int(b.attention_mask.sum()) for b in batches) / sum(len(b.input_ids) for b in batches)
+    prompts_per_pair = len(batches[0].input_ids) / pairs_per_batch
+    losses, t0, warm = [], None, min(20, args.steps // 5)
+    for step in range(args.steps):
+        if step == warm:
+            if dist.device.type == "cuda":
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+        loss = engine(batches[step % len(batches)])
+        engine.backward(loss)
+        engine.step()
+        losses.append(loss.item())
+    if dist.device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - t0
+    pairs_s = (args.steps - warm) * pairs_per_batch / seconds
+    tflops = pairs_s * prompts_per_pair * flops_per_prompt(model, tokens) / 1e12
+    peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in name), None)
+    mfu = f"{100 * tflops / peak:.1f}% MFU of {peak:.0f} TFLOP/s" if peak else "peak unknown"
+    mem = torch.cuda.max_memory_allocated() / 2**30 if dist.device.type == "cuda" else 0.0
+    print(f"{name}: CGc mt5-{args.size} random, DeepSpeed {args.zero}, {'bf16' if bf16 else 'fp32'}, "
+          f"{pairs_per_batch} pairs x {prompts_per_pair:.0f} prompts x {tokens:.0f} tokens per step; "
+          f"{args.steps} steps, loss {losses[0]:.3f} -> {sum(losses[-20:]) / len(losses[-20:]):.3f}; "
+          f"{pairs_s:,.0f} pairs/s = {pairs_s * prompts_per_pair:,.0f} prompts/s, {tflops:.1f} TFLOP/s, {mfu}; "
+          f"peak memory {mem:.1f} GiB", flush=True)
+    sys.stdout.flush()
+    os._exit(0)  # skip DeepSpeed's process-group teardown at exit
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="step", required=True)
+    s = sub.add_parser("save")
+    s.add_argument("--pairs", required=True, help="prepared train split")
+    s.add_argument("--out", required=True)
+    s.add_argument("--batches", type=int, default=16)
+    s.add_argument("--micro-batch", type=int, default=32, help="training pairs (1 clicked + K not) per step")
+    s.add_argument("--history-size", type=int, default=4)
+    r = sub.add_parser("run")
+    r.add_argument("--batches", required=True)
+    r.add_argument("--size", choices=list(MT5_SIZES), default="base")
+    r.add_argument("--steps", type=int, default=300)
+    r.add_argument("--zero", default="zero2", help="DeepSpeed config under configs/deepspeed/")
+    args = ap.parse_args()
+    save(args) if args.step == "save" else run(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,68 @@
+"""The DeepSpeed engine around a recommender: optimiser, schedule, config.
+
+Kept free of the data stack (polars) so benchmarks can build the same engine
+on a machine that has only torch, transformers and deepspeed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from recsys24.errors import Recsys24Error
+
+DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"
+
+
+class _LossModule(nn.Module):
+    """Lets ``engine(batch)`` return the training loss, so DeepSpeed drives forward and backward."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch):
+        return self.model.loss(batch)
+
+
+def warmup_cosine(warmup: int, total: int, min_ratio: float):
+    """LR multiplier: linear warmup to 1, then cosine decay to ``min_ratio`` at ``total``."""
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        progress = min(1.0, (step - warmup) / max(1, total - warmup))
+        return min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return factor
+
+
+def deepspeed_config(name: str, micro_batch: int, grad_accum: int, grad_clip: float, bf16: bool) -> dict:
+    """A DeepSpeed JSON config (``configs/deepspeed/<name>.json`` or a path) with our numbers filled in."""
+    path = Path(name) if name.endswith(".json") else DEEPSPEED_CONFIGS / f"{name}.json"
+    if not path.is_file():
+        raise Recsys24Error(f"train.deepspeed: no DeepSpeed config {path}")
+    cfg = json.loads(path.read_text())
+    cfg.update(train_micro_batch_size_per_gpu=micro_batch, gradient_accumulation_steps=grad_accum,
+               gradient_clipping=grad_clip, bf16={"enabled": bf16})
+    return cfg
+
+
+def make_engine(model: nn.Module, tc, bf16: bool):
+    """``deepspeed.initialize`` with torch AdamW and warmup + cosine; ``engine(batch)`` returns the loss.
+
+    ``tc`` is a :class:`recsys24.training.config.TrainConfig`. Returns (engine, optimizer, scheduler).
+    """
+    import deepspeed
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(tc.warmup_steps, tc.steps, tc.min_lr_ratio))
+    engine, _, _, _ = deepspeed.initialize(
+        model=_LossModule(model), optimizer=optimizer, lr_scheduler=scheduler,
+        config=deepspeed_config(tc.deepspeed, tc.micro_batch, tc.grad_accum, tc.grad_clip, bf16),
+    )
+    return engine, optimizer, scheduler
