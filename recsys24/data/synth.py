@@ -22,7 +22,6 @@ chunk, so ``large`` (13.5M test impressions) stays within a few GB of memory.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,11 +32,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
-from recsys24.data.synth_text import CATEGORIES, category_vocabularies, make_texts
+from recsys24.data.synth_articles import CATEGORIES, US_PER_DAY, list_array, nullable, write_articles
 from recsys24.io import atomic_path, write_json
 
 W_PREF, W_AGE, W_POP = 1.0, 1.0, 0.6
-US_PER_DAY = 86_400_000_000
 HISTORY_DAYS = 21
 INVIEW_WINDOW_DAYS = 3
 BA_CANDIDATES = 250
@@ -103,17 +101,6 @@ class World:
     user_demo: dict  # per-user demographic columns
 
 
-def _nullable(values: np.ndarray, null_share: float, rng: np.random.Generator, type_) -> pa.Array:
-    mask = rng.random(values.size) < null_share
-    return pa.array(values, type=type_, mask=mask)
-
-
-def _list_array(offsets: np.ndarray, values: pa.Array | np.ndarray, type_=None) -> pa.ListArray:
-    if not isinstance(values, pa.Array):
-        values = pa.array(values, type=type_)
-    return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
-
-
 def _make_world(preset: Preset, rng: np.random.Generator, out: Path) -> World:
     n = preset.articles
     published = np.sort(rng.integers(_us(FIRST_PUBLISHED), _us(LAST_TIME), size=n))
@@ -143,71 +130,8 @@ def _make_world(preset: Preset, rng: np.random.Generator, out: Path) -> World:
         article_ids, published, category_index, popularity, pop_cdf, key[order], order,
         pref, np.cumsum(activity) / activity.sum(), demo,
     )
-    _write_articles(world, rng, out / "articles.parquet")
+    write_articles(world, rng, out / "articles.parquet")
     return world
-
-
-def _write_articles(w: World, rng: np.random.Generator, path: Path) -> None:
-    n = w.article_ids.size
-    vocabs = category_vocabularies(rng)
-    cat_ids = np.array([c[0] for c in CATEGORIES], dtype=np.int16)
-    cat_strs = np.array([c[1] for c in CATEGORIES], dtype=object)
-    titles = make_texts(rng, w.category_index, vocabs, (4, 10), 0.6)
-    subtitles = make_texts(rng, w.category_index, vocabs, (8, 18), 0.5)
-    bodies = make_texts(rng, w.category_index, vocabs, (30, 80), 0.4)
-    # 263 subcategories: ~8 per category; each article lists 0-2 of its category's.
-    n_sub = rng.integers(0, 3, size=n)
-    sub_off = np.concatenate([[0], np.cumsum(n_sub)])
-    sub_vals = (w.category_index.repeat(n_sub) * 8 + rng.integers(0, 8, size=n_sub.sum()) + 200)
-    topic_vocab = [f"{c[1]}_{t}" for c in CATEGORIES for t in ("aktuelt", "baggrund", "portræt")]
-    n_topics = rng.integers(1, 4, size=n)
-    top_off = np.concatenate([[0], np.cumsum(n_topics)])
-    top_vals = np.array(topic_vocab, dtype=object)[
-        w.category_index.repeat(n_topics) * 3 + rng.integers(0, 3, size=n_topics.sum())
-    ]
-    n_ner = rng.integers(0, 4, size=n)
-    ner_off = np.concatenate([[0], np.cumsum(n_ner)])
-    names = np.array(["Mette Frederiksen", "FC København", "Brøndby", "Aarhus", "Politiet",
-                      "Lars Løkke", "Novo Nordisk", "DSB", "Tivoli", "Christian Eriksen"], dtype=object)
-    groups = np.array(["PER", "ORG", "ORG", "LOC", "ORG", "PER", "ORG", "ORG", "LOC", "PER"], dtype=object)
-    ner_idx = rng.integers(0, names.size, size=n_ner.sum())
-    n_img = rng.integers(0, 4, size=n)
-    img_off = np.concatenate([[0], np.cumsum(n_img)])
-    sentiment = rng.choice(np.array(["Negative", "Neutral", "Positive"], dtype=object), size=n, p=[0.4, 0.35, 0.25])
-    inviews = (w.popularity * 5000 * rng.lognormal(0, 0.3, size=n)).astype(np.int32)
-    pageviews = (inviews * rng.uniform(0.05, 0.3, size=n)).astype(np.int32)
-    table = pa.table(
-        {
-            S.ARTICLE_ID: pa.array(w.article_ids, pa.int32()),
-            S.TITLE: pa.array(titles, pa.string()),
-            S.SUBTITLE: pa.array(subtitles, pa.string()),
-            "last_modified_time": pa.array(
-                w.published_us + rng.integers(0, 3 * US_PER_DAY, size=n), pa.timestamp("us")
-            ),
-            "premium": pa.array(rng.random(n) < 0.15),
-            S.BODY: pa.array(bodies, pa.string()),
-            S.PUBLISHED_TIME: pa.array(w.published_us, pa.timestamp("us")),
-            "image_ids": _list_array(img_off, rng.integers(10**6, 10**7, size=n_img.sum()), pa.int64()),
-            "article_type": pa.array(
-                rng.choice(np.array(["article_default", "article_video_standalone"], dtype=object), size=n, p=[0.93, 0.07]),
-                pa.string(),
-            ),
-            "url": pa.array([f"https://ekstrabladet.dk/a/{i}" for i in w.article_ids], pa.string()),
-            "ner_clusters": _list_array(ner_off, names[ner_idx], pa.string()),
-            "entity_groups": _list_array(ner_off, groups[ner_idx], pa.string()),
-            S.TOPICS: _list_array(top_off, top_vals, pa.string()),
-            S.CATEGORY: pa.array(cat_ids[w.category_index], pa.int16()),
-            S.SUBCATEGORY: _list_array(sub_off, sub_vals.astype(np.int16), pa.int16()),
-            S.CATEGORY_STR: pa.array(cat_strs[w.category_index], pa.string()),
-            S.TOTAL_INVIEWS: _nullable(inviews, 0.3, rng, pa.int32()),
-            S.TOTAL_PAGEVIEWS: _nullable(pageviews, 0.3, rng, pa.int32()),
-            S.TOTAL_READ_TIME: _nullable((pageviews * 40.0).astype(np.float32), 0.3, rng, pa.float32()),
-            S.SENTIMENT_SCORE: pa.array(rng.uniform(0.5, 1.0, size=n).astype(np.float32), pa.float32()),
-            S.SENTIMENT_LABEL: pa.array(sentiment, pa.string()),
-        }
-    )
-    with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
 
 
 def _segment_ids(counts: np.ndarray) -> np.ndarray:
@@ -283,10 +207,10 @@ def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=No
         ),
         S.IMPRESSION_TIME: pa.array(times, pa.timestamp("us")),
         S.READ_TIME: pa.array(np.minimum(rng.exponential(40, size=n), 1800).round().astype(np.float32)),
-        S.SCROLL_PERCENTAGE: _nullable(rng.uniform(0, 100, size=n).astype(np.float32), 0.3, rng, pa.float32()),
+        S.SCROLL_PERCENTAGE: nullable(rng.uniform(0, 100, size=n).astype(np.float32), 0.3, rng, pa.float32()),
         S.DEVICE_TYPE: pa.array(rng.choice(np.array([1, 2, 3], dtype=np.int8), size=n, p=[0.3, 0.6, 0.1])),
-        S.INVIEW: _list_array(offsets, inview_ids, pa.int32()),
-        S.CLICKED: _list_array(np.concatenate([[0], np.cumsum(np.add.reduceat(labels.astype(np.int64), offsets[:-1]))]), inview_ids[labels], pa.int32()),
+        S.INVIEW: list_array(offsets, inview_ids, pa.int32()),
+        S.CLICKED: list_array(np.concatenate([[0], np.cumsum(np.add.reduceat(labels.astype(np.int64), offsets[:-1]))]), inview_ids[labels], pa.int32()),
         S.USER_ID: pa.array(users.astype(np.uint32) + 10_000, pa.uint32()),
         S.IS_SSO_USER: pa.array(d["is_sso_user"][users]),
         S.GENDER: pa.array(d["gender"][users], pa.int8(), mask=~known),
@@ -294,8 +218,8 @@ def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=No
         S.AGE: pa.array(d["age"][users], pa.int8(), mask=~known),
         S.IS_SUBSCRIBER: pa.array(d["is_subscriber"][users]),
         S.SESSION_ID: pa.array(sessions, pa.uint32()),
-        S.NEXT_READ_TIME: _nullable(np.minimum(rng.exponential(40, size=n), 1800).round().astype(np.float32), 0.1, rng, pa.float32()),
-        S.NEXT_SCROLL_PERCENTAGE: _nullable(rng.uniform(0, 100, size=n).astype(np.float32), 0.35, rng, pa.float32()),
+        S.NEXT_READ_TIME: nullable(np.minimum(rng.exponential(40, size=n), 1800).round().astype(np.float32), 0.1, rng, pa.float32()),
+        S.NEXT_SCROLL_PERCENTAGE: nullable(rng.uniform(0, 100, size=n).astype(np.float32), 0.35, rng, pa.float32()),
         S.IS_BEYOND_ACCURACY: pa.array(np.full(n, ba_list is not None)),
     }
     schema = S.behaviors_schema(split)
@@ -303,8 +227,8 @@ def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=No
     truth = pa.table(
         {
             "impression_id": cols[S.IMPRESSION_ID],
-            "propensities": _list_array(offsets, prob, pa.float32()),
-            S.LABELS: _list_array(offsets, labels.astype(np.int8), pa.int8()),
+            "propensities": list_array(offsets, prob, pa.float32()),
+            S.LABELS: list_array(offsets, labels.astype(np.int8), pa.int8()),
         }
     )
     return table, truth
@@ -391,10 +315,10 @@ def _write_history(w: World, preset: Preset, split: str, users: np.ndarray, out:
             table = pa.table(
                 {
                     S.USER_ID: pa.array(u.astype(np.uint32) + 10_000, pa.uint32()),
-                    S.HIST_TIME: _list_array(offsets, pa.array(art_t, pa.timestamp("us"))),
-                    S.HIST_SCROLL: _list_array(offsets, _nullable(rng.uniform(0, 100, size=seg.size).astype(np.float32), 0.3, rng, pa.float32())),
-                    S.HIST_ARTICLE: _list_array(offsets, w.article_ids[art], pa.int32()),
-                    S.HIST_READ_TIME: _list_array(offsets, np.minimum(rng.exponential(40, size=seg.size), 1800).round().astype(np.float32), pa.float32()),
+                    S.HIST_TIME: list_array(offsets, pa.array(art_t, pa.timestamp("us"))),
+                    S.HIST_SCROLL: list_array(offsets, nullable(rng.uniform(0, 100, size=seg.size).astype(np.float32), 0.3, rng, pa.float32())),
+                    S.HIST_ARTICLE: list_array(offsets, w.article_ids[art], pa.int32()),
+                    S.HIST_READ_TIME: list_array(offsets, np.minimum(rng.exponential(40, size=seg.size), 1800).round().astype(np.float32), pa.float32()),
                 }
             )
             if writer is None:
