@@ -4,7 +4,6 @@ OpenAI-compatible server, and synthetic MIND with a tiny local causal LM."""
 import json
 
 import polars as pl
-import pytest
 
 from recprompt_fakes import FakeOpenAIServer
 from recsys24.data import schema as S

@@ -6,7 +6,6 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
-import pytest
 
 from recsys24.data import schema as S
 from recsys24.data.synth import BA_CANDIDATES, HISTORY_DAYS, PRESETS, TRUTH_DIR, WINDOWS, synthesize

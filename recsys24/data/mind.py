@@ -159,7 +159,6 @@ def write_synthetic_mind(
             f"About {title.lower()}.", f"https://example.com/N{ids[i]}", "[]", "[]",
         ]))
 
-    by_topic = [np.flatnonzero(news_topic == t) for t in range(len(topics))]
     liked = [rng.choice(len(topics), size=rng.integers(1, 3), replace=False) for _ in range(num_users)]
 
     def pick(u: int, k: int, pool: np.ndarray | None = None) -> np.ndarray:

@@ -107,7 +107,7 @@ def training_pairs(impressions: pl.DataFrame, npratio: int, rng: np.random.Gener
     keep = n_neg[pos_imp] > 0
     pos_imp, positives = pos_imp[keep], positives[keep]
     # Random permutation of each impression's negatives, one per pair.
-    neg_imp, negs = imp[~labels], inview[~labels]
+    negs = inview[~labels]
     neg_start = np.concatenate([[0], np.cumsum(n_neg)[:-1]])
     pair_n = n_neg[pos_imp]
     pair = np.repeat(np.arange(pos_imp.size), pair_n)

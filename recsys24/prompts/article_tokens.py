@@ -91,7 +91,6 @@ def build_token_table(articles: pl.DataFrame, tokenizer, prompt: PromptConfig) -
     ``prompt.clip_chars`` characters first; an empty field reads " -".
     """
     articles = articles.sort(schema.ARTICLE_ID)
-    n = articles.height
     words = WORDS[prompt.language]
     needed = sorted({f for f in prompt.article_fields + prompt.candidate_fields if f != "age"})
 

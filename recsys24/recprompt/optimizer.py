@@ -48,7 +48,6 @@ from recsys24.recprompt.config import RecPromptConfig
 from recsys24.recprompt.recommender import (
     CANDIDATE_TITLES,
     Recommender,
-    fill,
     load_template,
     missing_placeholders,
     scores_frame,
