@@ -109,3 +109,14 @@ def test_baselines_go_through_predict_too(tiny, tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
     assert (tmp_path / "b.zip").is_file()
+
+
+def test_length_bucketing_puts_scores_back_on_their_own_impressions(tiny):
+    from recsys24.inference.predict import COLUMNS, Scorer
+
+    scorer = Scorer.load(tiny["model"], tiny["prepared"], "cpu")
+    frame = P.read_rows(tiny["prepared"], 0, 40, COLUMNS)
+    together = scorer.score_frame(frame, batch_size=32)
+    for i in range(frame.height):
+        alone = scorer.score_frame(frame.slice(i, 1), batch_size=32)[0].to_numpy()
+        np.testing.assert_allclose(together[i].to_numpy(), alone, rtol=1e-4, atol=1e-5)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import click
@@ -58,8 +59,6 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
             started = {}
 
             def progress(done, total):
-                import time
-
                 t0 = started.setdefault("t", (time.perf_counter(), done))
                 rate = (done - t0[1]) / max(time.perf_counter() - t0[0], 1e-9)
                 bar.update(task, completed=done, total=total, rate=rate)

@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import torch
 
 from recsys24.data import schema as S
@@ -91,18 +92,23 @@ class Scorer:
     def score_frame(self, frame: pl.DataFrame, batch_size: int) -> pl.Series:
         """Scores (list[f32] in in-view order) of every impression of ``frame``, in frame order."""
         order = np.argsort(self.history_lengths(frame), kind="stable")
-        counts = frame[S.INVIEW].list.len().to_numpy()[order]
+        counts = frame[S.INVIEW].list.len().to_numpy().astype(np.int64)
+        sorted_counts = counts[order]
         # Cut the sorted impressions into batches of about batch_size candidates.
-        cuts = np.flatnonzero(np.diff(np.cumsum(counts) // max(batch_size, 1), prepend=0)) + 1
+        cuts = np.flatnonzero(np.diff(np.cumsum(sorted_counts) // max(batch_size, 1), prepend=0)) + 1
         bounds = np.unique(np.concatenate([[0], cuts, [len(order)]]))
-        out: list[np.ndarray | None] = [None] * frame.height
-        for lo, hi in zip(bounds[:-1], bounds[1:]):
-            idx = order[lo:hi]
-            batch = self.collator(frame[idx]).to(self.device)
-            scores = self.model.score(batch).float().cpu().numpy()
-            for i, s in zip(idx, np.split(scores, np.cumsum(batch.counts)[:-1])):
-                out[i] = s
-        return pl.Series(S.SCORES, out, dtype=pl.List(pl.Float32))
+        flat = np.concatenate([
+            self.model.score(self.collator(frame[order[lo:hi]]).to(self.device)).float().cpu().numpy()
+            for lo, hi in zip(bounds[:-1], bounds[1:])
+        ])
+        # Back to frame order: impression i's scores start where it sits in the sorted run.
+        start_sorted = np.cumsum(sorted_counts) - sorted_counts
+        start = np.empty_like(start_sorted)
+        start[order] = start_sorted
+        offsets = np.concatenate([[0], np.cumsum(counts)])
+        gather = np.repeat(start - offsets[:-1], counts) + np.arange(offsets[-1])
+        values = pa.array(flat[gather].astype(np.float32))
+        return pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), values))
 
 
 def predict_shard(
