@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "recsys24.commands.training",
     "recsys24.commands.inference",
     "recsys24.commands.recprompt",
+    "recsys24.commands.report",
 ]
 
 

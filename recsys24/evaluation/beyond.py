@@ -3,7 +3,10 @@
 The test split's beyond-accuracy rows (``is_beyond_accuracy``) share one list of
 250 candidates; each belongs to a real user with history. For every such row
 the top ``k`` (default 5) candidates by score are the user's recommendations
-(ties: earlier in-view position first). Following ``ebrec.evaluation``:
+(ties: earlier in-view position first). Train and validation have no such rows:
+there the regular impressions with at least ``k`` in-view articles stand in
+(their top ``k`` of the in-view list; ``recsys24 report`` uses this). Following
+``ebrec.evaluation``:
 
 - ``intralist_diversity``: mean cosine distance over pairs of recommended items;
 - ``serendipity``: mean cosine distance between recommended and history items;
@@ -95,17 +98,18 @@ def beyond_accuracy(
     vectors: ArticleVectors | None = None,
     k: int = 5,
 ) -> dict:
-    """Beyond-accuracy metrics of a scores file on the split's 250-candidate rows."""
-    if split.name != "test":
-        raise DataError(f"{split.behaviors}: beyond-accuracy rows exist only in the test split")
+    """Beyond-accuracy metrics of a scores file on the split's 250-candidate rows
+    (test), or on its regular rows with at least ``k`` in-view articles (train,
+    validation: see the module doc)."""
+    on_test = split.name == "test"
     vectors = vectors if vectors is not None else title_vectors(split.articles)
 
     recs, users, candidates = [], [], []
     shown = np.zeros(0)  # in-view count per article id, for novelty
     n_impressions = 0
-    for _, sc, beh in iter_checked(scores_path, split, (S.INVIEW, S.IS_BEYOND_ACCURACY)):
+    for _, sc, beh in iter_checked(scores_path, split, (S.INVIEW, S.IS_BEYOND_ACCURACY) if on_test else (S.INVIEW,)):
         iv, iv_off = flat_lists(beh[S.INVIEW])
-        normal = ~beh[S.IS_BEYOND_ACCURACY].to_numpy()
+        normal = ~beh[S.IS_BEYOND_ACCURACY].to_numpy() if on_test else np.ones(beh.height, dtype=bool)
         grp, _ = list_ids(iv_off)
         counted = iv[normal[grp]].astype(np.int64)
         n_impressions += int(normal.sum())
@@ -116,10 +120,11 @@ def beyond_accuracy(
                 shown = c.astype(np.float64)
             else:
                 shown[: c.size] += c
-        ba = beh.filter(pl.Series(~normal))
+        chosen = ~normal if on_test else np.diff(iv_off) >= k
+        ba = beh.filter(pl.Series(chosen))
         if ba.height == 0:
             continue
-        s, off = flat_lists(sc.filter(pl.Series(~normal))[S.SCORES])
+        s, off = flat_lists(sc.filter(pl.Series(chosen))[S.SCORES])
         if np.diff(off).min() < k:
             raise DataError(f"{scores_path}: a beyond-accuracy row has fewer than {k} candidates")
         ids, _ = flat_lists(ba[S.INVIEW])
@@ -129,7 +134,8 @@ def beyond_accuracy(
         users.append(ba[S.USER_ID].to_numpy())
         candidates.append(np.unique(ids))
     if not recs:
-        raise DataError(f"{split.behaviors}: no beyond-accuracy rows")
+        raise DataError(f"{split.behaviors}: no beyond-accuracy rows" if on_test else
+                        f"{split.behaviors}: no impression with {k} or more in-view articles")
     rec = np.concatenate(recs)
     user = np.concatenate(users).astype(np.int64)
 

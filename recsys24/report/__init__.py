@@ -1,0 +1,98 @@
+"""``recsys24 report``: plots and tables that compare runs, baselines and scores files.
+
+:func:`build_report` writes into ``out``:
+
+- ``index.html``: every table and figure on one self-contained page;
+- ``accuracy.csv``: AUC, MRR, nDCG@5/10, HR@1/5 per item (equal to
+  ``recsys24 evaluate --json`` on the same scores file and split);
+- ``beyond.csv`` / ``beyond_distribution.csv``: diversity, serendipity,
+  novelty, coverage, and category / sentiment shares of the top-5 against the
+  candidate pool. On test: the beyond-accuracy rows; on train / validation:
+  the regular impressions with at least 5 in-view articles (top-5 of the
+  in-view list), see ``evaluation.beyond``;
+- ``behaviour_age.csv`` / ``behaviour_position.csv`` / ``top1_category.csv``:
+  model behaviour (see ``report.tables``);
+- ``curves.csv`` / ``efficiency.csv``: from the run folders' metrics.jsonl and
+  model folders (null, "n/a" on the page, for bare scores files);
+- one PNG per figure.
+
+Items: see ``report.items``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from recsys24.data.split import Split
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.metrics import METRIC_NAMES
+from recsys24.io import atomic_path
+from recsys24.report import figures as F
+from recsys24.report import tables as T
+from recsys24.report.html import page, table_html
+from recsys24.report.items import Item, resolve_item
+
+__all__ = ["build_report", "resolve_item", "Item"]
+
+
+def _write_csv(df: pl.DataFrame, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        df.write_csv(tmp)
+
+
+def build_report(items: list[Item], split: Split, out: str | Path, labels_path=None) -> Path:
+    """Write the report of ``items`` on ``split`` into the folder ``out``; return ``out/index.html``."""
+    if not items:
+        raise Recsys24Error("report: give at least one scores file or run folder")
+    names = [it.name for it in items]
+    if len(set(names)) != len(names):
+        raise Recsys24Error(f"report: item names must differ (got {', '.join(names)}); use NAME=PATH")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    acc = T.accuracy_table(items, split, labels_path)
+    curves = T.curves_table(items)
+    numbers, shares = T.beyond_tables(items, split)
+    behaviour = T.behaviour_tables(items, split)
+    eff = T.efficiency_table(items)
+    tables = {"accuracy": acc, "curves": curves, "beyond": numbers, "beyond_distribution": shares,
+              "behaviour_age": behaviour["age"], "behaviour_position": behaviour["position"],
+              "top1_category": behaviour["top1_category"], "efficiency": eff}
+    for name, df in tables.items():
+        _write_csv(df, out / f"{name}.csv")
+
+    def figure(name: str, drawn: bool) -> list[str]:
+        return [f"{name}.png"] if drawn else []
+
+    ba_rows = ("the beyond-accuracy rows" if split.name == "test"
+               else "the regular impressions with at least 5 in-view articles (top-5 of the in-view list)")
+    csv_links = " ".join(f"<a href='{n}.csv'>{n}.csv</a>" for n in tables)
+    sections = [
+        ("Accuracy", f"<p class='note'>{split.name} split, {acc['impressions'][0]:,} impressions; "
+                     f"best per column in bold. Tables: {csv_links}</p>" + table_html(acc, METRIC_NAMES),
+         figure("accuracy", F.accuracy_figure(acc, out / "accuracy.png"))),
+        ("Training curves", "" if curves.height else "<p class='note'>n/a: no item has a metrics.jsonl</p>",
+         figure("curves", F.curves_figure(curves, out / "curves.png"))),
+        ("Beyond accuracy", f"<p class='note'>Top-5 recommendations of {ba_rows}.</p>"
+                            + table_html(numbers.rename(lambda c: c.replace("_", " "))),
+         figure("beyond", F.beyond_figure(numbers, out / "beyond.png"))
+         + figure("category", F.distribution_figure(shares, "category", out / "category.png"))
+         + figure("sentiment", F.distribution_figure(shares, "sentiment_label", out / "sentiment.png"))),
+        ("Model behaviour", "<p class='note'>Rank percentile of a candidate in its impression: 0 = ranked "
+                            "first, 1 = last; 0.5 (dashed) is what a random ranking gives.</p>",
+         figure("age", F.behaviour_figure(behaviour["age"], "age", "Rank vs article age at impression time",
+                                          "hours since publication", out / "age.png"))
+         + figure("position", F.behaviour_figure(behaviour["position"], "position",
+                                                 "Rank vs position in the in-view list", "in-view position",
+                                                 out / "position.png"))
+         + figure("top1", F.top1_figure(behaviour["top1_category"], out / "top1.png"))),
+        ("Efficiency", "<p class='note'>samples/s: mean over the logged training steps; parameters: "
+                       "from RUN/model/*.safetensors.</p>" + table_html(eff),
+         figure("efficiency", F.efficiency_figure(eff, out / "efficiency.png"))),
+    ]
+    index = out / "index.html"
+    with atomic_path(index) as tmp:
+        tmp.write_text(page(f"recsys24 report: {', '.join(names)}", sections))
+    return index

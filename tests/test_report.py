@@ -1,0 +1,76 @@
+"""``recsys24 report`` on two hand-made run folders and a baseline scores file."""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.image as mpimg  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from recsys24.baselines import run_baseline  # noqa: E402
+from recsys24.data.split import open_split  # noqa: E402
+from recsys24.evaluation.metrics import METRIC_NAMES  # noqa: E402
+
+
+def _fake_run(root, name, baseline, seed, split, params):
+    """A run folder as `recsys24 train` leaves it (metrics.jsonl, model/), plus its validation scores."""
+    run = root / name
+    (run / "model").mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    lines = [{"step": s, "loss": 1.0 / s + rng.random() * 0.1, "lr": 1e-4, "samples_per_s": 100.0 + seed,
+              **({"val_loss": 0.5, "val_auc": 0.5 + s / 100} if s % 2 == 0 else {})} for s in range(1, 7)]
+    (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    header = json.dumps({"w": {"dtype": "F32", "shape": [params, 1], "data_offsets": [0, 4 * params]}}).encode()
+    (run / "model" / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(4 * params))
+    run_baseline(baseline, split, run / "scores" / "validation.parquet", seed=seed)
+    return run
+
+
+def test_report_from_two_runs_and_a_baseline(demo_data, tmp_path, cli):
+    split = open_split(demo_data, "validation")
+    run_a = _fake_run(tmp_path, "run_a", "random", 1, split, params=1000)
+    run_b = _fake_run(tmp_path, "run_b", "popular", 2, split, params=3000)
+    fresh = tmp_path / "freshness.parquet"
+    run_baseline("freshness", split, fresh)
+    out = tmp_path / "report"
+
+    result = cli("report", f"A={run_a}", f"B={run_b}", f"fresh={fresh}",
+                 "--data", demo_data, "--split", "validation", "--out", out)
+    assert result.exit_code == 0, result.output
+
+    html = (out / "index.html").read_text()
+    referenced = set(re.findall(r"src='([^']+)'", html))
+    written = {p.name for p in out.glob("*.png")}
+    assert referenced == written
+    assert {"accuracy.png", "curves.png", "beyond.png", "category.png", "sentiment.png",
+            "age.png", "position.png", "top1.png", "efficiency.png"} <= written
+    assert "http" not in html  # self-contained: nothing fetched
+    for name in written:
+        pixels = mpimg.imread(out / name)[..., :3]
+        assert pixels.std() > 0.01, name
+        assert (pixels < 0.9).mean() > 0.005, name  # not (almost) all white
+
+    acc = pl.read_csv(out / "accuracy.csv")
+    for name, path in (("A", run_a / "scores" / "validation.parquet"),
+                       ("B", run_b / "scores" / "validation.parquet"), ("fresh", fresh)):
+        r = cli("evaluate", "--scores", path, "--data", demo_data, "--split", "validation", "--json")
+        expected = json.loads(r.output)
+        row = acc.filter(pl.col("item") == name).row(0, named=True)
+        assert row["impressions"] == expected["impressions"]
+        for m in METRIC_NAMES:
+            assert abs(row[m] - expected[m]) <= 1e-12, (name, m)
+    best_auc = acc["auc"].max()
+    assert f"<b>{best_auc:.4f}</b>" in html
+
+    eff = pl.read_csv(out / "efficiency.csv")
+    assert eff.filter(pl.col("item") == "B")["parameters"][0] == 3000
+    assert eff.filter(pl.col("item") == "fresh")["samples_per_s"].is_null().all()
+    assert "n/a" in html
+    curves = pl.read_csv(out / "curves.csv")
+    assert set(curves["item"]) == {"A", "B"}
