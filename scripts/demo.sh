@@ -34,11 +34,20 @@ recsys24 train --config configs/tiny/cgc_d.yaml --output "$RUN/runs/tiny_cgc_d" 
   train.train_data="$RUN/prepared/train" train.valid_data="$RUN/prepared/validation"
 
 step "6. score the validation split with it; compare with the baselines"
-recsys24 predict --model "$RUN/runs/tiny_cgc_d" --data "$RUN/prepared" --split validation --out "$RUN/scores/validation-cgc_d"
-recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/scores/validation-cgc_d"
-recsys24 evaluate --scores "tiny CGc-d=$RUN/scores/validation-cgc_d/scores.parquet" "${scores[@]}" \
+# scores inside the run folder, so that `recsys24 report` finds the run's metrics.jsonl and model
+recsys24 predict --model "$RUN/runs/tiny_cgc_d" --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_cgc_d/scores/validation"
+recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_cgc_d/scores/validation"
+recsys24 evaluate --scores "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation/scores.parquet" "${scores[@]}" \
   --data "$RUN/data" --split validation
 
 step "7. the contest submission from the trained model"
 recsys24 predict --model "$RUN/runs/tiny_cgc_d" --data "$RUN/prepared" --split test --out "$RUN/scores/test-cgc_d" \
   --make-submission --submission submission/predictions.zip
+
+step "8. report: tables and figures comparing the model with the baselines"
+items=()
+for name in random popular category freshness inview-count; do
+  items+=("$name=$RUN/scores/validation/$name.parquet")
+done
+recsys24 report "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation" "${items[@]}" \
+  --data "$RUN/data" --split validation --out "$RUN/report"

@@ -18,8 +18,8 @@ from recsys24.data.split import open_split  # noqa: E402
 from recsys24.evaluation.metrics import METRIC_NAMES  # noqa: E402
 
 
-def _fake_run(root, name, baseline, seed, split, params):
-    """A run folder as `recsys24 train` leaves it (metrics.jsonl, model/), plus its validation scores."""
+def _fake_run(root, name, baseline, seed, split, params, scores_file):
+    """A run folder as `recsys24 train` leaves it (metrics.jsonl, model/), plus validation scores in it."""
     run = root / name
     (run / "model").mkdir(parents=True)
     rng = np.random.default_rng(seed)
@@ -28,19 +28,20 @@ def _fake_run(root, name, baseline, seed, split, params):
     (run / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
     header = json.dumps({"w": {"dtype": "F32", "shape": [params, 1], "data_offsets": [0, 4 * params]}}).encode()
     (run / "model" / "model.safetensors").write_bytes(struct.pack("<Q", len(header)) + header + bytes(4 * params))
-    run_baseline(baseline, split, run / "scores" / "validation.parquet", seed=seed)
+    run_baseline(baseline, split, run / scores_file, seed=seed)
     return run
 
 
 def test_report_from_two_runs_and_a_baseline(demo_data, tmp_path, cli):
     split = open_split(demo_data, "validation")
-    run_a = _fake_run(tmp_path, "run_a", "random", 1, split, params=1000)
-    run_b = _fake_run(tmp_path, "run_b", "popular", 2, split, params=3000)
+    run_a = _fake_run(tmp_path, "run_a", "random", 1, split, 1000, "scores/validation.parquet")
+    # B as scripts/demo.sh lays it out: a `recsys24 predict` folder inside the run folder
+    run_b = _fake_run(tmp_path, "run_b", "popular", 2, split, 3000, "scores/validation/scores.parquet")
     fresh = tmp_path / "freshness.parquet"
     run_baseline("freshness", split, fresh)
     out = tmp_path / "report"
 
-    result = cli("report", f"A={run_a}", f"B={run_b}", f"fresh={fresh}",
+    result = cli("report", f"A={run_a}", f"B={run_b / 'scores' / 'validation'}", f"fresh={fresh}",
                  "--data", demo_data, "--split", "validation", "--out", out)
     assert result.exit_code == 0, result.output
 
@@ -58,7 +59,7 @@ def test_report_from_two_runs_and_a_baseline(demo_data, tmp_path, cli):
 
     acc = pl.read_csv(out / "accuracy.csv")
     for name, path in (("A", run_a / "scores" / "validation.parquet"),
-                       ("B", run_b / "scores" / "validation.parquet"), ("fresh", fresh)):
+                       ("B", run_b / "scores" / "validation" / "scores.parquet"), ("fresh", fresh)):
         r = cli("evaluate", "--scores", path, "--data", demo_data, "--split", "validation", "--json")
         expected = json.loads(r.output)
         row = acc.filter(pl.col("item") == name).row(0, named=True)
