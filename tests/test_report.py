@@ -6,16 +6,13 @@ import json
 import re
 import struct
 
-import matplotlib
+import matplotlib.image as mpimg
+import numpy as np
+import polars as pl
 
-matplotlib.use("Agg")
-import matplotlib.image as mpimg  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
-
-from recsys24.baselines import run_baseline  # noqa: E402
-from recsys24.data.split import open_split  # noqa: E402
-from recsys24.evaluation.metrics import METRIC_NAMES  # noqa: E402
+from recsys24.baselines import run_baseline
+from recsys24.data.split import open_split
+from recsys24.evaluation.metrics import METRIC_NAMES
 
 
 def _fake_run(root, name, baseline, seed, split, params, scores_file):

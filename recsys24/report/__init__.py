@@ -34,7 +34,7 @@ from recsys24.report import tables as T
 from recsys24.report.html import page, table_html
 from recsys24.report.items import Item, resolve_item
 
-__all__ = ["build_report", "resolve_item", "Item"]
+__all__ = ["Item", "build_report", "resolve_item"]
 
 
 def _write_csv(df: pl.DataFrame, path: Path) -> None:
@@ -80,8 +80,8 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
          figure("beyond", F.beyond_figure(numbers, out / "beyond.png"))
          + figure("category", F.distribution_figure(shares, "category", out / "category.png"))
          + figure("sentiment", F.distribution_figure(shares, "sentiment_label", out / "sentiment.png"))),
-        ("Model behaviour", "<p class='note'>Rank percentile of a candidate in its impression: 0 = ranked "
-                            "first, 1 = last; 0.5 (dashed) is what a random ranking gives.</p>",
+        ("Model behaviour", ("<p class='note'>Rank percentile of a candidate in its impression: 0 = ranked "
+                             "first, 1 = last; 0.5 (dashed) is what a random ranking gives.</p>"),
          figure("age", F.behaviour_figure(behaviour["age"], "age", "Rank vs article age at impression time",
                                           "hours since publication", out / "age.png"))
          + figure("position", F.behaviour_figure(behaviour["position"], "position",

@@ -11,13 +11,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import polars as pl  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import polars as pl
 
-from recsys24.data import schema as S  # noqa: E402
-from recsys24.evaluation.metrics import METRIC_NAMES  # noqa: E402
-from recsys24.io import atomic_path  # noqa: E402
+from recsys24.data import schema as S
+from recsys24.evaluation.metrics import METRIC_NAMES
+from recsys24.io import atomic_path
 
 DPI = 100
 
@@ -99,7 +99,7 @@ def behaviour_figure(table: pl.DataFrame, x: str, title: str, xlabel: str, path:
     if table.height == 0:
         return False
     fig, ax = plt.subplots(figsize=(8, 4))
-    for (name,), grp in table.group_by("item", maintain_order=True):
+    for (name,), grp in table.filter(pl.col("candidates") > 0).group_by("item", maintain_order=True):
         ax.plot(grp[x].to_list(), grp["mean_rank_pct"].to_numpy(), marker="o", label=name)
     ax.axhline(0.5, color="grey", lw=0.8, ls="--")
     ax.set(title=title, xlabel=xlabel, ylabel="mean rank percentile (0 = top)", ylim=(0, 1))

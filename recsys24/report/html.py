@@ -44,8 +44,9 @@ def table_html(df: pl.DataFrame, best: tuple[str, ...] = (), digits: int = 4) ->
 
 def page(title: str, sections: list[tuple[str, str, list[str]]]) -> str:
     """The whole page: ``sections`` = (heading, HTML body, PNG file names shown under it)."""
-    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
-             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>"]
+    head = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>")
+    parts = [head]
     for heading, body, images in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
         parts += [f"<img src='{html.escape(name)}' alt='{html.escape(name)}'>" for name in images]

@@ -16,6 +16,8 @@ behaviors file, whole columns per batch:
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import polars as pl
 
@@ -24,7 +26,12 @@ from recsys24.data.split import Split, iter_batches
 from recsys24.evaluation.beyond import beyond_accuracy
 from recsys24.evaluation.evaluate import evaluate_scores
 from recsys24.evaluation.metrics import METRIC_NAMES
-from recsys24.evaluation.ranking import descending_order, descending_ranks, flat_lists, list_ids
+from recsys24.evaluation.ranking import (
+    descending_order,
+    descending_ranks,
+    flat_lists,
+    list_ids,
+)
 from recsys24.evaluation.scores import iter_checked
 from recsys24.report.items import Item, parameter_count, read_metrics_log
 
@@ -39,7 +46,7 @@ DISTRIBUTIONS = {"category": S.CATEGORY_STR, "sentiment_label": S.SENTIMENT_LABE
 def age_labels() -> list[str]:
     """Bin labels of :data:`AGE_EDGES_H` ("<0h" for articles published after the impression)."""
     e = AGE_EDGES_H
-    return ["<0h"] + [f"{a}-{b}h" for a, b in zip(e[:-1], e[1:])] + [f">={e[-1]}h"]
+    return ["<0h"] + [f"{a}-{b}h" for a, b in itertools.pairwise(e)] + [f">={e[-1]}h"]
 
 
 def accuracy_table(items: list[Item], split: Split, labels_path=None) -> pl.DataFrame:
