@@ -72,3 +72,22 @@ def test_report_from_two_runs_and_a_baseline(demo_data, tmp_path, cli):
     assert "n/a" in html
     curves = pl.read_csv(out / "curves.csv")
     assert set(curves["item"]) == {"A", "B"}
+
+
+def test_report_on_test_split_with_truth_labels(demo_data, tmp_path, cli):
+    """On test: accuracy from the truth labels (beyond-accuracy rows left out, as
+    `recsys24 evaluate --labels`), beyond accuracy on the 250-candidate rows."""
+    split = open_split(demo_data, "test")
+    scores = tmp_path / "freshness.parquet"
+    run_baseline("freshness", split, scores)
+    labels = demo_data / "synth_truth" / "test.parquet"
+    out = tmp_path / "report"
+    result = cli("report", f"fresh={scores}", "--data", demo_data, "--split", "test", "--labels", labels,
+                 "--out", out)
+    assert result.exit_code == 0, result.output
+    expected = json.loads(cli("evaluate", "--scores", scores, "--data", demo_data, "--split", "test",
+                              "--labels", labels, "--json").output)
+    row = pl.read_csv(out / "accuracy.csv").row(0, named=True)
+    assert all(abs(row[m] - expected[m]) <= 1e-12 for m in METRIC_NAMES)
+    n_beyond = pl.read_parquet(split.behaviors, columns=["is_beyond_accuracy"])["is_beyond_accuracy"].sum()
+    assert pl.read_csv(out / "beyond.csv")["users"][0] == n_beyond

@@ -12,6 +12,8 @@ behaviors file, whole columns per batch:
   impression) and per in-view position;
 - the category of each impression's top-1 candidate, against the categories of
   the clicked articles (train and validation only).
+
+On test, the beyond-accuracy rows are left out of the behaviour tables.
 """
 
 from __future__ import annotations
@@ -111,12 +113,15 @@ def behaviour_tables(items: list[Item], split: Split) -> dict[str, pl.DataFrame]
     tables, one block of rows per item (see the module doc)."""
     arts = _Articles(split)
     n_age, n_pos, n_cat = len(AGE_EDGES_H) + 1, MAX_POSITION + 1, arts.categories.size
-    cols = (S.INVIEW, S.IMPRESSION_TIME, S.CLICKED) if split.has_clicks else (S.INVIEW, S.IMPRESSION_TIME)
+    on_test = split.name == "test"
+    cols = (S.INVIEW, S.IMPRESSION_TIME, S.IS_BEYOND_ACCURACY) if on_test else (S.INVIEW, S.IMPRESSION_TIME, S.CLICKED)
     age, position, top1 = [], [], []
     for it in items:
         sums = {"age": np.zeros((2, n_age)), "pos": np.zeros((2, n_pos))}
         top_counts, click_counts = np.zeros(n_cat), np.zeros(n_cat)
         for _, sc, beh in iter_checked(it.scores, split, cols):
+            if on_test:  # the 250-candidate rows are no real impressions: behaviour on the regular ones
+                sc, beh = sc.filter(~beh[S.IS_BEYOND_ACCURACY]), beh.filter(~beh[S.IS_BEYOND_ACCURACY])
             iv, off = flat_lists(beh[S.INVIEW])
             scores, _ = flat_lists(sc[S.SCORES])
             row, pos = list_ids(off)
