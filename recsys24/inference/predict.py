@@ -56,7 +56,6 @@ class Scorer:
     model: torch.nn.Module
     collator: object
     device: torch.device
-    history_lengths: Callable[[pl.DataFrame], np.ndarray]
 
     @classmethod
     def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None) -> "Scorer":
@@ -69,29 +68,15 @@ class Scorer:
     @classmethod
     def from_model(cls, model, tokenizer, articles: pl.DataFrame, device: str | None = None) -> "Scorer":
         """Wrap an in-memory model: bf16 on GPU, fp32 on CPU, in eval mode."""
-        from recsys24.models.batch import Collator, right_aligned
-        from recsys24.prompts.article_tokens import build_token_table
-
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(dev, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32).eval()
-        prompt = model.spec.prompt
-        table = build_token_table(articles, tokenizer, prompt)
-        # History length in tokens, for bucketing: the first text field the prompt shows.
-        field = next((f for f in prompt.article_fields if f in table.fields), None)
-        lengths = table.fields[field][1] if field else None
-
-        def history_lengths(frame: pl.DataFrame) -> np.ndarray:
-            if lengths is None:
-                return np.zeros(frame.height)
-            idx = table.index(right_aligned(frame[S.HISTORY_IDS], prompt.history_size))
-            return np.where(idx >= 0, lengths[np.maximum(idx, 0)], 0).sum(axis=1)
-
-        return cls(model, Collator(table, prompt), dev, history_lengths)
+        return cls(model, model.make_collator(articles, tokenizer), dev)
 
     @torch.inference_mode()
     def score_frame(self, frame: pl.DataFrame, batch_size: int) -> pl.Series:
         """Scores (list[f32] in in-view order) of every impression of ``frame``, in frame order."""
-        order = np.argsort(self.history_lengths(frame), kind="stable")
+        key = getattr(self.collator, "sort_key", None)
+        order = np.argsort(key(frame), kind="stable") if key else np.arange(frame.height)
         counts = frame[S.INVIEW].list.len().to_numpy().astype(np.int64)
         sorted_counts = counts[order]
         # Cut the sorted impressions into batches of about batch_size candidates.

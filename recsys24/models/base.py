@@ -88,6 +88,18 @@ class Recommender(nn.Module):
     def forward(self, batch: Batch, with_nll: bool = True) -> Output:
         raise NotImplementedError
 
+    def make_collator(self, articles, tokenizer, seed: int = 0):
+        """The callable that turns a frame of prepared rows into this model's batches.
+
+        Training and ``recsys24 predict`` both build their batches through it, so
+        an architecture with other inputs overrides this one method. The result
+        may have ``sort_key(frame)`` (a length per row) that predict buckets by.
+        """
+        from recsys24.models.collate import Collator
+        from recsys24.prompts.article_tokens import build_token_table
+
+        return Collator(build_token_table(articles, tokenizer, self.spec.prompt), self.spec.prompt, seed=seed)
+
     def score(self, batch: Batch) -> torch.Tensor:
         """One score per (impression, candidate), in the batch's candidate order."""
         return self.forward(batch, with_nll=False).scores

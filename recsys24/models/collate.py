@@ -83,6 +83,15 @@ class Collator:
             rows=rows,
         )
 
+    def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
+        """Tokens in each row's history part (the first text field shown), for length bucketing."""
+        field = next((f for f in self.prompt.article_fields if f in self.table.fields), None)
+        if field is None:
+            return np.zeros(frame.height)
+        lengths = self.table.fields[field][1]
+        idx = self.table.index(right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size))
+        return np.where(idx >= 0, lengths[np.maximum(idx, 0)], 0).sum(axis=1)
+
     def _candidates(self, frame: pl.DataFrame):
         """Flat candidate ids, flat labels (or None) and per-impression counts."""
         if schema.POSITIVE in frame.columns:

@@ -77,9 +77,7 @@ def _evaluate(model, collator, sample: pl.DataFrame, per_batch: int, device) -> 
 
 def train(config: Config, run: str | Path) -> dict:
     """Train ``config`` into the run folder ``run``; returns the final summary."""
-    from recsys24.models.batch import Collator
     from recsys24.models.loading import build_recommender
-    from recsys24.prompts.article_tokens import build_token_table
 
     tc = config.train
     run = Path(run)
@@ -95,8 +93,7 @@ def train(config: Config, run: str | Path) -> dict:
     tokenizer = _tokenizer(config, articles, run, dist.is_main)
     torch.manual_seed(tc.seed)  # identical initial weights on every rank and every rerun
     model = build_recommender(config, tokenizer)
-    table = build_token_table(articles, tokenizer, config.prompt)
-    collator = Collator(table, config.prompt, seed=tc.seed)
+    collator = model.make_collator(articles, tokenizer, seed=tc.seed)
 
     bf16 = tc.precision == "bf16" or (tc.precision == "auto" and dist.device.type == "cuda")
     engine, _, scheduler = make_engine(model, tc, bf16)
