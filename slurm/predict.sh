@@ -7,7 +7,7 @@
 #
 # MODEL: model folder or training run folder; DATA: prepared split (or folder of
 # them); OUT: scores folder. Environment: SPLIT (default test), SUBMISSION
-# (default submission/predictions.zip), BATCH_SIZE (default 256), RECSYS24_PYTHON
+# (default submission/predictions.zip), BATCH_SIZE (default: the architecture's), RECSYS24_PYTHON
 # (default ./.venv/bin/python), SBATCH_ARGS (extra sbatch options for both jobs).
 # A preempted task is requeued (--requeue) and scores only the pieces it had not
 # finished. Run from the repository root; logs go to OUT/logs/.
@@ -30,7 +30,7 @@ PY="${RECSYS24_PYTHON:-$PWD/.venv/bin/python}"
 
 if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then          # one shard
   exec "$PY" -m recsys24 predict --model "$MODEL" --data "$DATA" --split "$SPLIT" --out "$OUT" \
-    --shard-id "$SLURM_ARRAY_TASK_ID" --num-shards "$SLURM_ARRAY_TASK_COUNT" --batch-size "${BATCH_SIZE:-256}"
+    --shard-id "$SLURM_ARRAY_TASK_ID" --num-shards "$SLURM_ARRAY_TASK_COUNT" ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"}
 elif [ "${RECSYS24_MERGE:-0}" = 1 ]; then           # after the array
   exec "$PY" -m recsys24 predict-merge --data "$DATA" --split "$SPLIT" --out "$OUT" \
     --make-submission --submission "$SUBMISSION"

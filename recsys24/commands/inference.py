@@ -33,12 +33,16 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder.")
 @click.option("--shard-id", type=int, default=0, show_default=True)
 @click.option("--num-shards", type=int, default=1, show_default=True)
-@click.option("--batch-size", type=int, default=256, show_default=True, help="Candidates per forward pass.")
+@click.option("--batch-size", type=int, default=None,
+              help="Candidates per forward pass (default: the architecture's, 256; CGh 4096).")
 @click.option("--piece-rows", type=int, default=50_000, show_default=True, help="Impressions per resumable piece.")
 @click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available).")
+@click.option("--reference", is_flag=True,
+              help="Score through the plain Hugging Face forward, not the architecture's fast path (CGh).")
 @click.option("--make-submission", is_flag=True, help="Merge all shards, write and validate the contest zip.")
 @click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
-def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, make_submission, zip_path):
+def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, reference,
+            make_submission, zip_path):
     """Score (a shard of) a prepared split into a scores folder; rerun to finish what is missing."""
     from recsys24.inference.predict import merge_scores, predict_shard, resolve_prepared
 
@@ -65,7 +69,8 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
                 if not console.is_terminal:
                     console.print(f"shard {shard_id}/{num_shards}: {done:,}/{total:,} impressions")
 
-            stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress)
+            stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress,
+                                  fast=not reference)
         rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
         console.print(f"shard {shard_id}/{num_shards}: scored {stats['scored_rows']:,} impressions "
                       f"({stats['pairs']:,} pairs, {rate:,.0f} impressions/s), "
@@ -82,6 +87,8 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Prepared split, or folder of them.")
 @click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder of the shards.")
+@click.option("--reference", is_flag=True,
+              help="Score through the plain Hugging Face forward, not the architecture's fast path (CGh).")
 @click.option("--make-submission", is_flag=True, help="Also write and validate the contest zip.")
 @click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
 def predict_merge(data, split, out, make_submission, zip_path):

@@ -26,6 +26,7 @@ from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
 from recsys24.io import write_parquet
 
+DEFAULT_BATCH = 256  # candidates per forward pass, unless the architecture says otherwise
 COLUMNS = [S.ROW, S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW, S.HISTORY_IDS, S.HISTORY_TIMES]
 
 
@@ -58,23 +59,27 @@ class Scorer:
     device: torch.device
 
     @classmethod
-    def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None) -> "Scorer":
+    def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None, fast: bool = True) -> "Scorer":
         """Load a model folder and build the token table of ``prepared``'s articles."""
         from recsys24.models.loading import load_recommender
 
         model, tokenizer = load_recommender(model_dir)
-        return cls.from_model(model, tokenizer, prepared.articles(), device)
+        return cls.from_model(model, tokenizer, prepared.articles(), device, fast)
 
     @classmethod
-    def from_model(cls, model, tokenizer, articles: pl.DataFrame, device: str | None = None) -> "Scorer":
-        """Wrap an in-memory model: bf16 on GPU, fp32 on CPU, in eval mode."""
+    def from_model(cls, model, tokenizer, articles: pl.DataFrame, device: str | None = None,
+                   fast: bool = True) -> "Scorer":
+        """Wrap an in-memory model: bf16 on GPU, fp32 on CPU, in eval mode, on its fast path if it has one."""
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(dev, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32).eval()
+        if hasattr(model, "enable_fast_scoring"):
+            model.enable_fast_scoring(fast)
         return cls(model, model.make_collator(articles, tokenizer), dev)
 
     @torch.inference_mode()
-    def score_frame(self, frame: pl.DataFrame, batch_size: int) -> pl.Series:
+    def score_frame(self, frame: pl.DataFrame, batch_size: int | None = None) -> pl.Series:
         """Scores (list[f32] in in-view order) of every impression of ``frame``, in frame order."""
+        batch_size = batch_size or getattr(self.model, "scoring_batch_size", DEFAULT_BATCH)
         key = getattr(self.collator, "sort_key", None)
         order = np.argsort(key(frame), kind="stable") if key else np.arange(frame.height)
         counts = frame[S.INVIEW].list.len().to_numpy().astype(np.int64)
@@ -102,10 +107,11 @@ def predict_shard(
     out: str | Path,
     shard_id: int = 0,
     num_shards: int = 1,
-    batch_size: int = 256,
+    batch_size: int | None = None,
     piece_rows: int = 50_000,
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    fast: bool = True,
 ) -> dict:
     """Score this shard's missing pieces into ``out/pieces``; return counts and throughput."""
     out = Path(out)
@@ -119,7 +125,7 @@ def predict_shard(
              "scored_rows": 0, "pairs": 0, "seconds": 0.0}
     if not todo:
         return stats
-    scorer = Scorer.load(model_dir, prepared, device)
+    scorer = Scorer.load(model_dir, prepared, device, fast)
     t0 = time.perf_counter()
     for lo, hi in todo:
         frame = P.read_rows(prepared, lo, hi, COLUMNS)

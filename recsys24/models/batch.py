@@ -13,8 +13,28 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+
+class BatchBase:
+    """What training and predict use of any batch: ``group``, ``labels``, ``rows``, ``to``."""
+
+    @property
+    def num_impressions(self) -> int:
+        return len(self.rows)
+
+    @property
+    def counts(self) -> list[int]:
+        """Number of candidates of each impression."""
+        return torch.bincount(self.group, minlength=self.num_impressions).tolist()
+
+    def to(self, device):
+        """A copy with every tensor field on ``device`` (numpy fields and plain values stay)."""
+        moved = {f.name: (v.to(device) if isinstance(v := getattr(self, f.name), torch.Tensor) else v)
+                 for f in fields(self)}
+        return type(self)(**moved)
+
+
 @dataclass
-class Batch:
+class Batch(BatchBase):
     """One model batch: R prompt rows, N candidates, B impressions.
 
     input_ids, attention_mask: [R, L]. group: [N] impression index (sorted).
@@ -34,22 +54,6 @@ class Batch:
     answer_pos: torch.Tensor | None
     article_ids: np.ndarray
     rows: np.ndarray
-
-    @property
-    def num_impressions(self) -> int:
-        return len(self.rows)
-
-    @property
-    def counts(self) -> list[int]:
-        """Number of candidates of each impression."""
-        return torch.bincount(self.group, minlength=self.num_impressions).tolist()
-
-    def to(self, device) -> "Batch":
-        moved = {
-            f.name: (getattr(self, f.name).to(device) if isinstance(getattr(self, f.name), torch.Tensor) else getattr(self, f.name))
-            for f in fields(self)
-        }
-        return Batch(**moved)
 
 
 def __getattr__(name: str):

@@ -18,7 +18,7 @@ history articles are dropped first.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -159,6 +159,41 @@ def pair_prompts(table: TokenTable, prompt: PromptConfig, hist_idx: np.ndarray, 
     yes_col = starts.shape[1] - 4  # ... "ja", "/", "nej", eos
     answer_pos = np.column_stack([seg_pos[:, yes_col], seg_pos[:, yes_col + 2]])
     return Prompts(ids, mask, candidate_row=np.arange(p, dtype=np.int64), answer_pos=answer_pos)
+
+
+def history_prompts(table: TokenTable, prompt: PromptConfig, hist_idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The history part alone, one row per history (architecture CGh's encoder input).
+
+    hist_idx: int [H, T] right-aligned (-1 = empty). Layout: prefix, history
+    items, "(ingen)" if none, ".", eos. The ``age`` field is left out: it is
+    relative to the candidate, which CGh shows to the decoder instead, so one
+    encoding serves every candidate of the user. Returns (input_ids, attention_mask).
+    """
+    fields = tuple(f for f in prompt.article_fields if f != "age") or ("title",)
+    h = len(hist_idx)
+    h_starts, h_lens, item_len = _history(table, replace(prompt, fields=fields), hist_idx, np.zeros((h, 1), np.int64))
+    before = [_word(table, "prefix", h)]
+    after = [_word(table, "end_history", h), _word(table, "eos", h)]
+    none_s, none_l = _word(table, "no_history", h)
+    fixed = sum(l for _, l in before + after)
+    keep = _drop_oldest(item_len, fixed + item_len.sum(axis=1) - prompt.max_length)
+    h_lens = _apply_keep(h_lens, keep)
+    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
+    starts = np.column_stack([before[0][0], h_starts, none_s] + [s for s, _ in after])
+    lengths = np.column_stack([before[0][1], h_lens, none_l] + [l for _, l in after])
+    _too_long(prompt, lengths)
+    ids, mask, _ = gather_segments(table.pool, starts, lengths, table.pad_id)
+    return ids, mask
+
+
+def article_prompts(table: TokenTable, prompt: PromptConfig, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate fields of articles ``idx`` (int [A]) followed by eos: CGh's per-article input."""
+    segs = _article_segments(table, prompt.candidate_fields, idx, np.zeros(len(idx), np.int64))
+    segs.append(_word(table, "eos", len(idx)))
+    starts = np.column_stack([s for s, _ in segs])
+    lengths = np.column_stack([l for _, l in segs])
+    ids, mask, _ = gather_segments(table.pool, starts, lengths, table.pad_id)
+    return ids, mask
 
 
 def _chunks(cand_len: np.ndarray, sep_len: int, budget: int) -> list[np.ndarray]:

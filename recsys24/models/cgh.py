@@ -1,0 +1,154 @@
+"""CGh: the user's history alone in the encoder, each candidate in the decoder.
+
+CG and CGc put history and candidate in one encoder prompt, so the whole
+history goes through the encoder once per candidate. CGh splits the prompt:
+
+* encoder input: the history part of the template (``history_prompts``: prefix,
+  history articles, ".") — it depends on the user only, so it is encoded once
+  per distinct history, however many candidates and impressions share it;
+* each article: its candidate fields (title, ...) through the same encoder,
+  mean-pooled and projected to one vector — once per article;
+* decoder input, two positions: the start token, then the candidate vector plus
+  learned embeddings of the pair's time features (template d: the candidate's
+  age at the impression, and its publish time relative to the newest history
+  article, both in the bucketing of template d's phrases).
+
+score = head(decoder state at the candidate position), a logit; NLL is binary
+cross-entropy, as in CGc, and the loss is the same (1 − λ)·NLL + λ·BPR.
+
+Two scoring paths give the same scores (tested to 1e-4 in fp32):
+``forward`` runs the Hugging Face encoder and decoder as is (training,
+validation, ``--reference`` scoring); :meth:`CGh.enable_fast_scoring`
+switches ``score`` to :mod:`recsys24.models.cached_decoder`, which keeps the
+cross-attention keys/values and the start position per history and each
+article's vector per run, so a candidate costs one decoder position.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import MT5Model
+
+from recsys24.models.base import Output, Recommender
+from recsys24.models.batch import BatchBase
+from recsys24.prompts.templates import NUM_AGE_BUCKETS
+
+
+@dataclass
+class HistoryBatch(BatchBase):
+    """A CGh batch: H distinct histories, A distinct articles, N candidates, B impressions.
+
+    input_ids, attention_mask: [H, L] history prompts. history_row: [N] the
+    history of each candidate. article_input_ids, article_mask: [A, La];
+    article_row: [N] into them; article_table_rows: [A] the articles' rows in
+    the run's token table (keys of the fast path's article cache). age, gap:
+    [N] time-feature buckets. group, labels, article_ids, rows: as in
+    :class:`recsys24.models.batch.Batch`. table_key: identifies the token table.
+    """
+
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    history_row: torch.Tensor
+    article_input_ids: torch.Tensor
+    article_mask: torch.Tensor
+    article_row: torch.Tensor
+    article_table_rows: torch.Tensor
+    age: torch.Tensor
+    gap: torch.Tensor
+    group: torch.Tensor
+    labels: torch.Tensor | None
+    article_ids: np.ndarray
+    rows: np.ndarray
+    table_key: str = ""
+    table_size: int = 0
+
+
+class CandidateHead(nn.Module):
+    """Article projection, time-feature embeddings and the d_model → 1 score layer."""
+
+    def __init__(self, d_model: int):
+        super().__init__()
+        phrases = 2 * NUM_AGE_BUCKETS + 1
+        self.article = nn.Linear(d_model, d_model)
+        self.age = nn.Embedding(phrases, d_model)  # candidate age at the impression
+        self.gap = nn.Embedding(phrases, d_model)  # candidate published after/before the newest history article
+        nn.init.normal_(self.age.weight, std=0.1)
+        nn.init.normal_(self.gap.weight, std=0.1)
+        self.score = nn.Linear(d_model, 1)
+
+
+class CGh(Recommender):
+    name = "cgh"
+    backbone_class = MT5Model
+    scoring_batch_size = 4096  # candidates per forward pass in predict: each costs one decoder position
+
+    def __init__(self, backbone, spec):
+        super().__init__(backbone, spec)
+        self.time_features = "age" in spec.prompt.article_fields
+        self.fast = False
+        self.article_cache = None  # fast path: (table_key, vectors [T, d], known [T])
+
+    def make_head(self, d_model: int) -> nn.Module:
+        return CandidateHead(d_model)
+
+    def make_collator(self, articles, tokenizer, seed: int = 0):
+        from recsys24.models.cgh_collate import HistoryCollator
+        from recsys24.prompts.article_tokens import build_token_table
+
+        return HistoryCollator(build_token_table(articles, tokenizer, self.spec.prompt), self.spec.prompt, seed=seed)
+
+    # --- pieces shared by both paths ----------------------------------------
+    def article_vectors(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """One vector per article: mean of its encoder states, projected. [A, d]."""
+        h = self.backbone.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
+        m = mask.unsqueeze(-1).to(h.dtype)
+        return self.head.article((h * m).sum(1) / m.sum(1).clamp(min=1))
+
+    def candidate_inputs(self, batch: HistoryBatch, articles: torch.Tensor) -> torch.Tensor:
+        """Decoder input at the candidate position: article vector (+ time features). [N, d]."""
+        x = articles[batch.article_row]
+        if self.time_features:
+            x = x + self.head.age(batch.age) + self.head.gap(batch.gap)
+        return x
+
+    def start_embedding(self, n: int) -> torch.Tensor:
+        start = self.backbone.shared.weight[self.backbone.config.decoder_start_token_id]
+        return start.expand(n, 1, -1)
+
+    # --- the reference path: Hugging Face encoder and decoder ---------------
+    def forward(self, batch: HistoryBatch, with_nll: bool = True) -> Output:
+        enc = self.backbone.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+        x = self.candidate_inputs(batch, self.article_vectors(batch.article_input_ids, batch.article_mask))
+        dec = self.backbone.decoder(
+            inputs_embeds=torch.cat([self.start_embedding(len(x)), x[:, None]], dim=1),
+            encoder_hidden_states=enc[batch.history_row],
+            encoder_attention_mask=batch.attention_mask[batch.history_row],
+            use_cache=False,
+        ).last_hidden_state[:, 1]
+        scores = self.head.score(dec).squeeze(-1).float()
+        nll = None
+        if with_nll and batch.labels is not None:
+            nll = F.binary_cross_entropy_with_logits(scores, batch.labels.to(scores.device))
+        return Output(scores, nll)
+
+    # --- the fast path -------------------------------------------------------
+    def enable_fast_scoring(self, on: bool = True) -> None:
+        """Score through the cached decoder (``recsys24 predict`` does this unless ``--reference``)."""
+        self.fast = on
+        self.article_cache = None
+
+    def train(self, mode: bool = True):
+        self.article_cache = None  # weights are about to change
+        return super().train(mode)
+
+    def score(self, batch: HistoryBatch) -> torch.Tensor:
+        if not self.fast or self.training:
+            return self.forward(batch, with_nll=False).scores
+        from recsys24.models.cached_decoder import cached_scores
+
+        return cached_scores(self, batch)

@@ -1,0 +1,83 @@
+"""Batches for CGh: distinct histories, distinct articles and per-pair time features.
+
+Candidates and labels come from :class:`recsys24.models.collate.Collator`
+(training pairs shuffled within the impression, impressions in in-view order),
+so CGh trains and scores on exactly the rows the other architectures see.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import polars as pl
+import torch
+
+from recsys24.data import schema
+from recsys24.errors import DataError
+from recsys24.models.cgh import HistoryBatch
+from recsys24.models.collate import Collator, right_aligned
+from recsys24.prompts.assemble import article_prompts, history_prompts
+from recsys24.prompts.templates import MISSING_TIME, age_phrase_index
+
+
+def _diff(ref: np.ndarray, t: np.ndarray) -> np.ndarray:
+    return np.where((ref == MISSING_TIME) | (t == MISSING_TIME), MISSING_TIME, ref - t)
+
+
+class HistoryCollator(Collator):
+    """Frame of prepared rows -> :class:`HistoryBatch` (histories deduplicated within the frame)."""
+
+    def __init__(self, table, prompt, seed: int = 0):
+        if prompt.is_list:
+            raise DataError("architecture cgh takes templates a-d (one candidate per decoder pass), not e")
+        super().__init__(table, prompt, seed)
+        self.key = uuid.uuid4().hex
+
+    def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
+        """History length, then the history itself: a user's impressions end up in the same batch."""
+        hist_idx = self.table.index(right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size))
+        _, which = np.unique(hist_idx, axis=0, return_inverse=True)
+        return super().sort_key(frame) * (frame.height + 1) + which.reshape(-1)
+
+    def __call__(self, frame: pl.DataFrame) -> HistoryBatch:
+        if frame.height == 0:
+            raise DataError("collator: empty frame")
+        t = self.table
+        candidates, labels, counts = self._candidates(frame)
+        group = np.repeat(np.arange(frame.height), counts)
+        hist_idx = t.index(right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size))
+        histories, history_of = np.unique(hist_idx, axis=0, return_inverse=True)
+        ids, mask = history_prompts(t, self.prompt, histories)
+        cand_idx = t.index(candidates)
+        articles, article_of = np.unique(cand_idx, return_inverse=True)
+        a_ids, a_mask = article_prompts(t, self.prompt, articles)
+
+        when = frame[schema.IMPRESSION_TIME].cast(schema.DT).dt.epoch("us").fill_null(MISSING_TIME).to_numpy()
+        published = t.published_us[cand_idx]
+        newest = hist_idx[:, -1] if hist_idx.shape[1] else np.full(frame.height, -1)
+        newest_pub = np.where(newest >= 0, t.published_us[np.maximum(newest, 0)], MISSING_TIME)
+        age = age_phrase_index(_diff(when.astype(np.int64)[group], published))
+        gap = age_phrase_index(_diff(published, newest_pub[group]))
+
+        def tensor(x):
+            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
+
+        rows = frame[schema.ROW].to_numpy() if schema.ROW in frame.columns else np.arange(frame.height)
+        return HistoryBatch(
+            input_ids=tensor(ids),
+            attention_mask=tensor(mask),
+            history_row=tensor(history_of.reshape(-1)[group]),
+            article_input_ids=tensor(a_ids),
+            article_mask=tensor(a_mask),
+            article_row=tensor(article_of.reshape(-1)),
+            article_table_rows=tensor(articles),
+            age=tensor(age),
+            gap=tensor(gap),
+            group=tensor(group),
+            labels=None if labels is None else torch.from_numpy(labels.astype(np.float32)),
+            article_ids=candidates.astype(np.int32),
+            rows=rows,
+            table_key=self.key,
+            table_size=len(t.article_ids),
+        )
