@@ -1,17 +1,28 @@
-"""Benchmark: the `recsys24 predict` scoring path (collate + length bucketing + model) per architecture.
+"""Benchmark: naive CGc against CGh's fast path, at contest shapes, with FLOP accounting.
 
-    python benchmarks/bench_predict.py --prepared PREP_TEST [--size tiny|small|base|large] \
-        [--archs cg,cgc,qa,qa+] [--impressions 2000] [--batch-size 256] [--device cuda]
+    python benchmarks/bench_predict.py [--size base] [--device cuda] [--seconds 20] [--peak-tflops 989]
 
-Builds each architecture on a randomly initialised mT5 of the given size (public
-google/mt5-* dimensions; vocabulary of a tokenizer trained on the split's
-articles), scores the first ``--impressions`` impressions of the prepared split
-through :class:`recsys24.inference.predict.Scorer` exactly as ``recsys24
-predict`` does (bf16 on GPU, fp32 on CPU), and prints pairs/s, impressions/s
-and the projected time for the full contest test split (13,536,710 impressions,
-≈ 204.7M pairs with the 200,000 beyond-accuracy rows of 250 candidates).
-Anchor (FACTS.md): naive Hugging Face mt5-base bf16 at 256-token prompts,
-1,639 pairs/s on one H100. GPU figures without polars: ``bench_models.py``.
+Random-weight mT5 of the given size (public google/mt5-* dimensions), bf16 on
+GPU (fp32 on CPU), synthetic token ids at the shapes of the full EB-NeRD test
+split, so it needs only torch and transformers. One run prints, side by side:
+
+* ``cgc``: naive CGc, one 256-token (history + candidate) prompt per pair
+  through the Hugging Face encoder and one decoder step — the anchor of
+  FACTS.md (1,639 pairs/s on one H100);
+* ``cgh-ref``: CGh through the plain Hugging Face forward (encoder once per
+  impression, the encoder states repeated per candidate in the decoder);
+* ``cgh-fast``: CGh through :mod:`recsys24.models.cached_decoder`, as
+  ``recsys24 predict`` runs it: regular rows (history 224 tokens, 11.6
+  candidates on average) and beyond-accuracy rows (250 candidates);
+* the parts of the fast path alone: history encodings/s, candidate
+  positions/s, article vectors/s.
+
+For each: pairs/s, useful TFLOP/s (matmul FLOPs the path must do, padding not
+counted), and the projected time for the full test split: 13,336,710 regular
+rows (≈ 154.7M pairs) + 200,000 beyond-accuracy rows (50M pairs), 125,541
+articles, and either one history encoding per impression (rows of one user in
+different predict pieces) or one per user (807,677). The floor lines give the
+split's time at 40% and 70% of ``--peak-tflops`` (H100 SXM dense bf16: 989).
 """
 
 from __future__ import annotations
@@ -19,64 +30,208 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_models import MT5_SIZES, TEMPLATE  # noqa: E402
+from bench_models import MT5_SIZES  # noqa: E402
 
-FULL_TEST_IMPRESSIONS = 13_536_710
-FULL_TEST_PAIRS = 13_336_710 * 11.6 + 200_000 * 250
-ANCHOR_PAIRS_S = 1_639
+REGULAR_ROWS, BA_ROWS, BA_CANDIDATES = 13_336_710, 200_000, 250
+MEAN_CANDIDATES = 11.6
+USERS, ARTICLES = 807_677, 125_541
+PROMPT, HISTORY, ARTICLE = 256, 224, 32  # tokens: CGc prompt, CGh history part, one article's text
+ANCHOR = 1_639  # pairs/s, FACTS.md
+
+
+class Flops:
+    """Matmul FLOPs of mT5 pieces (2 per multiply-add; layer norms and softmax left out)."""
+
+    def __init__(self, d, d_ff, d_kv, heads, layers):
+        self.d, self.ff, self.inner, self.layers = d, d_ff, d_kv * heads, layers
+
+    def encoder(self, tokens: int) -> float:  # one sequence of `tokens`
+        per_token = 4 * self.d * self.inner + 3 * self.d * self.ff + 2 * tokens * self.inner
+        return 2.0 * self.layers * tokens * per_token
+
+    def cross_kv(self, tokens: int) -> float:  # decoder cross-attention keys/values of one encoding
+        return 2.0 * self.layers * tokens * 2 * self.d * self.inner
+
+    def position(self, memory: int, keys: int = 2) -> float:  # one decoder position
+        per_layer = 6 * self.d * self.inner + 3 * self.d * self.ff + 2 * (memory + keys) * self.inner
+        return 2.0 * self.layers * per_layer
+
+    def cgc_pair(self) -> float:
+        return self.encoder(PROMPT) + self.cross_kv(PROMPT) + self.position(PROMPT, 1)
+
+    def cgh_history(self) -> float:  # encoder + cross K/V + the start position, once per history
+        return self.encoder(HISTORY) + self.cross_kv(HISTORY) + self.position(HISTORY, 1)
+
+
+def timed(fn, seconds: float, sync) -> tuple[float, int]:
+    fn()
+    sync()
+    n, t0 = 0, time.perf_counter()
+    while True:
+        fn()
+        n += 1
+        sync()
+        if time.perf_counter() - t0 >= seconds:
+            return (time.perf_counter() - t0) / n, n
+
+
+def history_batch(rng, vocab, rows: int, counts: np.ndarray, table_size: int, device):
+    """A HistoryBatch of ``rows`` distinct histories and ``counts`` candidates each (all article vectors cached)."""
+    from recsys24.models.cgh import HistoryBatch
+
+    n = int(counts.sum())
+    group = np.repeat(np.arange(rows), counts)
+    art = rng.integers(0, table_size, n)
+    uniq, inv = np.unique(art, return_inverse=True)
+    t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.long, device=device)  # noqa: E731
+    return HistoryBatch(
+        input_ids=t(rng.integers(5, vocab, (rows, HISTORY))), attention_mask=t(np.ones((rows, HISTORY))),
+        history_row=t(group), article_input_ids=t(rng.integers(5, vocab, (len(uniq), ARTICLE))),
+        article_mask=t(np.ones((len(uniq), ARTICLE))), article_row=t(inv), article_table_rows=t(uniq),
+        age=t(rng.integers(0, 111, n)), gap=t(rng.integers(0, 111, n)), group=t(group), labels=None,
+        article_ids=art.astype(np.int32), rows=np.arange(rows), table_key="bench", table_size=table_size)
+
+
+def rows_per_encoding(behaviors: str, piece_rows: int) -> float:
+    """Rows per distinct (piece, user) of a behaviors file: how many impressions share an encoding."""
+    import polars as pl
+
+    users = pl.read_parquet(behaviors, columns=["user_id"]).with_row_index("i")
+    pieces = users.select((pl.col("i") // piece_rows).alias("piece"), "user_id").unique().height
+    print(f"{behaviors}: {users.height:,} rows, {pieces:,} distinct (piece, user) at {piece_rows:,}-row pieces: "
+          f"{users.height / pieces:.2f} rows per encoding", flush=True)
+    return users.height / pieces
 
 
 def main() -> None:
     from transformers import MT5Config
 
-    from recsys24.data.prepared import open_prepared
-    from recsys24.inference.predict import Scorer
     from recsys24.models.base import ModelSpec
-    from recsys24.models.loading import offline_tokenizer
-    from recsys24.models.registry import architecture
+    from recsys24.models.batch import Batch
+    from recsys24.models.cached_decoder import cached_scores
+    from recsys24.models.cgc import CGc
+    from recsys24.models.cgh import CGh
     from recsys24.prompts.templates import PromptConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--prepared", required=True)
-    ap.add_argument("--size", choices=list(MT5_SIZES), default="tiny")
-    ap.add_argument("--archs", default="cg,cgc,qa,qa+")
-    ap.add_argument("--impressions", type=int, default=2000)
-    ap.add_argument("--batch-size", type=int, default=256)
-    ap.add_argument("--device", default=None)
+    ap.add_argument("--size", choices=list(MT5_SIZES), default="base")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument("--seconds", type=float, default=15.0, help="timing per measurement")
+    ap.add_argument("--peak-tflops", type=float, default=989.0)
+    ap.add_argument("--cgc-batch", type=int, default=256)
+    ap.add_argument("--rows", type=int, default=512, help="impressions per CGh batch (regular rows)")
+    ap.add_argument("--ba-rows", type=int, default=32, help="beyond-accuracy rows per CGh batch")
+    ap.add_argument("--sdpa", action="store_true", help="attn_implementation=sdpa for the HF modules")
+    ap.add_argument("--compile", action="store_true", help="torch.compile the history encoder (as predict does on CUDA)")
+    ap.add_argument("--rows-per-encoding", type=float, default=2.17,
+                    help="impressions sharing one history encoding in predict (default: measured with "
+                         "--behaviors on the synthetic large test split at 1M-row pieces)")
+    ap.add_argument("--behaviors", help="measure --rows-per-encoding on this behaviors.parquet (needs polars)")
+    ap.add_argument("--piece-rows", type=int, default=1_000_000, help="with --behaviors: predict's piece size")
+    ap.add_argument("--skip", default="", help="comma list of measurements to skip (cgc,cgh-ref)")
     args = ap.parse_args()
 
-    prepared = open_prepared(args.prepared)
-    articles = prepared.articles()
-    with tempfile.TemporaryDirectory() as tmp:
-        tok = offline_tokenizer(articles, tmp)
-    frame = next(prepared.iter_impressions(batch_rows=args.impressions))
-    pairs = int(frame["article_ids_inview"].list.len().sum())
-    d_model, d_ff, d_kv, heads, layers = MT5_SIZES[args.size]
-    config = MT5Config(vocab_size=len(tok), d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=heads,
-                       num_layers=layers, num_decoder_layers=layers, feed_forward_proj="gated-gelu",
-                       decoder_start_token_id=0, dropout_rate=0.0)
-    for name in args.archs.split(","):
-        template = TEMPLATE[name]
-        spec = ModelSpec(name, PromptConfig(template=template, max_length=512 if template == "e" else 256), 0.4,
-                         tok.convert_tokens_to_ids("▁ja"), tok.convert_tokens_to_ids("▁nej"))
+    if args.behaviors:
+        args.rows_per_encoding = rows_per_encoding(args.behaviors, args.piece_rows)
+    dev = torch.device(args.device)
+    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    d, d_ff, d_kv, heads, layers = MT5_SIZES[args.size]
+    vocab = 250_112 if args.size != "tiny" else 2000
+    config = MT5Config(vocab_size=vocab, d_model=d, d_ff=d_ff, d_kv=d_kv, num_heads=heads, num_layers=layers,
+                       num_decoder_layers=layers, feed_forward_proj="gated-gelu", decoder_start_token_id=0,
+                       dropout_rate=0.0)
+    if args.sdpa:
+        config._attn_implementation = "sdpa"
+    flops = Flops(d, d_ff, d_kv, heads, layers)
+    name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
+    print(f"mt5-{args.size} random weights, {str(dtype)[6:]} on {name}; torch {torch.__version__}; "
+          f"attention {'sdpa' if args.sdpa else 'eager'}{', compiled encoder' if args.compile else ''}", flush=True)
+    rng = np.random.default_rng(0)
+    results = {}
+    skip = set(args.skip.split(","))
+
+    def report(key, sec, pairs, fl):
+        results[key] = (pairs / sec, fl / sec / 1e12)
+        print(f"{key:>18}: {pairs / sec:12,.0f} pairs/s  {fl / sec / 1e12:7.1f} TFLOP/s  "
+              f"({100 * fl / sec / 1e12 / args.peak_tflops:4.1f}% of peak)  {pairs / sec / ANCHOR:7.1f}x anchor",
+              flush=True)
+
+    with torch.inference_mode():
+        if "cgc" not in skip:
+            torch.manual_seed(0)
+            cgc = CGc.create(ModelSpec("cgc", PromptConfig(template="d"), 0.4, 5, 6), config).to(dev, dtype).eval()
+            b = args.cgc_batch
+            ids = torch.as_tensor(rng.integers(5, vocab, (b, PROMPT)), device=dev)
+            ar = torch.arange(b, device=dev)
+            batch = Batch(ids, torch.ones_like(ids), ar, ar, None, None, None, np.zeros(b), np.arange(b))
+            sec, _ = timed(lambda: cgc.score(batch), args.seconds, sync)
+            report("cgc (naive)", sec, b, b * flops.cgc_pair())
+            del cgc, batch
+
         torch.manual_seed(0)
-        scorer = Scorer.from_model(architecture(name).create(spec, config), tok, articles, args.device)
-        scorer.score_frame(frame.head(50), args.batch_size)  # warm-up
-        t0 = time.perf_counter()
-        scorer.score_frame(frame, args.batch_size)
-        if scorer.device.type == "cuda":
-            torch.cuda.synchronize()
-        sec = time.perf_counter() - t0
-        hours = FULL_TEST_PAIRS / (pairs / sec) / 3600
-        print(f"{name:>4} ({template}) mt5-{args.size} on {scorer.device.type}: {pairs / sec:9,.0f} pairs/s, "
-              f"{frame.height / sec:8,.1f} impressions/s ({frame.height:,} impressions, {pairs:,} pairs); "
-              f"full test split ≈ {hours:,.1f} h; {pairs / sec / ANCHOR_PAIRS_S:.2f}x the H100 anchor", flush=True)
+        cgh = CGh.create(ModelSpec("cgh", PromptConfig(template="d"), 0.4, 5, 6), config).to(dev, dtype).eval()
+        counts = np.minimum(np.maximum(rng.poisson(MEAN_CANDIDATES - 1, args.rows) + 1, 1), 100)
+        regular = history_batch(rng, vocab, args.rows, counts, ARTICLES, dev)
+        ba = history_batch(rng, vocab, args.ba_rows, np.full(args.ba_rows, BA_CANDIDATES), ARTICLES, dev)
+        n_reg, n_ba = int(counts.sum()), args.ba_rows * BA_CANDIDATES
+        hist_fl = flops.cgh_history()
+        pos_fl = flops.position(HISTORY)
+        if "cgh-ref" not in skip:
+            small = history_batch(rng, vocab, 32, np.full(32, 12), ARTICLES, dev)
+            sec, _ = timed(lambda: cgh.score(small), args.seconds, sync)
+            report("cgh-ref (HF)", sec, 384, 32 * flops.encoder(HISTORY) + 384 * (
+                flops.cross_kv(HISTORY) + 2 * flops.position(HISTORY) + flops.encoder(ARTICLE)))
+        cgh.enable_fast_scoring(compile=args.compile)
+        cached_scores(cgh, regular), cached_scores(cgh, ba)  # fills the article cache it then keeps
+        cgh.article_cache[2][:] = True  # every article known: the steady state after the first pieces
+        sec_reg, _ = timed(lambda: cached_scores(cgh, regular), args.seconds, sync)
+        report("cgh-fast regular", sec_reg, n_reg, args.rows * hist_fl + n_reg * pos_fl)
+        sec_ba, _ = timed(lambda: cached_scores(cgh, ba), args.seconds, sync)
+        report("cgh-fast beyond", sec_ba, n_ba, args.ba_rows * hist_fl + n_ba * pos_fl)
+
+        # the parts: encoder alone, and articles
+        enc = lambda: cgh.encode(regular.input_ids, regular.attention_mask)  # noqa: E731
+        sec_enc, _ = timed(enc, args.seconds, sync)
+        hist_per_s = args.rows / sec_enc
+        print(f"{'encoder alone':>18}: {hist_per_s:12,.0f} histories/s  "
+              f"{args.rows * flops.encoder(HISTORY) / sec_enc / 1e12:7.1f} TFLOP/s", flush=True)
+        arts = regular.article_input_ids[:1024]
+        sec_art, _ = timed(lambda: cgh.article_vectors(arts, torch.ones_like(arts)), args.seconds / 3, sync)
+        art_per_s = len(arts) / sec_art
+
+    # projection: the regular batch time = its encodings + its decoder positions; beyond rows as measured
+    rows = REGULAR_ROWS + BA_ROWS
+    pairs_total = REGULAR_ROWS * MEAN_CANDIDATES + BA_ROWS * BA_CANDIDATES
+    per_encoding = 1 / hist_per_s
+    positions = (REGULAR_ROWS * MEAN_CANDIDATES) * (sec_reg - args.rows * per_encoding) / n_reg
+    beyond = BA_ROWS * BA_CANDIDATES / results["cgh-fast beyond"][0] - BA_ROWS * per_encoding
+    fixed = positions + beyond + ARTICLES / art_per_s
+    print(f"\nfull test split ({pairs_total / 1e6:,.1f}M pairs, {rows:,} rows); decoder positions "
+          f"{positions / 60:.1f} min, articles {ARTICLES / art_per_s:.0f} s:")
+    if "cgc (naive)" in results:
+        print(f"  {'cgc naive':<42} {pairs_total / results['cgc (naive)'][0] / 3600:6.2f} h")
+    scenarios = [("one encoding per impression", rows),
+                 (f"one per {args.rows_per_encoding:.2f} rows (1M-row pieces)", rows / args.rows_per_encoding),
+                 ("one encoding per user", USERS)]
+    for label, encodings in scenarios:
+        total = fixed + encodings * per_encoding
+        print(f"  cgh-fast, {label:<32} {total / 3600:6.2f} h  ({pairs_total / total:9,.0f} pairs/s, "
+              f"{pairs_total / total / ANCHOR:5.1f}x anchor)")
+    for label, hists in scenarios:
+        total = hists * hist_fl + pairs_total * pos_fl + ARTICLES * flops.encoder(ARTICLE)
+        floor = "  ".join(f"{int(p * 100)}% peak {total / (p * args.peak_tflops * 1e12) / 60:6.1f} min" for p in (0.4, 0.7))
+        print(f"  floor, {label:<34} {total / 1e15:7.1f} PFLOP: {floor}")
+    if "cgc (naive)" in results:
+        total = pairs_total * flops.cgc_pair()
+        floor = "  ".join(f"{int(p * 100)}% peak {total / (p * args.peak_tflops * 1e12) / 3600:6.1f} h" for p in (0.4, 0.7))
+        print(f"  floor, {'cgc naive':<34} {total / 1e15:7.1f} PFLOP: {floor}")
 
 
 if __name__ == "__main__":

@@ -35,7 +35,9 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
 @click.option("--num-shards", type=int, default=1, show_default=True)
 @click.option("--batch-size", type=int, default=None,
               help="Candidates per forward pass (default: the architecture's, 256; CGh 4096).")
-@click.option("--piece-rows", type=int, default=50_000, show_default=True, help="Impressions per resumable piece.")
+@click.option("--piece-rows", type=int, default=None,
+              help="Impressions per resumable piece (default: the architecture's, 50,000; CGh 1,000,000, "
+                   "so that more impressions of one user share a history encoding).")
 @click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available).")
 @click.option("--reference", is_flag=True,
               help="Score through the plain Hugging Face forward, not the architecture's fast path (CGh).")
@@ -87,8 +89,6 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Prepared split, or folder of them.")
 @click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder of the shards.")
-@click.option("--reference", is_flag=True,
-              help="Score through the plain Hugging Face forward, not the architecture's fast path (CGh).")
 @click.option("--make-submission", is_flag=True, help="Also write and validate the contest zip.")
 @click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
 def predict_merge(data, split, out, make_submission, zip_path):

@@ -27,6 +27,7 @@ from recsys24.inference import pieces as P
 from recsys24.io import write_parquet
 
 DEFAULT_BATCH = 256  # candidates per forward pass, unless the architecture says otherwise
+DEFAULT_PIECE_ROWS = 50_000  # impressions per resumable piece, unless the architecture says otherwise
 COLUMNS = [S.ROW, S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW, S.HISTORY_IDS, S.HISTORY_TIMES]
 
 
@@ -48,6 +49,17 @@ def resolve_prepared(data: str | Path, split: str) -> Prepared:
     if prepared.split != split:
         raise Recsys24Error(f"{prepared.path}: is the prepared '{prepared.split}' split, not '{split}'")
     return prepared
+
+
+def default_piece_rows(model_dir: Path) -> int:
+    """The architecture's piece size (``scoring_piece_rows``), else :data:`DEFAULT_PIECE_ROWS`."""
+    import json
+
+    from recsys24.models.base import SPEC_FILE
+    from recsys24.models.registry import architecture
+
+    spec = json.loads((model_dir / SPEC_FILE).read_text())
+    return getattr(architecture(spec["architecture"]), "scoring_piece_rows", DEFAULT_PIECE_ROWS)
 
 
 @dataclass
@@ -73,7 +85,7 @@ class Scorer:
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(dev, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32).eval()
         if hasattr(model, "enable_fast_scoring"):
-            model.enable_fast_scoring(fast)
+            model.enable_fast_scoring(fast, compile=fast and dev.type == "cuda")
         return cls(model, model.make_collator(articles, tokenizer), dev)
 
     @torch.inference_mode()
@@ -108,7 +120,7 @@ def predict_shard(
     shard_id: int = 0,
     num_shards: int = 1,
     batch_size: int | None = None,
-    piece_rows: int = 50_000,
+    piece_rows: int | None = None,
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     fast: bool = True,
@@ -116,6 +128,7 @@ def predict_shard(
     """Score this shard's missing pieces into ``out/pieces``; return counts and throughput."""
     out = Path(out)
     model_dir = resolve_model_dir(model)
+    piece_rows = piece_rows or default_piece_rows(model_dir)
     P.plan(out, prepared, str(model_dir.resolve()), piece_rows)
     mine = P.shard_pieces(prepared.num_impressions, piece_rows, shard_id, num_shards)
     todo = list(P.iter_missing(out, mine))

@@ -59,7 +59,7 @@ def _slots(history_row: torch.Tensor, num_histories: int) -> tuple[torch.Tensor,
     return slot, int(counts.max())
 
 
-def _decoder_position(blocks, x, cross, keep, rows, slot, width, past=None, bias=None):
+def decoder_position(blocks, x, cross, keep, rows, slot, width, past=None, bias=None):
     """One decoder position for every row of ``x`` [N, d]; returns (x, per-layer self-attention (k, v)).
 
     cross: per layer (k, v) [H, heads, L, d_kv]; keep: [H, 1, 1, L] encoder mask;
@@ -95,7 +95,7 @@ def _decoder_position(blocks, x, cross, keep, rows, slot, width, past=None, bias
 def cached_scores(model, batch) -> torch.Tensor:
     """Scores [N] of a :class:`~recsys24.models.cgh.HistoryBatch`, equal to ``model.forward(batch).scores``."""
     backbone = model.backbone
-    enc = backbone.encoder(input_ids=batch.input_ids, attention_mask=batch.attention_mask).last_hidden_state
+    enc = model.encode(batch.input_ids, batch.attention_mask)
     num_histories = enc.shape[0]
     blocks = backbone.decoder.block
     cross = []
@@ -106,11 +106,12 @@ def cached_scores(model, batch) -> torch.Tensor:
     keep = batch.attention_mask.bool()[:, None, None, :]
 
     every = torch.arange(num_histories, device=keep.device)
-    _, past = _decoder_position(blocks, model.start_embedding(num_histories)[:, 0], cross, keep,
+    position = model.compiled_position or decoder_position
+    _, past = position(blocks, model.start_embedding(num_histories)[:, 0], cross, keep,
                                 every, torch.zeros_like(every), 1)
     slot, width = _slots(batch.history_row, num_histories)
     bias = blocks[0].layer[0].SelfAttention.compute_bias(2, 2, device=keep.device)[0, :, 1, :]
     x = model.candidate_inputs(batch, _article_vectors(model, batch))
-    x, _ = _decoder_position(blocks, x, cross, keep, batch.history_row, slot, width, past, bias)
+    x, _ = position(blocks, x, cross, keep, batch.history_row, slot, width, past, bias)
     return model.head.score(backbone.decoder.final_layer_norm(x)).squeeze(-1).float()
 
