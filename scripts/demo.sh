@@ -29,25 +29,31 @@ step "4. contest zip of the best baseline ($best) on the test split"
 recsys24 predict --model "baseline:$best" --data "$RUN/prepared" --split test --out "$RUN/scores/test-$best" \
   --make-submission --submission "submission/baseline-$best.zip"
 
-step "5. train a tiny CGc (prompt d) with DeepSpeed on CPU"
-recsys24 train --config configs/tiny/cgc_d.yaml --output "$RUN/runs/tiny_cgc_d" \
-  train.train_data="$RUN/prepared/train" train.valid_data="$RUN/prepared/validation"
+step "5. train a tiny CGc and a tiny CGh (prompt d) with DeepSpeed on CPU"
+for arch in cgc cgh; do
+  recsys24 train --config "configs/tiny/${arch}_d.yaml" --output "$RUN/runs/tiny_${arch}_d" \
+    train.train_data="$RUN/prepared/train" train.valid_data="$RUN/prepared/validation"
+done
 
-step "6. score the validation split with it; compare with the baselines"
-# scores inside the run folder, so that `recsys24 report` finds the run's metrics.jsonl and model
-recsys24 predict --model "$RUN/runs/tiny_cgc_d" --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_cgc_d/scores/validation"
-recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_cgc_d/scores/validation"
-recsys24 evaluate --scores "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation/scores.parquet" "${scores[@]}" \
+step "6. score the validation split with both; compare with the baselines"
+# scores inside the run folders, so that `recsys24 report` finds each run's metrics.jsonl and model
+for arch in cgc cgh; do
+  recsys24 predict --model "$RUN/runs/tiny_${arch}_d" --data "$RUN/prepared" --split validation \
+    --out "$RUN/runs/tiny_${arch}_d/scores/validation"
+  recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_${arch}_d/scores/validation"
+done
+recsys24 evaluate --scores "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet" \
+  --scores "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation/scores.parquet" "${scores[@]}" \
   --data "$RUN/data" --split validation
 
-step "7. the contest submission from the trained model"
-recsys24 predict --model "$RUN/runs/tiny_cgc_d" --data "$RUN/prepared" --split test --out "$RUN/scores/test-cgc_d" \
+step "7. the contest submission from the trained CGh (its fast scoring path)"
+recsys24 predict --model "$RUN/runs/tiny_cgh_d" --data "$RUN/prepared" --split test --out "$RUN/scores/test-cgh_d" \
   --make-submission --submission submission/predictions.zip
 
-step "8. report: tables and figures comparing the model with the baselines"
+step "8. report: tables and figures comparing the models with the baselines"
 items=()
 for name in random popular category freshness inview-count; do
   items+=("$name=$RUN/scores/validation/$name.parquet")
 done
-recsys24 report "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation" "${items[@]}" \
-  --data "$RUN/data" --split validation --out "$RUN/report"
+recsys24 report "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation" "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation" \
+  "${items[@]}" --data "$RUN/data" --split validation --out "$RUN/report"
