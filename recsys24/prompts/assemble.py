@@ -131,6 +131,20 @@ def _too_long(prompt: PromptConfig, lengths: np.ndarray) -> None:
         )
 
 
+def _fit(table, prompt: PromptConfig, history, before, after) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) of ``before`` + history + "(ingen)" if empty + ``after``, oldest items dropped to fit."""
+    h_starts, h_lens, item_len = history
+    none_s, none_l = _word(table, "no_history", len(h_starts))
+    fixed = sum(l for _, l in before + after)
+    keep = _drop_oldest(item_len, fixed + item_len.sum(axis=1) - prompt.max_length)
+    h_lens = _apply_keep(h_lens, keep)
+    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
+    starts = np.column_stack([before[0][0], h_starts, none_s] + [s for s, _ in after])
+    lengths = np.column_stack([before[0][1], h_lens, none_l] + [l for _, l in after])
+    _too_long(prompt, lengths)
+    return starts, lengths
+
+
 def pair_prompts(table: TokenTable, prompt: PromptConfig, hist_idx: np.ndarray, cand_idx: np.ndarray) -> Prompts:
     """One prompt per (history, candidate) row, templates a–d.
 
@@ -145,16 +159,7 @@ def pair_prompts(table: TokenTable, prompt: PromptConfig, hist_idx: np.ndarray, 
     before = [_word(table, "prefix", p)]
     after = [_word(table, "end_history", p), _word(table, "question", p), *cand]
     after += [_word(table, w, p) for w in ("question_end", "yes", "or", "no", "eos")]
-    none_s, none_l = _word(table, "no_history", p)
-    fixed = sum(l for _, l in before + after)
-
-    keep = _drop_oldest(item_len, fixed + item_len.sum(axis=1) - prompt.max_length)
-    h_lens = _apply_keep(h_lens, keep)
-    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
-
-    starts = np.column_stack([before[0][0], h_starts, none_s] + [s for s, _ in after])
-    lengths = np.column_stack([before[0][1], h_lens, none_l] + [l for _, l in after])
-    _too_long(prompt, lengths)
+    starts, lengths = _fit(table, prompt, (h_starts, h_lens, item_len), before, after)
     ids, mask, seg_pos = gather_segments(table.pool, starts, lengths, table.pad_id)
     yes_col = starts.shape[1] - 4  # ... "ja", "/", "nej", eos
     answer_pos = np.column_stack([seg_pos[:, yes_col], seg_pos[:, yes_col + 2]])
@@ -174,14 +179,7 @@ def history_prompts(table: TokenTable, prompt: PromptConfig, hist_idx: np.ndarra
     h_starts, h_lens, item_len = _history(table, replace(prompt, fields=fields), hist_idx, np.zeros((h, 1), np.int64))
     before = [_word(table, "prefix", h)]
     after = [_word(table, "end_history", h), _word(table, "eos", h)]
-    none_s, none_l = _word(table, "no_history", h)
-    fixed = sum(l for _, l in before + after)
-    keep = _drop_oldest(item_len, fixed + item_len.sum(axis=1) - prompt.max_length)
-    h_lens = _apply_keep(h_lens, keep)
-    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
-    starts = np.column_stack([before[0][0], h_starts, none_s] + [s for s, _ in after])
-    lengths = np.column_stack([before[0][1], h_lens, none_l] + [l for _, l in after])
-    _too_long(prompt, lengths)
+    starts, lengths = _fit(table, prompt, (h_starts, h_lens, item_len), before, after)
     ids, mask, _ = gather_segments(table.pool, starts, lengths, table.pad_id)
     return ids, mask
 
