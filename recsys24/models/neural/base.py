@@ -97,7 +97,11 @@ class NeuralRecommender(Recommender):
         size = model_config.neural
         pad = int(tokenizer.pad_token_id)
         if model_config.backbone == "tiny":
-            return cls(spec, size, len(tokenizer), size.word_dim, pad)
+            model = cls(spec, size, len(tokenizer), size.word_dim, pad)
+            with torch.no_grad():  # small random vectors (not N(0, 1)): Adam steps then reshape them quickly
+                model.words.weight.normal_(0.0, 0.1)
+                model.words.weight[pad] = 0.0
+            return model
         weight = pretrained_word_embeddings(model_config.backbone)
         if weight.shape[0] < len(tokenizer):
             raise Recsys24Error(f"{model_config.backbone}: {weight.shape[0]} embeddings for {len(tokenizer)} tokens")

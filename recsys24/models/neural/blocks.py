@@ -86,19 +86,17 @@ class TextCNN(nn.Module):
         return torch.relu(self.conv(x.transpose(1, 2))).transpose(1, 2)
 
 
-class TitleEncoder(nn.Module):
-    """Words → CNN → additive attention: the title view of NAML and LSTUR ([M, L] ids → [M, filters])."""
+class TextEncoder(nn.Module):
+    """Word vectors → CNN → additive attention: the title/body views of NAML and LSTUR ([M, L, D] → [M, filters])."""
 
-    def __init__(self, words: nn.Embedding, filters: int, window: int, attention_dim: int, dropout: float):
+    def __init__(self, dim: int, filters: int, window: int, attention_dim: int, dropout: float):
         super().__init__()
-        self.words = words
-        self.cnn = TextCNN(words.embedding_dim, filters, window)
+        self.cnn = TextCNN(dim, filters, window)
         self.pool = AdditiveAttention(filters, attention_dim)
         self.drop = nn.Dropout(dropout)
 
-    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.cnn(self.drop(self.words(tokens))))
-        return self.pool(x, mask)
+    def forward(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.pool(self.drop(self.cnn(self.drop(vectors))), mask)
 
 
 def pretrained_word_embeddings(backbone: str) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from recsys24.models.neural.base import NeuralRecommender
-from recsys24.models.neural.blocks import TitleEncoder
+from recsys24.models.neural.blocks import TextEncoder
 
 
 class LSTUR(NeuralRecommender):
@@ -24,7 +24,7 @@ class LSTUR(NeuralRecommender):
     def build(self) -> None:
         s = self.size
         dim = s.filters + 2 * s.category_dim
-        self.title = TitleEncoder(self.words, s.filters, s.window, s.attention_dim, s.dropout)
+        self.title = TextEncoder(self.words.embedding_dim, s.filters, s.window, s.attention_dim, s.dropout)
         self.category = nn.Embedding(s.category_buckets, s.category_dim, padding_idx=0)
         self.subcategory = nn.Embedding(s.category_buckets, s.category_dim, padding_idx=0)
         self.long_term = nn.Embedding(s.user_buckets, dim)
@@ -32,7 +32,7 @@ class LSTUR(NeuralRecommender):
         self.gru = nn.GRUCell(dim, dim)
 
     def encode_news(self, news, users):
-        return torch.cat([self.title(news.title, news.title_mask), self.category(news.category),
+        return torch.cat([self.title(self.words(news.title), news.title_mask), self.category(news.category),
                           self.subcategory(news.subcategory)], dim=-1)
 
     def encode_user(self, history, mask, batch, candidates):

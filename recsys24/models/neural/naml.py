@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from recsys24.models.neural.base import NeuralRecommender
-from recsys24.models.neural.blocks import AdditiveAttention, TitleEncoder
+from recsys24.models.neural.blocks import AdditiveAttention, TextEncoder
 
 
 class NAML(NeuralRecommender):
@@ -21,8 +21,8 @@ class NAML(NeuralRecommender):
 
     def build(self) -> None:
         s = self.size
-        self.title = TitleEncoder(self.words, s.filters, s.window, s.attention_dim, s.dropout)
-        self.body = TitleEncoder(self.words, s.filters, s.window, s.attention_dim, s.dropout)
+        self.title = TextEncoder(self.words.embedding_dim, s.filters, s.window, s.attention_dim, s.dropout)
+        self.body = TextEncoder(self.words.embedding_dim, s.filters, s.window, s.attention_dim, s.dropout)
         self.category = nn.Embedding(s.category_buckets, s.category_dim, padding_idx=0)
         self.subcategory = nn.Embedding(s.category_buckets, s.category_dim, padding_idx=0)
         self.category_dense = nn.Linear(s.category_dim, s.filters)
@@ -32,8 +32,8 @@ class NAML(NeuralRecommender):
 
     def encode_news(self, news, users):
         views = [
-            self.title(news.title, news.title_mask),
-            self.body(news.body, news.body_mask),
+            self.title(self.words(news.title), news.title_mask),
+            self.body(self.words(news.body), news.body_mask),
             torch.relu(self.category_dense(self.category(news.category))),
             torch.relu(self.subcategory_dense(self.subcategory(news.subcategory))),
         ]
