@@ -67,7 +67,14 @@ class NeuralSize:
     user_buckets: int = 4096
     category_buckets: int = 1024
     entity_buckets: int = 4096
-    freeze_words: bool = False  # keep pretrained word embeddings fixed
+    freeze_words: bool = False  # keep the initial word embeddings fixed
+    # backbone tiny only: "random" (N(0, 0.1)) or "cooccurrence" (PPMI-SVD vectors of the train
+    # split's article text, a GloVe stand-in; see recsys24/models/neural/word_vectors.py)
+    word_init: str = "random"
+
+    def __post_init__(self):
+        if self.word_init not in ("random", "cooccurrence"):
+            raise Recsys24Error(f"model.neural.word_init must be random or cooccurrence, got {self.word_init!r}")
 
 
 @dataclass(frozen=True)

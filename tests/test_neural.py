@@ -46,8 +46,10 @@ def data(tmp_path_factory):
 
 
 def make(name: str, tokenizer, seed: int = 0):
+    """A tiny model with random word vectors (the co-occurrence ones are tested on their own)."""
     torch.manual_seed(seed)
-    return build_recommender(load_config(ROOT / "configs" / "tiny" / f"{name}.yaml"), tokenizer)
+    config = load_config(ROOT / "configs" / "tiny" / f"{name}.yaml", ["model.neural.word_init=random"])
+    return build_recommender(config, tokenizer)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -118,6 +120,25 @@ def test_dkn_aligns_entities_with_the_title_tokens_they_name(tiny_tokenizer):
     assert f.index(np.array([2, -1, 1])).tolist() == [1, 2, 0]
 
 
+def test_cooccurrence_vectors_put_words_of_one_category_together(data):
+    from recsys24.data.synth_articles import CATEGORIES
+    from recsys24.models.neural.word_vectors import cooccurrence_vectors
+
+    tok = data["tokenizer"]
+    vectors = cooccurrence_vectors(data["articles"], tok, len(tok), 32)
+    assert vectors.shape == (len(tok), 32) and torch.isfinite(vectors).all()
+    assert (vectors[tok.pad_token_id] == 0).all()
+
+    def unit(word):
+        ids = tok.encode(word, add_special_tokens=False)
+        return torch.nn.functional.normalize(vectors[ids].mean(0), dim=0)
+
+    sport, crime = CATEGORIES[1][2], CATEGORIES[3][2]  # (fodbold, landsholdet, ...), (drab, anholdt, ...)
+    same = [float(unit(a) @ unit(b)) for a in sport for b in sport if a < b]
+    other = [float(unit(a) @ unit(b)) for a in sport for b in crime]
+    assert np.mean(same) > np.mean(other) + 0.1
+
+
 def test_every_config_loads_with_lambda_zero_and_its_architecture():
     for name in MODELS:
         for path in (ROOT / "configs" / "tiny" / f"{name}.yaml", ROOT / "configs" / f"{name}.yaml"):
@@ -154,3 +175,25 @@ def test_trained_by_recsys24_train_and_scored_by_predict(data, tmp_path):
     metrics = evaluate_scores(scores, open_split(root / "data", "validation"))  # checks every row's shape
     assert metrics["impressions"] == valid.num_impressions
     assert 0.0 <= metrics["auc"] <= 1.0
+
+
+def test_compare_writes_one_table_of_models_and_heuristics(data, tmp_path):
+    from recsys24.report.compare import HEURISTICS, compare
+
+    root = data["root"]
+    overrides = ("train.steps=6", "train.eval_every=6", "train.save_every=6", "train.eval_impressions=50")
+    results = compare(root / "data", root / "prepared", tmp_path / "cmp", models=("npa",), overrides=overrides,
+                      log=lambda line: None)
+    assert set(results) == {"NPA", *HEURISTICS}
+    table = (tmp_path / "cmp" / "table.md").read_text().splitlines()
+    assert table[2] == "| model | AUC | MRR | nDCG@5 | nDCG@10 |"
+    rows = [line.split(" | ")[0].lstrip("| ") for line in table[4:]]
+    assert sorted(rows) == sorted(results)
+    aucs = [float(line.split(" | ")[1]) for line in table[4:]]
+    assert aucs == sorted(aucs, reverse=True)
+    assert json.loads((tmp_path / "cmp" / "results.json").read_text())["metrics"]["NPA"] == results["NPA"]
+    # a rerun reuses the finished run and scores
+    mtime = (tmp_path / "cmp" / "runs" / "npa" / "summary.json").stat().st_mtime
+    compare(root / "data", root / "prepared", tmp_path / "cmp", models=("npa",), overrides=overrides,
+            log=lambda line: None)
+    assert (tmp_path / "cmp" / "runs" / "npa" / "summary.json").stat().st_mtime == mtime

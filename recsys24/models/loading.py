@@ -79,7 +79,7 @@ def build_recommender(config: Config, tokenizer) -> Recommender:
         no_id=single_token_id(tokenizer, words["no"].strip()),
     )
     if hasattr(cls, "from_config"):  # the neural baselines: word embeddings only (see models/neural/base.py)
-        return cls.from_config(spec, config.model, tokenizer)
+        return cls.from_config(spec, config, tokenizer)
     if config.model.backbone == "tiny":
         return cls.create(spec, tiny_config(len(tokenizer), config.model.tiny))
     return cls.create(spec, config.model.backbone)

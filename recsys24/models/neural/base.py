@@ -92,20 +92,29 @@ class NeuralRecommender(Recommender):
 
     # --- building, saving, loading ------------------------------------------
     @classmethod
-    def from_config(cls, spec: ModelSpec, model_config, tokenizer) -> "NeuralRecommender":
-        """A new model: random word embeddings for ``backbone: tiny``, else the backbone's input embeddings."""
-        size = model_config.neural
+    def from_config(cls, spec: ModelSpec, config, tokenizer) -> "NeuralRecommender":
+        """A new model for a run ``config``: word embeddings by ``model.neural.word_init`` for
+        ``backbone: tiny`` (co-occurrence vectors read the train split's articles), else the
+        backbone's input embeddings.
+        """
+        size, backbone = config.model.neural, config.model.backbone
         pad = int(tokenizer.pad_token_id)
-        if model_config.backbone == "tiny":
+        if backbone == "tiny":
             model = cls(spec, size, len(tokenizer), size.word_dim, pad)
-            with torch.no_grad():  # small random vectors (not N(0, 1)): Adam steps then reshape them quickly
-                model.words.weight.normal_(0.0, 0.1)
-                model.words.weight[pad] = 0.0
-            return model
-        weight = pretrained_word_embeddings(model_config.backbone)
-        if weight.shape[0] < len(tokenizer):
-            raise Recsys24Error(f"{model_config.backbone}: {weight.shape[0]} embeddings for {len(tokenizer)} tokens")
-        model = cls(spec, size, weight.shape[0], weight.shape[1], pad)
+            if size.word_init == "cooccurrence":
+                from recsys24.data.prepared import open_prepared
+                from recsys24.models.neural.word_vectors import cooccurrence_vectors
+
+                articles = open_prepared(config.train.train_data).articles()
+                weight = cooccurrence_vectors(articles, tokenizer, len(tokenizer), size.word_dim)
+            else:  # small random vectors (not N(0, 1)), so Adam steps reshape them quickly
+                weight = torch.randn(len(tokenizer), size.word_dim) * 0.1
+                weight[pad] = 0.0
+        else:
+            weight = pretrained_word_embeddings(backbone)
+            if weight.shape[0] < len(tokenizer):
+                raise Recsys24Error(f"{backbone}: {weight.shape[0]} embeddings for {len(tokenizer)} tokens")
+            model = cls(spec, size, weight.shape[0], weight.shape[1], pad)
         with torch.no_grad():
             model.words.weight.copy_(weight)
         return model
