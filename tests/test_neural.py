@@ -46,9 +46,10 @@ def data(tmp_path_factory):
 
 
 def make(name: str, tokenizer, seed: int = 0):
-    """A tiny model with random word vectors (the co-occurrence ones are tested on their own)."""
+    """A tiny model with trainable random word vectors (the co-occurrence ones are tested on their own)."""
     torch.manual_seed(seed)
-    config = load_config(ROOT / "configs" / "tiny" / f"{name}.yaml", ["model.neural.word_init=random"])
+    config = load_config(ROOT / "configs" / "tiny" / f"{name}.yaml",
+                         ["model.neural.word_init=random", "model.neural.freeze_words=false"])
     return build_recommender(config, tokenizer)
 
 
