@@ -60,7 +60,8 @@ def test_forward_gives_one_finite_score_per_candidate(name, data):
     pairs = collate(data["pairs"])
     out = model(pairs)
     assert out.scores.shape == (16 * 5,)  # 1 clicked + 4 negatives per training pair
-    assert pairs.history.title.shape == (16, 20, model.size.title_length)
+    assert pairs.news.title[pairs.history_news].shape == (16, 20, model.size.title_length)
+    assert pairs.news.title.shape[0] == len(set(pairs.candidate_news.tolist()) | set(pairs.history_news.flatten().tolist()))
     assert torch.isfinite(out.scores).all() and torch.isfinite(out.nll)
     assert pairs.labels.reshape(16, 5).sum(1).eq(1).all()
     frame = data["impressions"]

@@ -2,7 +2,7 @@
 
 A subclass builds its layers in ``build`` and implements two encoders::
 
-    encode_news(news, users) -> [M, D]        # news: News [M]; users: [M] hashed user ids (NPA)
+    encode_news(news, users) -> [M, D]        # news: News [M]; users: [M] hashed reader ids (NPA), else None
     encode_user(history, mask, batch, candidates) -> [B, D] or [N, D]   # [N, D]: candidate-aware (DKN)
 
 score = ⟨news vector of the candidate, user vector⟩ (a logit).
@@ -35,7 +35,7 @@ from recsys24.errors import Recsys24Error
 from recsys24.models.base import SPEC_FILE, ModelSpec, Output, Recommender
 from recsys24.models.loss import listwise_nll
 from recsys24.models.neural.batch import News, NewsBatch
-from recsys24.models.neural.blocks import history_vectors, pretrained_word_embeddings
+from recsys24.models.neural.blocks import pretrained_word_embeddings
 
 WEIGHTS_FILE = "model.safetensors"
 SIZE_FILE = "neural.json"
@@ -47,6 +47,7 @@ class NeuralRecommender(Recommender):
     templates: ClassVar[tuple[str, ...]] = ("a",)  # titles; only history_size of the prompt is read
     backbone_class = None
     news_fields: ClassVar[tuple[str, ...]] = ("title",)  # what the collator fetches per article
+    user_dependent_news: ClassVar[bool] = False  # encode_news reads its users argument (NPA)
 
     def __init__(self, spec: ModelSpec, size: NeuralSize, vocab_size: int, word_dim: int, pad_id: int = 0):
         nn.Module.__init__(self)  # not Recommender.__init__: there is no backbone or head
@@ -72,9 +73,14 @@ class NeuralRecommender(Recommender):
         raise NotImplementedError
 
     def forward(self, batch: NewsBatch, with_nll: bool = True) -> Output:
-        cand_users = batch.users[batch.group]
-        candidates = self.encode_news(batch.candidates, cand_users)
-        history = history_vectors(self.encode_news, batch.history, batch.users)
+        b, h = batch.history_news.shape
+        if self.user_dependent_news:  # NPA: each news vector depends on its reader, so encode per slot
+            candidates = self.encode_news(batch.news.take(batch.candidate_news), batch.users[batch.group])
+            history = self.encode_news(batch.news.take(batch.history_news.reshape(-1)),
+                                       batch.users.repeat_interleave(h)).view(b, h, -1)
+        else:  # each distinct article once
+            vectors = self.encode_news(batch.news, None)
+            candidates, history = vectors[batch.candidate_news], vectors[batch.history_news]
         user = self.encode_user(history, batch.history_mask, batch, candidates)
         if user.shape[0] == batch.num_impressions:  # one vector per impression (all but DKN)
             user = user[batch.group]

@@ -25,11 +25,11 @@ def _move(value, device):
 
 @dataclass
 class News:
-    """The per-article inputs of a set of news, with any leading shape S ([N] or [B, H]).
+    """The per-article inputs of M news.
 
-    title: [*S, Lt] token ids (pad = the tokenizer's pad id); title_mask: [*S, Lt]
-    bool. body, body_mask: [*S, Lb] (NAML only, else None). category,
-    subcategory: [*S] hashed ids, 0 = none. entities: [*S, Lt] hashed id of the
+    title: [M, Lt] token ids (pad = the tokenizer's pad id); title_mask: [M, Lt]
+    bool. body, body_mask: [M, Lb] (NAML only, else None). category,
+    subcategory: [M] hashed ids, 0 = none. entities: [M, Lt] hashed id of the
     entity each title token belongs to, 0 = none (DKN only, else None).
     """
 
@@ -44,28 +44,28 @@ class News:
     def to(self, device) -> "News":
         return News(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
 
-    def flat(self) -> "News":
-        """The same news with the leading [B, H] merged into [B·H]."""
-        def merge(t, k):
-            return None if t is None else t.reshape(-1, *t.shape[k:])
-
-        lead = self.category.dim()
-        return News(**{f.name: merge(getattr(self, f.name), lead) for f in fields(self)})
+    def take(self, index: torch.Tensor) -> "News":
+        """The news at ``index`` [M] (rows of every field)."""
+        return News(**{f.name: None if getattr(self, f.name) is None else getattr(self, f.name)[index]
+                       for f in fields(self)})
 
 
 @dataclass
 class NewsBatch:
     """B impressions and their N candidates.
 
-    candidates: :class:`News` [N]. history: :class:`News` [B, H], right-aligned
-    (the newest article last); history_mask [B, H] bool, False on empty slots.
+    news: :class:`News` [U], each distinct article of the batch once (so a
+    model encodes it once). candidate_news: [N] index into ``news`` of each
+    candidate; history_news: [B, H] of each history slot, right-aligned (the
+    newest article last); history_mask [B, H] bool, False on empty slots.
     users: [B] hashed user ids. group: [N] impression index (sorted). labels:
     [N] float 1/0, or None at test time. article_ids: [N] numpy; rows: [B]
     numpy (the prepared ``row`` of each impression).
     """
 
-    candidates: News
-    history: News
+    news: News
+    candidate_news: torch.Tensor
+    history_news: torch.Tensor
     history_mask: torch.Tensor
     users: torch.Tensor
     group: torch.Tensor

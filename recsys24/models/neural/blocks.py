@@ -12,7 +12,6 @@ import math
 import torch
 from torch import nn
 
-from recsys24.models.neural.batch import News
 
 MASKED = -1e4
 
@@ -106,9 +105,3 @@ def pretrained_word_embeddings(backbone: str) -> torch.Tensor:
     kind = AutoConfig.from_pretrained(backbone).model_type
     cls = MT5EncoderModel if kind in ("mt5", "t5") else AutoModel
     return cls.from_pretrained(backbone).get_input_embeddings().weight.detach().float().clone()
-
-
-def history_vectors(encode, history: News, users: torch.Tensor) -> torch.Tensor:
-    """Encode the [B, H] history news with ``encode(news, users)`` into [B, H, D]."""
-    b, h = history.category.shape
-    return encode(history.flat(), users.repeat_interleave(h)).view(b, h, -1)

@@ -184,9 +184,14 @@ class NewsCollator(Collator):
         hist = right_aligned(frame[schema.HISTORY_IDS], self.history_size)
         users = frame[schema.USER_ID].cast(pl.Int64).to_numpy() % self.user_buckets
         rows = frame[schema.ROW].to_numpy() if schema.ROW in frame.columns else np.arange(frame.height)
+        # every distinct article once: models encode U news instead of N + B·H
+        rows_needed = np.concatenate([f.index(candidates), f.index(hist).ravel()])
+        unique, inverse = np.unique(rows_needed, return_inverse=True)
+        inverse = torch.from_numpy(inverse.astype(np.int64))
         return NewsBatch(
-            candidates=f.news(f.index(candidates)),
-            history=f.news(f.index(hist)),
+            news=f.news(unique),
+            candidate_news=inverse[: len(candidates)],
+            history_news=inverse[len(candidates):].reshape(hist.shape),
             history_mask=torch.from_numpy(hist >= 0),
             users=torch.from_numpy(users.astype(np.int64)),
             group=torch.from_numpy(np.repeat(np.arange(frame.height), counts).astype(np.int64)),

@@ -19,6 +19,7 @@ from recsys24.models.neural.blocks import PersonalizedAttention, TextCNN
 class NPA(NeuralRecommender):
     name = "npa"
     news_fields = ("title",)
+    user_dependent_news = True
 
     def build(self) -> None:
         s = self.size
