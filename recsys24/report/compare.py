@@ -95,7 +95,7 @@ def compare(
         folder = run / "scores" / split
         if not (folder / "scores.parquet").is_file():
             log(f"{name}: scoring {split}")
-            predict_shard(run, target, folder)
+            predict_shard(run, target, folder, batch_size=1024)
             merge_scores(target, folder)
         scores[LABELS.get(name, name)] = folder / "scores.parquet"
     results = {name: evaluate_scores(path, sp) for name, path in scores.items()}
