@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "recsys24.commands.inference",
     "recsys24.commands.recprompt",
     "recsys24.commands.report",
+    "recsys24.commands.compare",
 ]
 
 

@@ -41,12 +41,54 @@ class TinySize:
 
 
 @dataclass(frozen=True)
+class NeuralSize:
+    """Hyper-parameters of the neural news recommenders (nrms, naml, lstur, npa, dkn).
+
+    The defaults are small (offline tests and the demo); ``configs/<model>.yaml``
+    sets the published sizes. ``word_dim`` is used with ``backbone: tiny`` only:
+    a pretrained backbone brings its own input-embedding width. Users, categories
+    and entities are hashed into fixed tables (``*_buckets``), so users and
+    entities never seen in training still get a (shared) row.
+    """
+
+    word_dim: int = 64
+    title_length: int = 20  # title tokens per article
+    body_length: int = 40  # body tokens per article (NAML)
+    num_heads: int = 4  # NRMS self-attention heads
+    head_dim: int = 16
+    attention_dim: int = 32  # additive / personalised attention query size
+    filters: int = 64  # CNN filters (NAML, LSTUR, NPA; DKN: per window size)
+    window: int = 3
+    category_dim: int = 32  # category / subcategory embeddings (NAML, LSTUR)
+    user_dim: int = 32  # user-id embedding (NPA)
+    entity_dim: int = 32  # entity embedding (DKN)
+    dropout: float = 0.2
+    long_term_dropout: float = 0.5  # LSTUR: share of users whose long-term vector is masked in training
+    user_buckets: int = 4096
+    category_buckets: int = 1024
+    entity_buckets: int = 4096
+    freeze_words: bool = False  # keep the initial word embeddings fixed
+    # backbone tiny only: "random" (N(0, 0.1)) or "cooccurrence" (PPMI-SVD vectors of the train
+    # split's article text, a GloVe stand-in; see recsys24/models/neural/word_vectors.py)
+    word_init: str = "random"
+
+    def __post_init__(self):
+        if self.word_init not in ("random", "cooccurrence"):
+            raise Recsys24Error(f"model.neural.word_init must be random or cooccurrence, got {self.word_init!r}")
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """architecture: cg, cgc, qa or qa+. backbone: a hub id (google/mt5-small), a local folder, or ``tiny``."""
+    """architecture: cg, cgc, qa, qa+, or a neural baseline (nrms, naml, lstur, npa, dkn).
+
+    backbone: a hub id (google/mt5-small), a local folder, or ``tiny``; the neural
+    baselines take only its input embeddings as word embeddings (``neural`` sizes them).
+    """
 
     architecture: str = "cgc"
     backbone: str = "tiny"
     tiny: TinySize = field(default_factory=TinySize)
+    neural: NeuralSize = field(default_factory=NeuralSize)
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,8 @@ def build_recommender(config: Config, tokenizer) -> Recommender:
         yes_id=single_token_id(tokenizer, words["yes"].strip()),
         no_id=single_token_id(tokenizer, words["no"].strip()),
     )
+    if hasattr(cls, "from_config"):  # the neural baselines: word embeddings only (see models/neural/base.py)
+        return cls.from_config(spec, config, tokenizer)
     if config.model.backbone == "tiny":
         return cls.create(spec, tiny_config(len(tokenizer), config.model.tiny))
     return cls.create(spec, config.model.backbone)

@@ -1,0 +1,158 @@
+"""The common frame of the neural baselines: word embeddings, scoring, loss, model folder.
+
+A subclass builds its layers in ``build`` and implements two encoders::
+
+    encode_news(news, users) -> [M, D]        # news: News [M]; users: [M] hashed reader ids (NPA), else None
+    encode_user(history, mask, batch, candidates) -> [B, D] or [N, D]   # [N, D]: candidate-aware (DKN)
+
+score = ⟨news vector of the candidate, user vector⟩ (a logit).
+NLL = the published softmax cross-entropy: −log softmax over an impression's
+candidates at its clicked one (training pairs: 1 clicked + K = 4 negatives), via
+:func:`recsys24.models.loss.listwise_nll`; an impression with several clicks
+averages over them, one without a click is left out. The configs set λ = 0,
+so the loss is exactly the published one; λ > 0 adds BPR through the shared
+``combined_loss``.
+
+The model folder holds ``model.safetensors`` (every weight, word embeddings
+included), ``neural.json`` (the ``NeuralSize`` hyper-parameters and the
+embedding shape), the tokenizer and ``recsys24_model.json``, so
+``recsys24 predict --model DIR`` rebuilds the same network.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from recsys24.config import NeuralSize
+from recsys24.errors import Recsys24Error
+from recsys24.models.base import SPEC_FILE, ModelSpec, Output, Recommender
+from recsys24.models.loss import listwise_nll
+from recsys24.models.neural.batch import News, NewsBatch
+from recsys24.models.neural.blocks import pretrained_word_embeddings
+
+WEIGHTS_FILE = "model.safetensors"
+SIZE_FILE = "neural.json"
+
+
+class NeuralRecommender(Recommender):
+    """Base of NRMS, NAML, LSTUR, NPA and DKN (no mT5 backbone: word embeddings only)."""
+
+    templates: ClassVar[tuple[str, ...]] = ("a",)  # titles; only history_size of the prompt is read
+    backbone_class = None
+    news_fields: ClassVar[tuple[str, ...]] = ("title",)  # what the collator fetches per article
+    user_dependent_news: ClassVar[bool] = False  # encode_news reads its users argument (NPA)
+
+    def __init__(self, spec: ModelSpec, size: NeuralSize, vocab_size: int, word_dim: int, pad_id: int = 0):
+        nn.Module.__init__(self)  # not Recommender.__init__: there is no backbone or head
+        if spec.prompt.template not in self.templates:
+            raise Recsys24Error(f"architecture {self.name} takes template a, not {spec.prompt.template!r}")
+        if spec.prompt.history_size < 1:
+            raise Recsys24Error(f"architecture {self.name} needs prompt.history_size >= 1")
+        self.spec, self.size, self.pad_id = spec, size, pad_id
+        self.backbone = self.head = None
+        self.words = nn.Embedding(vocab_size, word_dim, padding_idx=pad_id)
+        self.build()
+        if size.freeze_words:
+            self.words.weight.requires_grad_(False)
+
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def encode_news(self, news: News, users: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def encode_user(self, history: torch.Tensor, mask: torch.Tensor, batch: NewsBatch,
+                    candidates: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, batch: NewsBatch, with_nll: bool = True) -> Output:
+        b, h = batch.history_news.shape
+        if self.user_dependent_news:  # NPA: each news vector depends on its reader, so encode per slot
+            candidates = self.encode_news(batch.news.take(batch.candidate_news), batch.users[batch.group])
+            history = self.encode_news(batch.news.take(batch.history_news.reshape(-1)),
+                                       batch.users.repeat_interleave(h)).view(b, h, -1)
+        else:  # each distinct article once
+            vectors = self.encode_news(batch.news, None)
+            candidates, history = vectors[batch.candidate_news], vectors[batch.history_news]
+        user = self.encode_user(history, batch.history_mask, batch, candidates)
+        if user.shape[0] == batch.num_impressions:  # one vector per impression (all but DKN)
+            user = user[batch.group]
+        scores = (candidates * user).sum(-1).float()
+        nll = None
+        if with_nll and batch.labels is not None:
+            nll = listwise_nll(scores, batch.group, batch.labels.to(scores.device))
+        return Output(scores, nll)
+
+    def make_collator(self, articles, tokenizer, seed: int = 0):
+        from recsys24.models.neural.features import NewsCollator, build_news_features
+
+        features = build_news_features(articles, tokenizer, self.size, self.news_fields)
+        return NewsCollator(features, self.spec.prompt.history_size, self.size.user_buckets, seed=seed)
+
+    # --- building, saving, loading ------------------------------------------
+    @classmethod
+    def from_config(cls, spec: ModelSpec, config, tokenizer) -> "NeuralRecommender":
+        """A new model for a run ``config``: word embeddings by ``model.neural.word_init`` for
+        ``backbone: tiny`` (co-occurrence vectors read the train split's articles), else the
+        backbone's input embeddings.
+        """
+        size, backbone = config.model.neural, config.model.backbone
+        pad = int(tokenizer.pad_token_id)
+        if backbone == "tiny":
+            model = cls(spec, size, len(tokenizer), size.word_dim, pad)
+            if size.word_init == "cooccurrence":
+                from recsys24.data.prepared import open_prepared
+                from recsys24.models.neural.word_vectors import cooccurrence_vectors
+
+                articles = open_prepared(config.train.train_data).articles()
+                weight = cooccurrence_vectors(articles, tokenizer, len(tokenizer), size.word_dim)
+            else:  # small random vectors (not N(0, 1)), so Adam steps reshape them quickly
+                weight = torch.randn(len(tokenizer), size.word_dim) * 0.1
+                weight[pad] = 0.0
+        else:
+            weight = pretrained_word_embeddings(backbone)
+            if weight.shape[0] < len(tokenizer):
+                raise Recsys24Error(f"{backbone}: {weight.shape[0]} embeddings for {len(tokenizer)} tokens")
+            model = cls(spec, size, weight.shape[0], weight.shape[1], pad)
+        with torch.no_grad():
+            model.words.weight.copy_(weight)
+        return model
+
+    @classmethod
+    def create(cls, spec: ModelSpec, backbone) -> "NeuralRecommender":
+        raise Recsys24Error(f"{cls.name}: build it with recsys24.models.loading.build_recommender (needs the tokenizer)")
+
+    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None) -> Path:
+        """Write the model folder atomically (see module docstring)."""
+        from safetensors.torch import save_file
+
+        from recsys24.io import atomic_path
+
+        shape = {"vocab_size": self.words.num_embeddings, "word_dim": self.words.embedding_dim, "pad_id": self.pad_id}
+        with atomic_path(out_dir) as tmp:
+            tmp.mkdir()
+            save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(tmp / WEIGHTS_FILE))
+            (tmp / SIZE_FILE).write_text(json.dumps({**shape, "size": dataclasses.asdict(self.size)}, indent=2) + "\n")
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            (tmp / SPEC_FILE).write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
+        return Path(out_dir)
+
+    @classmethod
+    def from_folder(cls, path: str | os.PathLike, spec: ModelSpec) -> "NeuralRecommender":
+        from safetensors.torch import load_file
+
+        path = Path(path)
+        if not (path / SIZE_FILE).is_file():
+            raise Recsys24Error(f"{path}: a {spec.architecture} model folder needs {SIZE_FILE}")
+        meta = json.loads((path / SIZE_FILE).read_text())
+        model = cls(spec, NeuralSize(**meta["size"]), meta["vocab_size"], meta["word_dim"], meta["pad_id"])
+        model.load_state_dict(load_file(str(path / WEIGHTS_FILE)))
+        return model
