@@ -10,6 +10,7 @@ run resumable and how shards are merged.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -99,10 +100,7 @@ class Scorer:
         # Cut the sorted impressions into batches of about batch_size candidates.
         cuts = np.flatnonzero(np.diff(np.cumsum(sorted_counts) // max(batch_size, 1), prepend=0)) + 1
         bounds = np.unique(np.concatenate([[0], cuts, [len(order)]]))
-        flat = np.concatenate([
-            self.model.score(self.collator(frame[order[lo:hi]]).to(self.device)).float().cpu().numpy()
-            for lo, hi in zip(bounds[:-1], bounds[1:])
-        ])
+        flat = np.concatenate(list(self._scores(frame, order, bounds)))
         # Back to frame order: impression i's scores start where it sits in the sorted run.
         start_sorted = np.cumsum(sorted_counts) - sorted_counts
         start = np.empty_like(start_sorted)
@@ -111,6 +109,20 @@ class Scorer:
         gather = np.repeat(start - offsets[:-1], counts) + np.arange(offsets[-1])
         values = pa.array(flat[gather].astype(np.float32))
         return pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), values))
+
+
+    def _scores(self, frame: pl.DataFrame, order: np.ndarray, bounds: np.ndarray):
+        """Scores of each batch; the next batch is collated on a thread while the device scores this one."""
+        def collate(i):
+            return self.collator(frame[order[bounds[i]:bounds[i + 1]]])
+
+        with ThreadPoolExecutor(1) as pool:
+            upcoming = pool.submit(collate, 0)
+            for i in range(len(bounds) - 1):
+                batch = upcoming.result()
+                if i + 2 < len(bounds):
+                    upcoming = pool.submit(collate, i + 1)
+                yield self.model.score(batch.to(self.device)).float().cpu().numpy()
 
 
 def predict_shard(
