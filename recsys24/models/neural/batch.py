@@ -14,6 +14,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from recsys24.models.batch import BatchBase
+
 
 def _move(value, device):
     if isinstance(value, torch.Tensor):
@@ -51,7 +53,7 @@ class News:
 
 
 @dataclass
-class NewsBatch:
+class NewsBatch(BatchBase):
     """B impressions and their N candidates.
 
     news: :class:`News` [U], each distinct article of the batch once (so a
@@ -72,15 +74,6 @@ class NewsBatch:
     labels: torch.Tensor | None
     article_ids: np.ndarray
     rows: np.ndarray
-
-    @property
-    def num_impressions(self) -> int:
-        return len(self.rows)
-
-    @property
-    def counts(self) -> list[int]:
-        """Number of candidates of each impression."""
-        return torch.bincount(self.group, minlength=self.num_impressions).tolist()
 
     def to(self, device) -> "NewsBatch":
         return NewsBatch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
