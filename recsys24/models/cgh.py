@@ -159,7 +159,7 @@ class CGh(Recommender):
 
     def encode(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Encoder states [H, L, d] (through the compiled encoder when there is one)."""
-        if getattr(self, "compiled_encoder", None) is not None and not self.training:
+        if self.compiled_encoder is not None and not self.training:
             return self.compiled_encoder(input_ids, mask)
         return self.backbone.encoder(input_ids=input_ids, attention_mask=mask).last_hidden_state
 

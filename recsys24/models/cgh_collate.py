@@ -16,7 +16,7 @@ import torch
 from recsys24.data import schema
 from recsys24.errors import DataError
 from recsys24.models.cgh import HistoryBatch
-from recsys24.models.collate import Collator, right_aligned
+from recsys24.models.collate import Collator
 from recsys24.prompts.assemble import article_prompts, history_prompts
 from recsys24.prompts.templates import MISSING_TIME, age_phrase_index
 
@@ -36,9 +36,9 @@ class HistoryCollator(Collator):
 
     def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
         """History length, then the history itself: a user's impressions end up in the same batch."""
-        hist_idx = self.table.index(right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size))
+        hist_idx = self.history_rows(frame)
         _, which = np.unique(hist_idx, axis=0, return_inverse=True)
-        return super().sort_key(frame) * (frame.height + 1) + which.reshape(-1)
+        return self.history_tokens(hist_idx) * (frame.height + 1) + which.reshape(-1)
 
     def __call__(self, frame: pl.DataFrame) -> HistoryBatch:
         if frame.height == 0:
@@ -46,7 +46,7 @@ class HistoryCollator(Collator):
         t = self.table
         candidates, labels, counts = self._candidates(frame)
         group = np.repeat(np.arange(frame.height), counts)
-        hist_idx = t.index(right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size))
+        hist_idx = self.history_rows(frame)
         histories, history_of = np.unique(hist_idx, axis=0, return_inverse=True)
         ids, mask = history_prompts(t, self.prompt, histories)
         cand_idx = t.index(candidates)

@@ -58,8 +58,7 @@ class Collator:
         candidates, labels, counts = self._candidates(frame)
         group = np.repeat(np.arange(frame.height), counts)
         t = self.table
-        hist = right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size)
-        hist_idx = t.index(hist)
+        hist_idx = self.history_rows(frame)
         cand_idx = t.index(candidates)
         if self.prompt.is_list:
             when = frame[schema.IMPRESSION_TIME].cast(schema.DT).dt.epoch("us").to_numpy().astype(np.int64)
@@ -83,14 +82,21 @@ class Collator:
             rows=rows,
         )
 
-    def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
+    def history_rows(self, frame: pl.DataFrame) -> np.ndarray:
+        """Token-table rows of each impression's last T history articles [B, T], right-aligned (-1 = empty)."""
+        return self.table.index(right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size))
+
+    def history_tokens(self, hist_idx: np.ndarray) -> np.ndarray:
         """Tokens in each row's history part (the first text field shown), for length bucketing."""
         field = next((f for f in self.prompt.article_fields if f in self.table.fields), None)
         if field is None:
-            return np.zeros(frame.height)
+            return np.zeros(len(hist_idx))
         lengths = self.table.fields[field][1]
-        idx = self.table.index(right_aligned(frame[schema.HISTORY_IDS], self.prompt.history_size))
-        return np.where(idx >= 0, lengths[np.maximum(idx, 0)], 0).sum(axis=1)
+        return np.where(hist_idx >= 0, lengths[np.maximum(hist_idx, 0)], 0).sum(axis=1)
+
+    def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
+        """History length in tokens: predict sorts a piece by it so batches carry little padding."""
+        return self.history_tokens(self.history_rows(frame))
 
     def _candidates(self, frame: pl.DataFrame):
         """Flat candidate ids, flat labels (or None) and per-impression counts."""
