@@ -114,6 +114,33 @@ def test_killed_run_resumes_to_the_same_weights(trained, prepared, tmp_path):
     assert [m["step"] for m in metrics(run)] == [m["step"] for m in metrics(trained)]
 
 
+def test_compiled_training_matches_eager(trained, prepared, tmp_path):
+    """train.compile=true (each mT5 block through torch.compile) gives the eager run's losses and weights."""
+    run = tmp_path / "compiled"
+    done = subprocess.run([*train_cmd(run, prepared), "train.compile=true"], env=train_env(), capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "mT5 blocks compiled" in done.stdout
+    eager, compiled = metrics(trained), metrics(run)
+    assert [m["step"] for m in compiled] == [m["step"] for m in eager]
+    for a, b in zip(eager, compiled):
+        for key in ("loss", "val_loss", "val_auc"):
+            if key in a:
+                assert b[key] == pytest.approx(a[key], rel=1e-3, abs=1e-4), (a["step"], key)
+    got, want = weights(run), weights(trained)
+    for name, value in want.items():
+        torch.testing.assert_close(got[name], value, rtol=1e-3, atol=1e-4, msg=name)
+
+
+def test_compile_refuses_zero3():
+    from recsys24.errors import Recsys24Error
+    from recsys24.training.config import TrainConfig
+    from recsys24.training.engine import make_engine
+
+    with pytest.raises(Recsys24Error, match="train.compile works with ZeRO stages 0-2, not zero3"):
+        make_engine(torch.nn.Linear(2, 1), TrainConfig(compile=True, deepspeed="zero3"), bf16=False)
+
+
 def test_ranks_see_disjoint_pairs(prepared):
     p = open_prepared(prepared["train"])
     streams = [PairStream(p, seed=0, rank=r, world_size=2) for r in range(2)]

@@ -108,7 +108,8 @@ def train(config: Config, run: str | Path) -> dict:
     if dist.is_main:
         what = f"resuming at step {state.step}" if state.step else "starting"
         print(f"[recsys24 train] {what}: {tc.steps} steps x {pairs_per_step} pairs, world size "
-              f"{dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}", flush=True)
+              f"{dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}"
+              f"{', mT5 blocks compiled' if tc.compile else ''}", flush=True)
 
     stopped = False
     last_tag = checkpoints.latest_tag(ckpt_dir)
@@ -126,10 +127,10 @@ def train(config: Config, run: str | Path) -> dict:
             loss = engine(collator(frame).to(dist.device))
             engine.backward(loss)
             engine.step()
-            losses.append(loss.item())
+            losses.append(loss.detach())  # read once per step: .item() here would stall the GPU's queue
         state.step += 1
         step, done = state.step, state.step == tc.steps
-        values = {"loss": float(np.mean(losses)), "lr": scheduler.get_last_lr()[0],
+        values = {"loss": float(torch.stack(losses).float().mean()), "lr": scheduler.get_last_lr()[0],
                   "samples_per_s": pairs_per_step / (time.perf_counter() - t0),
                   "epoch": state.position / stream.total}
         evaluated = sample is not None and (step % tc.eval_every == 0 or done)
