@@ -31,18 +31,14 @@ def padded(values: torch.Tensor, group: torch.Tensor, num_groups: int, fill: flo
 def bpr_loss(scores: torch.Tensor, group: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean of −log σ(r_pos − r_neg) over (clicked, not-clicked) pairs of the same impression.
 
-    Zero (with a gradient path) when the batch holds no such pair.
+    Zero (with a gradient path) when the batch holds no such pair. Computed over
+    all N × N candidate pairs of the batch, masked, so that no value has to be
+    read back from the GPU (N is a training or validation batch's candidates).
     """
-    num_groups = int(group.max()) + 1 if len(group) else 0
-    s, mask = padded(scores, group, num_groups)
-    y, _ = padded(labels.to(scores.dtype), group, num_groups)
-    pos = mask & (y > 0.5)
-    neg = mask & (y <= 0.5)
-    pairs = pos[:, :, None] & neg[:, None, :]
-    if not bool(pairs.any()):
-        return scores.sum() * 0.0
-    diff = s[:, :, None] - s[:, None, :]
-    return -F.logsigmoid(diff[pairs]).mean()
+    clicked = labels.to(scores.device) > 0.5
+    pairs = (group[:, None] == group[None, :]) & clicked[:, None] & ~clicked[None, :]
+    terms = F.softplus(scores[None, :] - scores[:, None])  # −log σ(r_i − r_j) at [i, j]
+    return torch.where(pairs, terms, 0.0).sum() / pairs.sum().clamp(min=1)
 
 
 def listwise_nll(scores: torch.Tensor, group: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
