@@ -144,7 +144,8 @@ def run(args) -> None:
     batches = [Batch(**b).to(dist.device) for b in saved]
     pairs_per_batch = batches[0].num_impressions
     tc = TrainConfig(steps=args.steps, micro_batch=pairs_per_batch, grad_accum=args.grad_accum, lr=1e-4,
-                     warmup_steps=10, deepspeed=args.zero, compile=args.compile)
+                     warmup_steps=10, deepspeed=args.zero, compile=args.compile,
+                     gradient_checkpointing=args.checkpointing)
     bf16 = dist.device.type == "cuda"
     engine, _, _ = make_engine(model, tc, bf16)
     name = torch.cuda.get_device_name() if dist.device.type == "cuda" else "cpu"
@@ -172,7 +173,8 @@ def run(args) -> None:
     mfu = f"{100 * tflops / peak:.1f}% MFU of {peak:.0f} TFLOP/s" if peak else "peak unknown"
     mem = torch.cuda.max_memory_allocated() / 2**30 if dist.device.type == "cuda" else 0.0
     print(f"{name}: CGc mt5-{args.size} random, DeepSpeed {args.zero}, {'bf16' if bf16 else 'fp32'}, "
-          f"attention {args.attn}, dropout {args.dropout}, {'compiled' if args.compile else 'eager'}; "
+          f"attention {args.attn}, dropout {args.dropout}, {'compiled' if args.compile else 'eager'}"
+          f"{', activations recomputed' if args.checkpointing else ''}; "
           f"{pairs_per_batch} pairs x {prompts_per_pair:.0f} prompts x {tokens:.0f} tokens per micro-batch "
           f"({100 * padded:.0f}% of the padded batch is real tokens), grad_accum {args.grad_accum}; "
           f"{args.steps} micro-batches, loss {losses[0]:.3f} -> {sum(losses[-20:]) / len(losses[-20:]):.3f}; "
@@ -201,6 +203,8 @@ def main() -> None:
     r.add_argument("--pairs", type=int, default=0, help="split the saved batches into micro-batches of this many pairs")
     r.add_argument("--grad-accum", type=int, default=1, help="micro-batches per optimiser step")
     r.add_argument("--compile", action="store_true", help="train.compile: torch.compile each mT5 block")
+    r.add_argument("--checkpointing", action="store_true",
+                   help="train.gradient_checkpointing (MFU still counts only the model's FLOPs, not the recompute)")
     r.add_argument("--attn", default="sdpa", choices=["sdpa", "eager", "flex_attention"], help="mT5 attention kernel")
     r.add_argument("--dropout", type=float, default=0.1, help="mT5 dropout_rate (flex_attention needs 0)")
     r.add_argument("--profile", type=int, default=0, metavar="STEPS",

@@ -25,6 +25,7 @@ case "$group" in
   compiled)
     run --batches "$b32" --steps 80 --compile --profile 3
     run --batches "$b128" --pairs 64 --steps 60 --compile --grad-accum 4
-    run --batches "$b128" --steps 40 --compile ;;
+    run --batches "$b128" --steps 40 --compile
+    run --batches "$b128" --steps 40 --compile --checkpointing ;;
   *) echo "train_sweep.sh: group must be eager or compiled, not $group" >&2; exit 2 ;;
 esac

@@ -78,10 +78,18 @@ def make_engine(model: nn.Module, tc, bf16: bool):
     """``deepspeed.initialize`` with torch AdamW and warmup + cosine; ``engine(batch)`` returns the loss.
 
     ``tc`` is a :class:`recsys24.training.config.TrainConfig`; with ``tc.compile``
-    the backbone's blocks are compiled first (:func:`compile_blocks`). Returns
+    the backbone's blocks are compiled first (:func:`compile_blocks`); with
+    ``tc.gradient_checkpointing`` they recompute their activations in the
+    backward pass. Returns
     (engine, optimizer, scheduler).
     """
     config = deepspeed_config(tc.deepspeed, tc.micro_batch, tc.grad_accum, tc.grad_clip, bf16)
+    if tc.gradient_checkpointing:
+        backbone = getattr(model, "backbone", None)
+        if not hasattr(backbone, "gradient_checkpointing_enable"):
+            raise Recsys24Error(f"train.gradient_checkpointing applies to the mT5 architectures, not "
+                                f"{type(model).__name__}")
+        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if tc.compile:
         if config.get("zero_optimization", {}).get("stage", 0) >= 3:
             raise Recsys24Error(f"train.compile works with ZeRO stages 0-2, not {tc.deepspeed}: ZeRO-3 gathers "

@@ -109,7 +109,8 @@ def train(config: Config, run: str | Path) -> dict:
         what = f"resuming at step {state.step}" if state.step else "starting"
         print(f"[recsys24 train] {what}: {tc.steps} steps x {pairs_per_step} pairs, world size "
               f"{dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}"
-              f"{', mT5 blocks compiled' if tc.compile else ''}", flush=True)
+              f"{', mT5 blocks compiled' if tc.compile else ''}"
+              f"{', activations recomputed in backward' if tc.gradient_checkpointing else ''}", flush=True)
 
     stopped = False
     last_tag = checkpoints.latest_tag(ckpt_dir)
