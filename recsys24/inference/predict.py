@@ -10,7 +10,6 @@ run resumable and how shards are merged.
 from __future__ import annotations
 
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -26,6 +25,7 @@ from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
 from recsys24.io import write_parquet
+from recsys24.models.batch import prefetched
 
 DEFAULT_BATCH = 256  # candidates per forward pass, unless the architecture says otherwise
 DEFAULT_PIECE_ROWS = 50_000  # impressions per resumable piece, unless the architecture says otherwise
@@ -116,13 +116,8 @@ class Scorer:
         def collate(i):
             return self.collator(frame[order[bounds[i]:bounds[i + 1]]])
 
-        with ThreadPoolExecutor(1) as pool:
-            upcoming = pool.submit(collate, 0)
-            for i in range(len(bounds) - 1):
-                batch = upcoming.result()
-                if i + 2 < len(bounds):
-                    upcoming = pool.submit(collate, i + 1)
-                yield self.model.score(batch.to(self.device)).float().cpu().numpy()
+        for batch in prefetched(collate, len(bounds) - 1):
+            yield self.model.score(batch.to(self.device)).float().cpu().numpy()
 
 
 def predict_shard(

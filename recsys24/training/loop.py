@@ -24,6 +24,7 @@ from recsys24.config import Config
 from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
 from recsys24.io import write_json
+from recsys24.models.batch import prefetched
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import all_true, barrier, setup_distributed
@@ -118,14 +119,22 @@ def train(config: Config, run: str | Path) -> dict:
         engine.eval()
         log.log(0, _evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
         engine.train()
+    stride, first_step, first_position = tc.micro_batch * dist.world_size, state.step, state.position
+
+    def collate(k: int):
+        """This run's k-th micro-batch: a pure function of (step, micro-batch, rank), so resuming repeats it."""
+        step, micro = first_step + k // tc.grad_accum, k % tc.grad_accum
+        collator.rng = np.random.default_rng([tc.seed, step, micro, dist.rank])
+        return collator(stream.micro_batch(first_position + k * stride, tc.micro_batch))
+
+    batches = prefetched(collate, (tc.steps - state.step) * tc.grad_accum)
     while state.step < tc.steps:
         t0 = time.perf_counter()
         losses = []
-        for micro in range(tc.grad_accum):
-            frame = stream.micro_batch(state.position, tc.micro_batch)
-            state.position += tc.micro_batch * dist.world_size
-            collator.rng = np.random.default_rng([tc.seed, state.step, micro, dist.rank])
-            loss = engine(collator(frame).to(dist.device))
+        for _ in range(tc.grad_accum):
+            batch = next(batches)
+            state.position += stride
+            loss = engine(batch.to(dist.device))
             engine.backward(loss)
             engine.step()
             losses.append(loss.detach())  # read once per step: .item() here would stall the GPU's queue
@@ -153,6 +162,7 @@ def train(config: Config, run: str | Path) -> dict:
             last_tag = checkpoints.save(engine, ckpt_dir, state, dist.rank)
         if stopped:
             break
+    batches.close()
     log.close()
     if stopped:
         if dist.is_main:
