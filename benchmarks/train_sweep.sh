@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # Training throughput of CGc on mt5-base, one DeepSpeed configuration per line, for one GPU session.
 #
-#   bash benchmarks/train_sweep.sh eager|compiled BATCHES_32 [BATCHES_128]
+#   bash benchmarks/train_sweep.sh eager|compiled|flex BATCHES_32 [BATCHES_128]
 #
 # SIZE=tiny runs the same sweep on a CPU as a smoke test. BATCHES_* are files from `bench_train.py save` (32 and 128 pairs per batch). Each group fits one
 # 10-minute device command. Every line is bench_train.py's summary; --profile adds where the GPU time went.
 set -u
-group=${1:?eager or compiled}
+group=${1:?eager, compiled or flex}
 b32=${2:?saved 32-pair batches}
 b128=${3:-$2}
 here=$(dirname "$0")
@@ -27,5 +27,9 @@ case "$group" in
     run --batches "$b128" --pairs 64 --steps 60 --compile --grad-accum 4
     run --batches "$b128" --steps 40 --compile
     run --batches "$b128" --steps 40 --compile --checkpointing ;;
-  *) echo "train_sweep.sh: group must be eager or compiled, not $group" >&2; exit 2 ;;
+  flex)  # FlexAttention (no [B, H, L, L] bias tensors) has no dropout, so compare both without dropout
+    run --batches "$b32" --steps 60 --compile --dropout 0
+    run --batches "$b32" --steps 60 --compile --dropout 0 --attn flex_attention
+    run --batches "$b128" --steps 40 --compile --dropout 0 --attn flex_attention ;;
+  *) echo "train_sweep.sh: group must be eager, compiled or flex, not $group" >&2; exit 2 ;;
 esac
