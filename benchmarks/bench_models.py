@@ -28,6 +28,17 @@ MT5_SIZES = {  # d_model, d_ff, d_kv, heads, layers (public google/mt5-* configs
     "base": (768, 2048, 64, 12, 12),
     "large": (1024, 2816, 64, 16, 24),
 }
+
+
+def mt5_config(dims: tuple[int, int, int, int, int], vocab: int = 250112, **extra):
+    """A random-init MT5Config with google/mt5-*'s layout at ``dims`` (d_model, d_ff, d_kv, heads, layers)."""
+    from transformers import MT5Config
+
+    d_model, d_ff, d_kv, heads, layers = dims
+    return MT5Config(vocab_size=vocab, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=heads, num_layers=layers,
+                     num_decoder_layers=layers, feed_forward_proj="gated-gelu", decoder_start_token_id=0, **extra)
+
+
 TEMPLATE = {"cg": "d", "cgc": "d", "qa": "d", "qa+": "e"}
 
 
@@ -56,7 +67,6 @@ def save(args) -> None:
 
 
 def run(args) -> None:
-    from transformers import MT5Config
 
     from recsys24.models.base import ModelSpec
     from recsys24.models.batch import Batch
@@ -65,10 +75,7 @@ def run(args) -> None:
 
     data = torch.load(args.batches, weights_only=False)
     dev = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    d_model, d_ff, d_kv, heads, layers = MT5_SIZES[args.size]
-    config = MT5Config(vocab_size=250112, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=heads,
-                       num_layers=layers, num_decoder_layers=layers, feed_forward_proj="gated-gelu",
-                       decoder_start_token_id=0, dropout_rate=0.1)
+    config = mt5_config(MT5_SIZES[args.size], dropout_rate=0.1)
     # transformers 5.x ties a random mT5's LM head to the input embedding (MT5Config forces it);
     # google/mt5-* checkpoints keep theirs separate: CG's parameter count here lacks those 192M (base)
     dtype = {"bf16": torch.bfloat16, "fp32": torch.float32}[args.dtype]

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_models import MT5_SIZES  # noqa: E402
+from bench_models import MT5_SIZES, mt5_config  # noqa: E402
 
 REGULAR_ROWS, BA_ROWS, BA_CANDIDATES = 13_336_710, 200_000, 250
 MEAN_CANDIDATES = 11.6
@@ -110,7 +110,6 @@ def rows_per_encoding(behaviors: str, piece_rows: int) -> float:
 
 
 def main() -> None:
-    from transformers import MT5Config
 
     from recsys24.models.base import ModelSpec
     from recsys24.models.batch import Batch
@@ -144,9 +143,7 @@ def main() -> None:
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
     d, d_ff, d_kv, heads, layers = MT5_SIZES[args.size]
     vocab = 250_112 if args.size != "tiny" else 2000
-    config = MT5Config(vocab_size=vocab, d_model=d, d_ff=d_ff, d_kv=d_kv, num_heads=heads, num_layers=layers,
-                       num_decoder_layers=layers, feed_forward_proj="gated-gelu", decoder_start_token_id=0,
-                       dropout_rate=0.0)
+    config = mt5_config(MT5_SIZES[args.size], vocab, dropout_rate=0.0)
     if args.sdpa:
         config._attn_implementation = "sdpa"
     flops = Flops(d, d_ff, d_kv, heads, layers)

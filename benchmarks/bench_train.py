@@ -27,7 +27,7 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_models import MT5_SIZES  # noqa: E402
+from bench_models import MT5_SIZES, mt5_config  # noqa: E402
 
 # "base-layout": mt5-base's 12 + 12 layers and 12 heads at d_model 64, so that on a CPU with one pair per
 # step the step time is the host-side cost of running that many layers through DeepSpeed, not arithmetic.
@@ -118,7 +118,6 @@ def profile(engine, batches, steps: int) -> None:
 
 
 def run(args) -> None:
-    from transformers import MT5Config
 
     from recsys24.models.base import ModelSpec
     from recsys24.models.batch import Batch
@@ -130,10 +129,7 @@ def run(args) -> None:
 
     dist = setup_distributed()
     data = torch.load(args.batches, weights_only=False)
-    d_model, d_ff, d_kv, heads, layers = SIZES[args.size]
-    config = MT5Config(vocab_size=250112, d_model=d_model, d_ff=d_ff, d_kv=d_kv, num_heads=heads, num_layers=layers,
-                       num_decoder_layers=layers, feed_forward_proj="gated-gelu", decoder_start_token_id=0,
-                       dropout_rate=args.dropout, attn_implementation=args.attn)
+    config = mt5_config(SIZES[args.size], dropout_rate=args.dropout, attn_implementation=args.attn)
     spec = ModelSpec("cgc", PromptConfig(template="d", history_size=data["history_size"], max_length=256), 0.4,
                      data["yes_id"], data["no_id"])
     torch.manual_seed(0)

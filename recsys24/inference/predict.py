@@ -110,7 +110,6 @@ class Scorer:
         values = pa.array(flat[gather].astype(np.float32))
         return pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), values))
 
-
     def _scores(self, frame: pl.DataFrame, order: np.ndarray, bounds: np.ndarray):
         """Scores of each batch; the next batch is collated on a thread while the device scores this one."""
         def collate(i):

@@ -49,9 +49,8 @@ class BatchBase:
         return torch.bincount(self.group, minlength=self.num_impressions).tolist()
 
     def to(self, device):
-        """A copy with every tensor field on ``device`` (numpy fields and plain values stay)."""
-        moved = {f.name: (v.to(device) if isinstance(v := getattr(self, f.name), torch.Tensor) else v)
-                 for f in fields(self)}
+        """A copy with every field that has ``.to`` (tensors, nested inputs) on ``device``; numpy and plain values stay."""
+        moved = {f.name: (v.to(device) if hasattr(v := getattr(self, f.name), "to") else v) for f in fields(self)}
         return type(self)(**moved)
 
 

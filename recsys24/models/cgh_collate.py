@@ -41,11 +41,8 @@ class HistoryCollator(Collator):
         return self.history_tokens(hist_idx) * (frame.height + 1) + which.reshape(-1)
 
     def __call__(self, frame: pl.DataFrame) -> HistoryBatch:
-        if frame.height == 0:
-            raise DataError("collator: empty frame")
         t = self.table
-        candidates, labels, counts = self._candidates(frame)
-        group = np.repeat(np.arange(frame.height), counts)
+        candidates, labels, counts, group, rows = self._impressions(frame)
         hist_idx = self.history_rows(frame)
         histories, history_of = np.unique(hist_idx, axis=0, return_inverse=True)
         ids, mask = history_prompts(t, self.prompt, histories)
@@ -63,7 +60,6 @@ class HistoryCollator(Collator):
         def tensor(x):
             return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
 
-        rows = frame[schema.ROW].to_numpy() if schema.ROW in frame.columns else np.arange(frame.height)
         return HistoryBatch(
             input_ids=tensor(ids),
             attention_mask=tensor(mask),

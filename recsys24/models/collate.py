@@ -53,10 +53,7 @@ class Collator:
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, frame: pl.DataFrame) -> Batch:
-        if frame.height == 0:
-            raise DataError("collator: empty frame")
-        candidates, labels, counts = self._candidates(frame)
-        group = np.repeat(np.arange(frame.height), counts)
+        candidates, labels, counts, group, rows = self._impressions(frame)
         t = self.table
         hist_idx = self.history_rows(frame)
         cand_idx = t.index(candidates)
@@ -69,7 +66,6 @@ class Collator:
         def tensor(x):
             return None if x is None else torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
 
-        rows = frame[schema.ROW].to_numpy() if schema.ROW in frame.columns else np.arange(frame.height)
         return Batch(
             input_ids=tensor(prompts.input_ids),
             attention_mask=tensor(prompts.attention_mask),
@@ -97,6 +93,15 @@ class Collator:
     def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
         """History length in tokens: predict sorts a piece by it so batches carry little padding."""
         return self.history_tokens(self.history_rows(frame))
+
+    def _impressions(self, frame: pl.DataFrame):
+        """What every collator starts from: (candidates, labels or None, counts, group [N], rows [B])."""
+        if frame.height == 0:
+            raise DataError("collator: empty frame")
+        candidates, labels, counts = self._candidates(frame)
+        group = np.repeat(np.arange(frame.height), counts)
+        rows = frame[schema.ROW].to_numpy() if schema.ROW in frame.columns else np.arange(frame.height)
+        return candidates, labels, counts, group, rows
 
     def _candidates(self, frame: pl.DataFrame):
         """Flat candidate ids, flat labels (or None) and per-impression counts."""

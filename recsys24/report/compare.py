@@ -71,7 +71,7 @@ def compare(
     from recsys24.data.split import open_split
     from recsys24.evaluation.evaluate import evaluate_scores
     from recsys24.inference.predict import merge_scores, predict_shard, resolve_prepared
-    from recsys24.io import write_json
+    from recsys24.io import atomic_path, write_json
 
     out, prepared, configs = Path(out), Path(prepared), Path(configs)
     sp = open_split(data, split)
@@ -100,7 +100,8 @@ def compare(
         scores[LABELS.get(name, name)] = folder / "scores.parquet"
     results = {name: evaluate_scores(path, sp) for name, path in scores.items()}
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(markdown_table(results, split))
+    with atomic_path(out / "table.md") as tmp:
+        tmp.write_text(markdown_table(results, split))
     write_json({"split": split, "scores": {k: str(v) for k, v in scores.items()}, "metrics": results},
                out / "results.json")
     return results

@@ -17,14 +17,6 @@ import torch
 from recsys24.models.batch import BatchBase
 
 
-def _move(value, device):
-    if isinstance(value, torch.Tensor):
-        return value.to(device)
-    if isinstance(value, News):
-        return value.to(device)
-    return value
-
-
 @dataclass
 class News:
     """The per-article inputs of M news.
@@ -44,7 +36,7 @@ class News:
     entities: torch.Tensor | None = None
 
     def to(self, device) -> "News":
-        return News(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})
+        return News(**{f.name: None if (v := getattr(self, f.name)) is None else v.to(device) for f in fields(self)})
 
     def take(self, index: torch.Tensor) -> "News":
         """The news at ``index`` [M] (rows of every field)."""
@@ -74,6 +66,3 @@ class NewsBatch(BatchBase):
     labels: torch.Tensor | None
     article_ids: np.ndarray
     rows: np.ndarray
-
-    def to(self, device) -> "NewsBatch":
-        return NewsBatch(**{f.name: _move(getattr(self, f.name), device) for f in fields(self)})

@@ -177,13 +177,10 @@ class NewsCollator(Collator):
         self.rng = np.random.default_rng(seed)
 
     def __call__(self, frame: pl.DataFrame) -> NewsBatch:
-        if frame.height == 0:
-            raise DataError("collator: empty frame")
-        candidates, labels, counts = self._candidates(frame)
+        candidates, labels, counts, group, rows = self._impressions(frame)
         f = self.features
         hist = right_aligned(frame[schema.HISTORY_IDS], self.history_size)
         users = frame[schema.USER_ID].cast(pl.Int64).to_numpy() % self.user_buckets
-        rows = frame[schema.ROW].to_numpy() if schema.ROW in frame.columns else np.arange(frame.height)
         # every distinct article once: models encode U news instead of N + B·H
         rows_needed = np.concatenate([f.index(candidates), f.index(hist).ravel()])
         unique, inverse = np.unique(rows_needed, return_inverse=True)
@@ -194,7 +191,7 @@ class NewsCollator(Collator):
             history_news=inverse[len(candidates):].reshape(hist.shape),
             history_mask=torch.from_numpy(hist >= 0),
             users=torch.from_numpy(users.astype(np.int64)),
-            group=torch.from_numpy(np.repeat(np.arange(frame.height), counts).astype(np.int64)),
+            group=torch.from_numpy(group.astype(np.int64)),
             labels=None if labels is None else torch.from_numpy(labels.astype(np.float32)),
             article_ids=candidates.astype(np.int32),
             rows=rows,
