@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "recsys24.commands.recprompt",
     "recsys24.commands.report",
     "recsys24.commands.compare",
+    "recsys24.commands.features",
 ]
 
 

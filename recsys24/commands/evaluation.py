@@ -32,23 +32,35 @@ def _named(spec: str) -> tuple[str, str]:
 @click.option("--split", type=click.Choice(list(S.SPLITS)), default="validation", show_default=True)
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False), default=None,
               help="Truth labels file for a split without clicks (e.g. DIR/synth_truth/test.parquet).")
+@click.option("--users", "users_path", type=click.Path(dir_okay=False), default=None,
+              help="Only the impressions of the user ids in this parquet file (column user_id), "
+                   "e.g. a ranker's holdout_users.parquet.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
-def evaluate(scores_specs, data_dir, split, labels_path, as_json):
+def evaluate(scores_specs, data_dir, split, labels_path, users_path, as_json):
     """Contest metrics (AUC, MRR, nDCG@5/10, HR@1/5) of scores files on a split."""
     from recsys24.data.split import open_split
     from recsys24.evaluation.evaluate import evaluate_scores
     from recsys24.evaluation.metrics import METRIC_NAMES
 
     sp = open_split(data_dir, split)
+    users = None
+    if users_path:
+        import polars as pl
+
+        from recsys24.data.split import check_columns
+
+        check_columns(Path(users_path), {S.USER_ID: pl.UInt32})
+        users = pl.read_parquet(users_path, columns=[S.USER_ID])[S.USER_ID].to_numpy()
     results = {}
     for spec in scores_specs:
         name, path = _named(spec)
-        results[name] = evaluate_scores(path, sp, labels_path)
+        results[name] = evaluate_scores(path, sp, labels_path, users=users)
     if as_json:
         obj = next(iter(results.values())) if len(results) == 1 else results
         click.echo(json.dumps(obj))
         return
-    table = Table(title=f"{split} ({next(iter(results.values()))['impressions']:,} impressions)")
+    who = f", users of {users_path}" if users_path else ""
+    table = Table(title=f"{split} ({next(iter(results.values()))['impressions']:,} impressions{who})")
     table.add_column("scores")
     for m in METRIC_NAMES:
         table.add_column(m.upper() if m in ("auc", "mrr") else m, justify="right")

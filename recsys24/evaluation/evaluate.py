@@ -46,13 +46,23 @@ def evaluate_scores(
     split: Split,
     labels_path: str | Path | None = None,
     batch_rows: int = BATCH_ROWS,
+    users: np.ndarray | None = None,
 ) -> dict[str, float]:
     """The contest metrics of a scores file on ``split`` (see ``metrics.accuracy``).
 
     The scores file is checked against the behaviors file row by row while it
-    streams; memory stays bounded by ``batch_rows``.
+    streams; memory stays bounded by ``batch_rows``. ``users``: only the
+    impressions of these user ids count (e.g. a ranker's held-out users).
     """
     totals = AccuracyTotals()
+    wanted = None if users is None else np.unique(np.asarray(users, dtype=np.uint32))
+
+    def add(scores: pl.DataFrame, labels: pl.Series) -> None:
+        if wanted is not None:
+            keep = pl.Series(np.isin(scores[S.USER_ID].to_numpy(), wanted))
+            scores, labels = scores.filter(keep), labels.filter(keep)
+        totals.add(scores[S.SCORES], labels)
+
     if labels_path is None:
         if not split.has_clicks:
             raise DataError(
@@ -60,7 +70,7 @@ def evaluate_scores(
                 "give a truth labels file (--labels), e.g. the synth_truth file of `recsys24 synth`"
             )
         for _, sc, beh in iter_checked(scores_path, split, (S.CLICKED,), batch_rows):
-            totals.add(sc[S.SCORES], click_labels(beh[S.INVIEW], beh[S.CLICKED]))
+            add(sc, click_labels(beh[S.INVIEW], beh[S.CLICKED]))
         return totals.result()
 
     extra = (Path(labels_path), [S.LABELS])
@@ -69,5 +79,5 @@ def evaluate_scores(
         if ba_cols:  # the contest scores accuracy on the normal rows only
             normal = ~beh[S.IS_BEYOND_ACCURACY]
             sc, beh = sc.filter(normal), beh.filter(normal)
-        totals.add(sc[S.SCORES], beh[S.LABELS])
+        add(sc, beh[S.LABELS])
     return totals.result()

@@ -14,6 +14,8 @@
   model behaviour (see ``report.tables``);
 - ``curves.csv`` / ``efficiency.csv``: from the run folders' metrics.jsonl and
   model folders (null, "n/a" on the page, for bare scores files);
+- ``importance.csv``: the top features of each ranker item (a ``recsys24 rank
+  train`` folder holding ``scores/<split>.parquet``) by share of gain;
 - one PNG per figure.
 
 Items: see ``report.items``.
@@ -57,9 +59,10 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
     numbers, shares = T.beyond_tables(items, split)
     behaviour = T.behaviour_tables(items, split)
     eff = T.efficiency_table(items)
+    importance = T.importance_table(items)
     tables = {"accuracy": acc, "curves": curves, "beyond": numbers, "beyond_distribution": shares,
               "behaviour_age": behaviour["age"], "behaviour_position": behaviour["position"],
-              "top1_category": behaviour["top1_category"], "efficiency": eff}
+              "top1_category": behaviour["top1_category"], "efficiency": eff, "importance": importance}
     for name, df in tables.items():
         _write_csv(df, out / f"{name}.csv")
 
@@ -91,6 +94,10 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
         ("Efficiency", "<p class='note'>samples/s: mean over the logged training steps; parameters: "
                        "from RUN/model/*.safetensors.</p>" + table_html(eff),
          figure("efficiency", F.efficiency_figure(eff, out / "efficiency.png"))),
+        ("Feature importance", ("<p class='note'>Rankers (<code>recsys24 rank train</code>): the top features "
+                                "by share of LightGBM's total gain.</p>" + table_html(importance))
+         if importance.height else "<p class='note'>n/a: no item is a ranker folder</p>",
+         figure("importance", F.importance_figure(importance, out / "importance.png"))),
     ]
     index = out / "index.html"
     with atomic_path(index) as tmp:

@@ -140,3 +140,15 @@ def efficiency_figure(eff: pl.DataFrame, path: Path) -> bool:
     right.bar(names, known["parameters"].fill_null(0).to_numpy() / 1e6, color="C1")
     right.set(title="Parameters", ylabel="millions")
     return _save(fig, path)
+
+
+def importance_figure(importance: pl.DataFrame, path: Path) -> bool:
+    """Horizontal bars of each ranker's top features by share of the total gain, one panel per ranker."""
+    if importance.height == 0:
+        return False
+    groups = list(importance.group_by("item", maintain_order=True))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 0.3 * 15 + 1), squeeze=False)
+    for ax, ((name,), part) in zip(axes[0], groups):
+        ax.barh(part["feature"].to_list()[::-1], part["gain_share"].to_numpy()[::-1], color="C0")
+        ax.set(title=f"{name}: feature importance", xlabel="share of total gain")
+    return _save(fig, path)

@@ -170,3 +170,21 @@ def efficiency_table(items: list[Item]) -> pl.DataFrame:
                      "parameters": parameter_count(it.run)})
     return pl.DataFrame(rows, schema={"item": pl.String, "steps": pl.Int64, "samples_per_s": pl.Float64,
                                       "parameters": pl.Int64})
+
+
+def importance_table(items: list[Item], top: int = 15) -> pl.DataFrame:
+    """``item, feature, gain_share`` for the ``top`` features of each ranker item (``RUN/importance.csv``).
+
+    ``gain_share`` is the feature's LightGBM gain over the ranker's total gain.
+    """
+    frames = []
+    for it in items:
+        path = it.run / "importance.csv" if it.run is not None else None
+        if path is None or not path.is_file():
+            continue
+        imp = pl.read_csv(path)
+        frames.append(imp.select(pl.lit(it.name).alias("item"), "feature",
+                                 (pl.col("gain") / pl.col("gain").sum()).alias("gain_share")).head(top))
+    if not frames:
+        return pl.DataFrame(schema={"item": pl.String, "feature": pl.String, "gain_share": pl.Float64})
+    return pl.concat(frames)

@@ -1,0 +1,158 @@
+"""``recsys24 features`` and ``recsys24 rank train|predict``."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from recsys24.data import schema as S
+
+console = Console()
+
+
+class _Progress:
+    """A rich bar on a terminal; plain lines (every ~10%) otherwise."""
+
+    def __init__(self, label: str):
+        self.label = label
+        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                            console=console, disable=not console.is_terminal)
+        self.last = -1
+
+    def __enter__(self):
+        self.bar.__enter__()
+        self.task = self.bar.add_task(self.label, total=None)
+        return self
+
+    def __call__(self, done: int, total: int) -> None:
+        self.bar.update(self.task, completed=done, total=total)
+        tenth = 10 * done // max(total, 1)
+        if not console.is_terminal and tenth != self.last:
+            self.last = tenth
+            console.print(f"{time.strftime('%H:%M:%S')} {self.label}: {done:,}/{total:,} rows", highlight=False)
+
+    def __exit__(self, *exc):
+        return self.bar.__exit__(*exc)
+
+
+def _log(msg: str) -> None:
+    console.print(f"{time.strftime('%H:%M:%S')} {msg}", highlight=False)
+
+
+@click.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="EB-NeRD folder.")
+@click.option("--split", type=click.Choice(list(S.SPLITS)), required=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Features folder.")
+@click.option("--past-only", is_flag=True,
+              help="Only what is known at the impression's time: no forward in-view windows, no next-impression gap.")
+@click.option("--piece-candidates", type=int, default=None,
+              help="Candidates per resumable piece (default 4,000,000).")
+def features(data_dir, split, out, past_only, piece_candidates):
+    """Contest-grade features: one row per (behaviors row, in-view candidate); rerun to finish a killed run."""
+    from recsys24.features.build import PIECE_CANDIDATES, build_features
+
+    with _Progress(f"features {split}") as progress:
+        stats = build_features(data_dir, split, out, past_only, piece_candidates or PIECE_CANDIDATES,
+                               progress=progress, log=_log)
+    if not stats["written"]:
+        console.print(f"{out}: already complete ({stats['rows']:,} rows, {stats['candidates']:,} candidates)")
+        return
+    console.print(f"wrote {stats['written']} of {stats['pieces']} pieces to {out} ({stats['rows']:,} rows, "
+                  f"{stats['candidates']:,} candidates) in {stats['seconds']:.0f} s")
+
+
+def _scores(specs, features_sets):
+    """--scores NAME=PATH, each for its features folder: FEAT=... pairs are matched by order."""
+    from recsys24.ranking.data import StackedScores
+
+    out = {}
+    for spec in specs:
+        if "=" not in spec:
+            raise click.BadParameter(f"'{spec}' is not NAME=SCORES", param_hint="--scores")
+        name, paths = spec.split("=", 1)
+        paths = paths.split(",")
+        if len(paths) != len(features_sets):
+            raise click.BadParameter(f"'{spec}': give one scores file per features folder "
+                                     f"({len(features_sets)}), comma-separated", param_hint="--scores")
+        for fs, path in zip(features_sets, paths):
+            out.setdefault(str(fs.path), []).append(StackedScores(name, Path(path)))
+    return out
+
+
+@click.group()
+def rank():
+    """LightGBM learning to rank over features (and stacked scores of any model)."""
+
+
+@rank.command("train")
+@click.option("--features", "features_dirs", multiple=True, required=True, help="Training features folder(s).")
+@click.option("--valid-features", default=None,
+              help="Early-stopping features; when left out (or one of --features), users are held out instead.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Ranker folder.")
+@click.option("--scores", "score_specs", multiple=True, metavar="NAME=SCORES[,SCORES]",
+              help="Stack a scores file as features: one file per --features folder (comma-separated), "
+                   "then one for --valid-features if given.")
+@click.option("--sample", type=float, default=1.0, show_default=True,
+              help="Share of training impressions used (seeded by row).")
+@click.option("--holdout", type=float, default=0.1, show_default=True,
+              help="Share of users held out for early stopping when there are no separate validation features.")
+@click.option("--drop", multiple=True, help="Leave out a feature family (time, popularity, read, article, user, "
+                                            "context) or a single feature; for ablations.")
+@click.option("--rounds", type=int, default=2000, show_default=True)
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A LightGBM parameter.")
+@click.option("--seed", type=int, default=0, show_default=True)
+def rank_train(features_dirs, valid_features, out, score_specs, sample, holdout, drop, rounds, params, seed):
+    """Train a LightGBM lambdarank ranker (group = impression), early stopping on validation AUC."""
+    import yaml
+
+    from recsys24.features.store import open_features
+    from recsys24.ranking.lgbm import train_ranker
+
+    train = [open_features(p) for p in features_dirs]
+    valid = open_features(valid_features) if valid_features else None
+    separate = valid is not None and all(valid.path.resolve() != t.path.resolve() for t in train)
+    stacked = _scores(score_specs, train + ([valid] if separate else []))
+    parsed = {}
+    for kv in params:
+        key, _, value = kv.partition("=")
+        parsed[key] = yaml.safe_load(value)
+    summary = train_ranker(train, out, valid if separate else None, stacked, sample, holdout, seed, rounds,
+                           params=parsed, drop=tuple(drop), log=_log)
+    m = summary["valid_metrics"]
+    console.print(f"wrote {out}: best round {summary['best_iteration']}, validation AUC {m['auc']:.4f} "
+                  f"MRR {m['mrr']:.4f} nDCG@10 {m['ndcg@10']:.4f} on {m['impressions']:,} impressions")
+
+
+@rank.command("predict")
+@click.option("--model", "ranker", required=True, type=click.Path(file_okay=False), help="Ranker folder.")
+@click.option("--features", "features_dir", required=True, help="Features folder of the split to score.")
+@click.option("--scores", "score_specs", multiple=True, metavar="NAME=SCORES",
+              help="The same stacked score names the ranker was trained with, on this split.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False), help="Scores file to write.")
+@click.option("--make-submission", is_flag=True, help="Also write and validate the contest zip.")
+@click.option("--submission", "zip_path", default="submission/predictions.zip", show_default=True,
+              type=click.Path(dir_okay=False))
+def rank_predict(ranker, features_dir, score_specs, out, make_submission, zip_path):
+    """Score a split's features with a ranker into a standard scores file."""
+    from recsys24.features.store import open_features
+    from recsys24.ranking.lgbm import predict_ranker
+
+    fs = open_features(features_dir)
+    stacked = _scores(score_specs, [fs]).get(str(fs.path), [])
+    with _Progress("rank predict") as progress:
+        rows = predict_ranker(ranker, fs, stacked, out, progress)
+    console.print(f"wrote {out} ({rows:,} rows)")
+    if make_submission:
+        from recsys24.submission.validate import validate_submission
+        from recsys24.submission.write import write_submission
+
+        split = fs.split()
+        write_submission(Path(out), split, Path(zip_path))
+        console.print(f"wrote and validated {zip_path} ({validate_submission(Path(zip_path), split):,} lines)")
+
+
+COMMANDS = [features, rank]

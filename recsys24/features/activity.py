@@ -1,0 +1,182 @@
+"""What the split's own impressions say: in-view counts over time, per-user timing, repeats.
+
+One pass over the behaviors file (``scan_split``) keeps, per row, the user, the
+time and the number of candidates, and per candidate its article; from those:
+
+- ``inview counts``: how often each article appears in the split's in-view
+  lists, per 5-minute bucket (:data:`BUCKET_S`), cumulated so that any window is
+  two lookups. Beyond-accuracy rows are never counted. The *past* windows of an
+  impression in bucket ``b`` cover the ``k`` whole buckets before ``b``
+  (``[b - k, b)``), so they only see impressions made before this one; the
+  *next* windows cover ``[b, b + k)``, the impression's own bucket included;
+- ``prev_gap`` / ``next_gap``: seconds since the user's previous impression in
+  the split (strictly earlier) and until the next one (strictly later);
+- ``seen_before``: how many of the user's strictly earlier impressions in the
+  split had the candidate in view (beyond-accuracy rows never count as one).
+
+Memory: about 4 bytes per candidate of the split for the scan, one uint16 per
+candidate kept for ``seen_before``, and the count table (in-view articles x
+buckets, uint32).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from recsys24.data import schema as S
+from recsys24.data.split import Split, iter_batches
+from recsys24.evaluation.ranking import flat_lists
+from recsys24.features.articles import ArticleTable
+
+BUCKET_S = 300
+WINDOWS = {"10m": 2, "1h": 12, "1d": 288}  # window name -> buckets
+SORT_EVENTS = 60_000_000  # candidates sorted at once for seen_before (memory bound)
+COUNT_EVENTS = 20_000_000  # candidates counted at once for the in-view table
+
+
+@dataclass
+class Activity:
+    first_bucket: int
+    slot: np.ndarray  # article row -> row of ``cum`` (-1: never in view in this split)
+    cum: np.ndarray  # uint32 [slots, buckets + 1]: in-view appearances before each bucket
+    seen: np.ndarray  # int64 [slots, 2]: first and last bucket with an appearance
+    prev_gap: np.ndarray  # float32 per behaviors row, NaN where there is none
+    next_gap: np.ndarray
+    seen_before: np.ndarray  # uint16 per candidate of the split, in file order
+    row_offsets: np.ndarray  # int64 [rows + 1]: where each row's candidates start
+
+    def inview_counts(self, article_rows: np.ndarray, times_s: np.ndarray) -> dict[str, np.ndarray]:
+        """float32 in-view counts per window: ``past_<w>``, ``next_<w>`` and ``split`` (whole split)."""
+        n = self.cum.shape[1] - 1
+        b = np.clip(times_s // BUCKET_S - self.first_bucket, 0, n - 1)
+        slot = self.slot[article_rows]
+        known = slot >= 0
+        flat = self.cum.ravel()
+        base = np.where(known, slot, 0).astype(np.int64) * (n + 1)
+
+        def at(bucket):
+            return flat[base + np.clip(bucket, 0, n)].astype(np.int64)
+
+        now = at(b)
+        out = {}
+        for name, k in WINDOWS.items():
+            out[f"past_{name}"] = now - at(b - k)
+            out[f"next_{name}"] = at(b + k) - now
+        out["split"] = at(np.full_like(b, n))
+        out = {key: np.where(known, value, 0).astype(np.float32) for key, value in out.items()}
+        # appearances per hour since the article was first in view (NaN before that)
+        first, last = self.seen[np.where(known, slot, 0)].T
+        with np.errstate(invalid="ignore", divide="ignore"):
+            past = np.where(known & (b > first), (now - at(first)) / (b - first) * (3600 / BUCKET_S), np.nan)
+            whole = np.where(known, out["split"] / (last - first + 1) * (3600 / BUCKET_S), np.nan)
+        out["rate_past"], out["rate_split"] = past.astype(np.float32), whole.astype(np.float32)
+        return out
+
+
+@dataclass
+class _Scan:
+    user: np.ndarray  # int64 per row
+    time_s: np.ndarray  # int64 per row
+    count: np.ndarray  # int64 candidates per row
+    beyond: np.ndarray  # bool per row
+    article: np.ndarray  # int32 article row per candidate
+
+
+def _scan(split: Split, articles: ArticleTable) -> _Scan:
+    columns = [S.USER_ID, S.IMPRESSION_TIME, S.INVIEW]
+    test = S.IS_BEYOND_ACCURACY in S.behaviors_schema(split.name)
+    parts = {k: [] for k in ("user", "time_s", "count", "beyond", "article")}
+    for _, rows in iter_batches(split.behaviors, columns + [S.IS_BEYOND_ACCURACY] * test, 1_000_000):
+        ids, offsets = flat_lists(rows[S.INVIEW])
+        parts["user"].append(rows[S.USER_ID].to_numpy().astype(np.int64))
+        parts["time_s"].append(rows[S.IMPRESSION_TIME].dt.epoch("s").to_numpy().astype(np.int64))
+        parts["count"].append(np.diff(offsets))
+        parts["beyond"].append(rows[S.IS_BEYOND_ACCURACY].to_numpy() if test else np.zeros(rows.height, bool))
+        parts["article"].append(articles.rows(ids).astype(np.int32))
+    return _Scan(**{k: np.concatenate(v) for k, v in parts.items()})
+
+
+def _inview_table(scan: _Scan, n_articles: int) -> tuple[int, np.ndarray, np.ndarray]:
+    bucket = scan.time_s // BUCKET_S
+    first = int(bucket.min())
+    n_buckets = int(bucket.max()) - first + 1
+    real = np.repeat(~scan.beyond, scan.count)
+    present = np.zeros(n_articles, dtype=bool)
+    present[scan.article[real]] = True
+    slot = np.where(present, np.cumsum(present) - 1, -1).astype(np.int64)
+    counts = np.zeros(int(present.sum()) * n_buckets, dtype=np.int64)
+    event_bucket = np.repeat(bucket - first, scan.count)
+    for lo in range(0, real.size, COUNT_EVENTS):
+        sel = slice(lo, lo + COUNT_EVENTS)
+        keep = real[sel]
+        keys = slot[scan.article[sel][keep]] * n_buckets + event_bucket[sel][keep]
+        counts += np.bincount(keys, minlength=counts.size)
+    cum = np.zeros((counts.size // max(n_buckets, 1), n_buckets + 1), dtype=np.uint32)
+    np.cumsum(counts.reshape(-1, n_buckets), axis=1, out=cum[:, 1:])
+    # first bucket with an appearance: where the cumulated count first exceeds 0
+    seen = np.column_stack([(cum[:, 1:] == 0).sum(axis=1), n_buckets - 1 - (cum[:, 1:] == cum[:, -1:]).sum(axis=1) + 1])
+    return first, slot, cum, seen
+
+
+def _gaps(user: np.ndarray, time_s: np.ndarray, beyond: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds since the user's previous and until their next real impression (NaN: none)."""
+    rel = time_s - time_s.min()
+    key = (user << 40) | rel
+    real = np.sort(key[~beyond])
+    order = np.argsort(key, kind="stable")
+    q = key[order]
+    prev_gap = np.full(key.size, np.nan, np.float32)
+    next_gap = np.full(key.size, np.nan, np.float32)
+    if real.size:
+        mask = (1 << 40) - 1
+        p = np.searchsorted(real, q, side="left") - 1
+        ok = (p >= 0) & ((real[np.maximum(p, 0)] >> 40) == (q >> 40))
+        prev_gap[order[ok]] = (q[ok] & mask) - (real[p[ok]] & mask)
+        nx = np.searchsorted(real, q, side="right")
+        ok = (nx < real.size) & ((real[np.minimum(nx, real.size - 1)] >> 40) == (q >> 40))
+        next_gap[order[ok]] = (real[nx[ok]] & mask) - (q[ok] & mask)
+    return prev_gap, next_gap
+
+
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """For each element of a sorted array, the index where its run of equal keys starts."""
+    new = np.ones(keys.size, dtype=bool)
+    new[1:] = keys[1:] != keys[:-1]
+    return np.maximum.accumulate(np.where(new, np.arange(keys.size), 0))
+
+
+def _seen_before(scan: _Scan, user_index: np.ndarray, n_articles: int) -> np.ndarray:
+    """Per candidate: the user's strictly earlier real impressions that had it in view."""
+    rel = scan.time_s - scan.time_s.min()
+    pair_bits = int(user_index.max(initial=0) + 1).bit_length() + int(n_articles).bit_length()
+    shift = max(0, int(rel.max(initial=0)).bit_length() + 1 + pair_bits - 63)
+    rel >>= shift  # coarser than a second only when the split spans years
+    t_bits = int(rel.max(initial=0)).bit_length() + 1
+    out = np.zeros(scan.article.size, dtype=np.uint16)
+    parts = max(1, -(-scan.article.size // SORT_EVENTS))
+    for p in range(parts):  # users split into groups so the sort stays bounded
+        rows = user_index % parts == p
+        events = np.flatnonzero(np.repeat(rows, scan.count))
+        n = scan.count[rows]
+        pair = np.repeat(user_index[rows], n) * n_articles + scan.article[events]
+        key = (pair << t_bits) | (np.repeat(rel[rows], n) << 1) | np.repeat(scan.beyond[rows], n)
+        order = np.argsort(key)
+        key = key[order]
+        real = np.concatenate([[0], np.cumsum((key & 1) == 0)])
+        earlier = real[_run_starts(key >> 1)] - real[_run_starts(key >> t_bits)]
+        out[events[order]] = np.minimum(earlier, np.iinfo(np.uint16).max)
+    return out
+
+
+def scan_split(split: Split, articles: ArticleTable) -> Activity:
+    """One pass over ``split``'s behaviors; every split-level table the features need."""
+    scan = _scan(split, articles)
+    n_articles = articles.unknown + 1
+    first, slot, cum, seen_buckets = _inview_table(scan, n_articles)
+    _, user_index = np.unique(scan.user, return_inverse=True)
+    prev_gap, next_gap = _gaps(user_index.astype(np.int64), scan.time_s, scan.beyond)
+    seen = _seen_before(scan, user_index.astype(np.int64), n_articles)
+    offsets = np.concatenate([[0], np.cumsum(scan.count)])
+    return Activity(first, slot, cum, seen_buckets, prev_gap, next_gap, seen, offsets)

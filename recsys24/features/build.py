@@ -1,0 +1,125 @@
+"""``recsys24 features``: the feature table of a split, written in resumable pieces.
+
+Pieces are cut by candidate count (about ``piece_candidates`` each), so the
+250-candidate beyond-accuracy rows at the end of test do not make one huge
+piece. The split-level tables (articles, history, one scan of the behaviors)
+are built once per run; then each missing piece is computed and written
+atomically. A rerun skips finished pieces; a folder made from other input
+files or options is refused, never reused.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from recsys24.data import schema as S
+from recsys24.data.split import iter_batches, open_split
+from recsys24.errors import Recsys24Error
+from recsys24.features import families as F
+from recsys24.features.activity import scan_split
+from recsys24.features.articles import build_article_table
+from recsys24.features.history import build_history_table
+from recsys24.features.store import PLAN_FILE, RowStream
+from recsys24.inference import pieces as P
+from recsys24.io import atomic_path, fingerprint, write_json
+
+FEATURES_VERSION = 1  # bump when a definition changes, so old folders are not reused
+PIECE_CANDIDATES = 4_000_000
+
+
+def behaviors_columns(split_name: str) -> list[str]:
+    """The behaviors columns features read: never the click columns or ``next_*``."""
+    cols = [S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW, S.DEVICE_TYPE, S.IS_SUBSCRIBER, S.IS_SSO_USER]
+    return cols + ([S.IS_BEYOND_ACCURACY] if S.IS_BEYOND_ACCURACY in S.behaviors_schema(split_name) else [])
+
+
+def piece_ranges(counts: np.ndarray, piece_candidates: int) -> list[tuple[int, int]]:
+    """Contiguous row ranges of about ``piece_candidates`` candidates each (at least one row)."""
+    ends = np.cumsum(counts)
+    cuts = np.flatnonzero(np.diff(ends // max(piece_candidates, 1), prepend=0)) + 1
+    bounds = np.unique(np.concatenate([[0], cuts[cuts < counts.size], [counts.size]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+
+
+def _plan(out: Path, want: dict) -> dict:
+    path = out / PLAN_FILE
+    if path.is_file():
+        import json
+
+        have = json.loads(path.read_text())
+        diff = [k for k in want if k != "families" and have.get(k) != want[k]]
+        if diff:
+            raise Recsys24Error(f"{out}: holds features of other inputs or options ({', '.join(diff)} differ); "
+                                "use a new --out folder")
+        return have
+    write_json(want, path)
+    return want
+
+
+def _clear_stale(out: Path) -> None:
+    """Temporary files of a killed run: nothing else can own them once a run starts."""
+    for tmp in (out / "pieces").glob(".*.tmp-*"):
+        tmp.unlink(missing_ok=True)
+
+
+def build_features(
+    data_dir: str | Path,
+    split_name: str,
+    out: str | Path,
+    past_only: bool = False,
+    piece_candidates: int = PIECE_CANDIDATES,
+    progress: Callable[[int, int], None] | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict:
+    """Write the features of every behaviors row of ``split_name`` into ``out``; return counts and times."""
+    split = open_split(data_dir, split_name)
+    out = Path(out)
+    columns = behaviors_columns(split_name)
+    counts = np.concatenate([b[S.INVIEW].list.len().to_numpy() for _, b in iter_batches(split.behaviors, [S.INVIEW])]
+                            or [np.zeros(0, np.int64)])
+    ranges = piece_ranges(counts.astype(np.int64), piece_candidates)
+    want = {"data": str(Path(data_dir).resolve()), "split": split_name, "num_rows": split.num_rows,
+            "num_candidates": int(counts.sum()), "past_only": past_only, "piece_candidates": piece_candidates,
+            "version": FEATURES_VERSION,
+            "inputs": {"articles.parquet": fingerprint(split.articles),
+                       f"{split_name}/behaviors.parquet": fingerprint(split.behaviors),
+                       f"{split_name}/history.parquet": fingerprint(split.history)}}
+    stats = {"rows": split.num_rows, "candidates": int(counts.sum()), "pieces": len(ranges), "written": 0}
+    if (out / PLAN_FILE).is_file():
+        _plan(out, want)
+    todo = set(P.iter_missing(out, ranges))
+    done = sum(hi - lo for lo, hi in ranges if (lo, hi) not in todo)
+    if not todo:
+        return stats
+    out.mkdir(parents=True, exist_ok=True)
+    _clear_stale(out)
+    t0 = time.perf_counter()
+    log("building the article tables (TF-IDF and SVD of the texts)")
+    articles = build_article_table(split.articles)
+    log("building the user tables from the history file")
+    history = build_history_table(split.history, articles)
+    log("scanning the behaviors: in-view counts, impression gaps, repeats")
+    activity = scan_split(split, articles)
+    stats["table_seconds"] = time.perf_counter() - t0
+    first = F.Piece(RowStream(split.behaviors, columns).take(0, 1), 0, articles, history, activity, past_only)
+    _plan(out, {**want, "families": F.family_names(first)})
+    if progress:
+        progress(done, split.num_rows)
+    stream = RowStream(split.behaviors, columns)
+    for lo, hi in ranges:
+        if (lo, hi) not in todo:
+            continue
+        rows = stream.take(lo, hi)
+        frame = F.piece_features(F.Piece(rows, lo, articles, history, activity, past_only))
+        with atomic_path(P.piece_path(out, lo, hi)) as tmp:
+            frame.write_parquet(tmp, compression="zstd", compression_level=1, statistics=False)
+        stats["written"] += 1
+        done += hi - lo
+        if progress:
+            progress(done, split.num_rows)
+    stats["seconds"] = time.perf_counter() - t0
+    return stats

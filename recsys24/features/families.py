@@ -1,0 +1,152 @@
+"""The feature families, computed for one piece of behaviors rows over whole columns.
+
+Each family function gets a :class:`Piece` (the rows, their candidates, the
+split-level tables) and returns ``{feature name: float32 array}``, one value
+per (row, in-view candidate) in behaviors and in-view order. The exact
+definitions are in the README ("Features"); the names are in :data:`FAMILIES`.
+No family reads ``article_ids_clicked``, ``next_*`` or any other column the test
+split lacks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import polars as pl
+
+from recsys24.data import schema as S
+from recsys24.evaluation.ranking import flat_lists
+from recsys24.features.activity import WINDOWS, Activity
+from recsys24.features.articles import STATIC, ArticleTable
+from recsys24.features.groups import gap_to_min, group_rank, share_of_max
+from recsys24.features.history import HistoryTable
+
+DOT_CHUNK = 2_000_000  # candidates per block when gathering text vectors
+
+
+@dataclass
+class Piece:
+    rows: pl.DataFrame  # behaviors rows (no click columns)
+    first_row: int  # their position in the behaviors file
+    articles: ArticleTable
+    history: HistoryTable
+    activity: Activity
+    past_only: bool
+
+    def __post_init__(self):
+        ids, self.offsets = flat_lists(self.rows[S.INVIEW])
+        self.article = self.articles.rows(ids)
+        self.count = np.diff(self.offsets)
+        self.time_s = np.repeat(self.rows[S.IMPRESSION_TIME].dt.epoch("us").to_numpy() / 1e6, self.count)
+        self.user = np.repeat(self.history.rows(self.rows[S.USER_ID].to_numpy()), self.count)
+
+    def per_candidate(self, column: str) -> np.ndarray:
+        """A behaviors column repeated for each candidate of its row, as float32 (null: NaN)."""
+        return np.repeat(self.rows[column].cast(pl.Float32).fill_null(np.nan).to_numpy(), self.count)
+
+
+def candidate_time(p: Piece) -> dict[str, np.ndarray]:
+    age = ((p.time_s - p.articles.published_s[p.article]) / 3600).astype(np.float32)
+    return {"age_hours": age, "age_rank": group_rank(age, p.offsets, descending=False),
+            "age_gap_hours": gap_to_min(age, p.offsets)}
+
+
+def inview_popularity(p: Piece) -> dict[str, np.ndarray]:
+    counts = p.activity.inview_counts(p.article, p.time_s.astype(np.int64))
+    directions = ("past",) if p.past_only else ("past", "next")
+    out = {}
+    for d in directions:
+        for w in WINDOWS:
+            name = f"inview_{d}_{w}"
+            out[name] = counts[f"{d}_{w}"]
+            out[f"{name}_share"] = share_of_max(out[name], p.offsets)
+            if w != "10m":
+                out[f"{name}_rank"] = group_rank(out[name], p.offsets)
+    rates = ("past",) if p.past_only else ("past", "split")
+    for r in rates:
+        out[f"inview_rate_{r}"] = counts[f"rate_{r}"]
+        out[f"inview_rate_{r}_rank"] = group_rank(counts[f"rate_{r}"], p.offsets)
+    if not p.past_only:
+        out["inview_split"] = counts["split"]
+        out["inview_split_rank"] = group_rank(counts["split"], p.offsets)
+    return out
+
+
+def read_popularity(p: Piece) -> dict[str, np.ndarray]:
+    users = p.history.read_users[p.article]
+    return {"read_users": users, "read_users_share": share_of_max(users, p.offsets),
+            "read_seconds": p.history.read_seconds[p.article]}
+
+
+def article(p: Piece) -> dict[str, np.ndarray]:
+    return {name: p.articles.static[name][p.article] for name in STATIC}
+
+
+def _share(p: Piece, family: str) -> np.ndarray:
+    """Sum over the candidate's items of the share of the user's history holding that item."""
+    which, code = p.articles.items[family].expand(p.article)
+    values = p.history.shares[family][p.user[which], code].astype(np.float32)
+    return np.bincount(which, weights=values, minlength=p.article.size).astype(np.float32)
+
+
+def user_candidate(p: Piece) -> dict[str, np.ndarray]:
+    out = {f"{family}_share": _share(p, family) for family in p.articles.items}
+    sim = np.empty(p.article.size, dtype=np.float32)
+    for lo in range(0, sim.size, DOT_CHUNK):
+        hi = lo + DOT_CHUNK
+        sim[lo:hi] = np.einsum("ij,ij->i", p.history.text[p.user[lo:hi]], p.articles.text[p.article[lo:hi]])
+    sim[p.history.length[p.user] == 0] = np.nan  # no history: no similarity
+    out["text_similarity"] = sim
+    out["text_similarity_rank"] = group_rank(sim, p.offsets)
+    out["already_read"] = p.history.already_read(p.user, p.article)
+    lo, hi = p.activity.row_offsets[p.first_row], p.activity.row_offsets[p.first_row + p.rows.height]
+    out["seen_before"] = p.activity.seen_before[lo:hi].astype(np.float32)
+    return out
+
+
+def context(p: Piece) -> dict[str, np.ndarray]:
+    rows = slice(p.first_row, p.first_row + p.rows.height)
+    out = {
+        "num_candidates": np.repeat(p.count, p.count).astype(np.float32),
+        "history_len": p.history.length[p.user],
+        "prev_impression_gap_s": np.repeat(p.activity.prev_gap[rows], p.count),
+        "device_type": p.per_candidate(S.DEVICE_TYPE),
+        "is_subscriber": p.per_candidate(S.IS_SUBSCRIBER),
+        "is_sso_user": p.per_candidate(S.IS_SSO_USER),
+        "hour": np.repeat(p.rows[S.IMPRESSION_TIME].dt.hour().to_numpy(), p.count).astype(np.float32),
+    }
+    if not p.past_only:
+        out["next_impression_gap_s"] = np.repeat(p.activity.next_gap[rows], p.count)
+    return out
+
+
+FAMILIES = {
+    "time": candidate_time,
+    "popularity": inview_popularity,
+    "read": read_popularity,
+    "article": article,
+    "user": user_candidate,
+    "context": context,
+}
+# LightGBM treats these as categories, not as ordered numbers
+CATEGORICAL = ("article_type", "device_type")
+# the columns every features piece has before the features
+KEYS = {S.ROW: pl.UInt32, S.IMPRESSION_ID: pl.UInt32, S.USER_ID: pl.UInt32}
+
+
+def piece_features(p: Piece) -> pl.DataFrame:
+    """The key columns and every family's features of one piece, one row per candidate."""
+    columns = {
+        S.ROW: np.repeat(np.arange(p.first_row, p.first_row + p.rows.height, dtype=np.uint32), p.count),
+        S.IMPRESSION_ID: np.repeat(p.rows[S.IMPRESSION_ID].to_numpy(), p.count),
+        S.USER_ID: np.repeat(p.rows[S.USER_ID].to_numpy(), p.count),
+    }
+    for family in FAMILIES.values():
+        columns.update(family(p))
+    return pl.DataFrame(columns)
+
+
+def family_names(p: Piece) -> dict[str, list[str]]:
+    """The feature names of each family (they depend on ``past_only``)."""
+    return {name: list(family(p)) for name, family in FAMILIES.items()}

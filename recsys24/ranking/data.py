@@ -1,0 +1,175 @@
+"""Feature rows, labels and stacked scores for the ranker, read piece by piece.
+
+A ranker's input row is one (impression, candidate) of a features folder, in
+its order, plus for each stacked scores file ``NAME`` three columns:
+``score_NAME`` (the raw score), ``score_NAME_rank`` (its rank in the
+impression, 1 = highest) and ``score_NAME_gap`` (the impression's highest score
+minus this one). NAME is letters, digits, ``_`` and ``-``. Labels come from the split's ``article_ids_clicked``, never
+from the features.
+
+Two seeded, order-free choices (a hash of the row or user id, not a random
+stream, so any piece gives the same answer alone):
+
+- ``sample``: the share of impressions kept for training (all candidates of a
+  kept impression are kept);
+- ``holdout``: the share of users whose impressions are held out for early
+  stopping when no separate validation features are given.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+from recsys24.data import schema as S
+from recsys24.data.split import check_columns
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.evaluate import click_labels
+from recsys24.evaluation.ranking import flat_lists
+from recsys24.features.groups import group_max, group_rank
+from recsys24.features.store import FeatureSet, RowStream
+
+
+def unit_hash(values: np.ndarray, seed: int) -> np.ndarray:
+    """A float in [0, 1) per value, from a 64-bit mix of (value, seed) (splitmix64)."""
+    with np.errstate(over="ignore"):
+        x = np.asarray(values, dtype=np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
+def _run_folder_of(scores_path: Path) -> Path | None:
+    """The training run whose model wrote ``scores_path`` (via predict's plan), if any."""
+    for folder in (scores_path.parent, scores_path.parent.parent):
+        plan = folder / "predict.json"
+        if plan.is_file():
+            model = Path(json.loads(plan.read_text())["model"])
+            for run in (model, model.parent):
+                if (run / "config.yaml").is_file():
+                    return run
+    return None
+
+
+def check_out_of_sample(scores_path: Path, features: FeatureSet) -> None:
+    """Refuse scores made by a model whose training run read the features' split."""
+    run = _run_folder_of(scores_path)
+    if run is None:
+        return  # a heuristic or a scores file without a recorded model: nothing was trained
+    import yaml
+
+    from recsys24.data.prepared import open_prepared
+
+    train_data = (yaml.safe_load((run / "config.yaml").read_text()).get("train") or {}).get("train_data")
+    if not train_data:
+        return
+    try:
+        prepared = open_prepared(train_data)
+    except Recsys24Error:
+        return
+    same_data = prepared.source_dir.resolve() == Path(features.plan["data"]).resolve()
+    if same_data and prepared.split == features.split_name:
+        raise Recsys24Error(
+            f"{scores_path}: made by the model of {run}, which trained on the '{prepared.split}' split of "
+            f"{prepared.source_dir}; stacking it on features of that split would rank by in-sample scores "
+            "(train the model on another split, e.g. train, and stack on validation)")
+
+
+@dataclass
+class StackedScores:
+    """One scores file read beside a features folder, piece by piece."""
+
+    name: str
+    path: Path
+
+    def __post_init__(self):
+        if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
+            raise Recsys24Error(f"--scores {self.name}=...: a name is letters, digits, '_' and '-'")
+
+    def open(self, features: FeatureSet) -> RowStream:
+        check_columns(self.path, S.SCORES_SCHEMA)
+        rows = pq.ParquetFile(self.path).metadata.num_rows
+        if rows != features.plan["num_rows"]:
+            raise Recsys24Error(f"{self.path}: {rows} rows but the {features.split_name} split has "
+                                f"{features.plan['num_rows']} (a scores file of another split?)")
+        check_out_of_sample(self.path, features)
+        return RowStream(self.path, list(S.SCORES_SCHEMA))
+
+    def columns(self, stream: RowStream, lo: int, hi: int, keys: pl.DataFrame) -> dict[str, np.ndarray]:
+        """The three stacked columns for rows lo..hi-1; ``keys`` are the features' key columns."""
+        scores = stream.take(lo, hi)
+        values, offsets = flat_lists(scores[S.SCORES])
+        if values.size != keys.height or not np.array_equal(
+                np.repeat(scores[S.IMPRESSION_ID].to_numpy(), np.diff(offsets)), keys[S.IMPRESSION_ID].to_numpy()):
+            raise Recsys24Error(f"{self.path}: rows {lo}..{hi - 1} do not match the features' impressions "
+                                "and candidates (a scores file of another split?)")
+        values = values.astype(np.float32)
+        return dict(zip(stacked_names([self]), (values, group_rank(values, offsets),
+                                                group_max(values, offsets) - values)))
+
+
+def stacked_names(scores: list[StackedScores]) -> list[str]:
+    return [n for s in scores for n in (f"score_{s.name}", f"score_{s.name}_rank", f"score_{s.name}_gap")]
+
+
+@dataclass
+class Block:
+    """Rows of one or more pieces, ready for LightGBM."""
+
+    x: np.ndarray  # float32 [rows, features]
+    label: np.ndarray | None  # int8 [rows]
+    group: np.ndarray  # candidates per impression, in order
+    row: np.ndarray  # behaviors row per impression
+    impression: np.ndarray  # impression id per impression
+    user: np.ndarray  # user id per impression
+
+
+def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScores] = (),
+                labels: bool = True, keep=None):
+    """Yield a :class:`Block` per features piece, with only the impressions ``keep(rows, users)`` selects."""
+    split = features.split()
+    if labels and not split.has_clicks:
+        raise Recsys24Error(f"{features.path}: the {split.name} split has no clicks to train on")
+    stacked = set(stacked_names(scores))
+    base = [n for n in names if n not in stacked]
+    missing = [n for n in base if n not in features.names]
+    if missing:
+        raise Recsys24Error(f"{features.path}: has no feature(s) {', '.join(missing)} "
+                            "(made with other options, e.g. --past-only?)")
+    streams = [s.open(features) for s in scores]
+    clicks = RowStream(split.behaviors, [S.INVIEW, S.CLICKED]) if labels else None
+    for lo, hi, path in features.pieces():
+        frame = pl.read_parquet(path, columns=[S.ROW, S.IMPRESSION_ID, S.USER_ID, *base])
+        columns = {n: frame[n].to_numpy() for n in base}
+        for s, stream in zip(scores, streams):
+            columns.update(s.columns(stream, lo, hi, frame))
+        group = np.bincount(frame[S.ROW].to_numpy().astype(np.int64) - lo, minlength=hi - lo)
+        label = None
+        if clicks is not None:
+            behaviors = clicks.take(lo, hi)
+            label = flat_lists(click_labels(behaviors[S.INVIEW], behaviors[S.CLICKED]))[0].astype(np.int8)
+        rows = np.arange(lo, hi)
+        first = np.cumsum(group) - group
+        users = frame[S.USER_ID].to_numpy()[first]
+        impressions = frame[S.IMPRESSION_ID].to_numpy()[first]
+        kept = np.ones(hi - lo, bool) if keep is None else keep(rows, users)
+        take = np.repeat(kept, group)
+        x = np.column_stack([columns[n][take] for n in names]).astype(np.float32, copy=False)
+        yield Block(x, None if label is None else label[take], group[kept], rows[kept], impressions[kept],
+                    users[kept])
+
+
+def concat_blocks(blocks) -> Block:
+    blocks = list(blocks)
+    if not blocks:
+        raise Recsys24Error("no impressions selected")
+    label = None if blocks[0].label is None else np.concatenate([b.label for b in blocks])
+    return Block(np.concatenate([b.x for b in blocks]), label,
+                 *(np.concatenate([getattr(b, f) for b in blocks]) for f in ("group", "row", "impression", "user")))

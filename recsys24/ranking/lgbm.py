@@ -1,0 +1,212 @@
+"""Train, save and apply the LightGBM lambdarank ranker.
+
+The ranker folder (written atomically)::
+
+    RANKER/model.txt        the LightGBM booster (text format), best iteration
+    RANKER/ranker.json      feature names, stacked score names, parameters, the
+                            training features folders, sample and hold-out,
+                            best iteration and its validation metrics
+    RANKER/importance.csv   gain and split importance per feature, largest first
+    RANKER/metrics.jsonl    one line per boosting round (``step``): ``val_auc`` and ``val_ndcg@10``,
+                            so ``recsys24 report`` draws it like a training run's curve
+    RANKER/holdout_users.parquet   the held-out users (when training held users out)
+
+Early stopping watches the group AUC of the validation rows (the contest's main
+metric, computed per impression as ``recsys24 evaluate`` does).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from recsys24.data import schema as S
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.metrics import accuracy
+from recsys24.evaluation.scores import ScoresWriter, scores_frame
+from recsys24.features.families import CATEGORICAL
+from recsys24.features.store import FeatureSet
+from recsys24.io import atomic_path
+from recsys24.ranking.data import Block, StackedScores, concat_blocks, iter_blocks, stacked_names, unit_hash
+
+MODEL_FILE, SPEC_FILE = "model.txt", "ranker.json"
+DEFAULT_PARAMS = {
+    "objective": "lambdarank",
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "min_data_in_leaf": 200,
+    "feature_fraction": 0.8,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 20,
+    "verbose": -1,
+}
+
+
+def _lists(values: np.ndarray, group: np.ndarray, name: str) -> pl.Series:
+    offsets = np.concatenate([[0], np.cumsum(group)]).astype(np.int64)
+    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)))
+
+
+def group_metrics(scores: np.ndarray, block: Block) -> dict[str, float]:
+    """Contest metrics (per impression, averaged) of flat scores over a block's impressions."""
+    return accuracy(_lists(scores.astype(np.float32), block.group, S.SCORES),
+                    _lists(block.label, block.group, S.LABELS))
+
+
+def select_features(names: list[str], families: dict[str, list[str]], drop: tuple[str, ...]) -> list[str]:
+    """The features folder's names without the ``drop`` families (or single features)."""
+    unknown = [d for d in drop if d not in families and d not in names]
+    if unknown:
+        raise Recsys24Error(f"--drop: unknown family or feature {', '.join(unknown)} "
+                            f"(families: {', '.join(families)})")
+    gone = {n for d in drop for n in families.get(d, [d])}
+    return [n for n in names if n not in gone]
+
+
+def train_ranker(
+    train: list[FeatureSet],
+    out: str | Path,
+    valid: FeatureSet | None = None,
+    scores: dict[str, list[StackedScores]] | None = None,
+    sample: float = 1.0,
+    holdout: float = 0.1,
+    seed: int = 0,
+    rounds: int = 2000,
+    early_stopping: int = 100,
+    params: dict | None = None,
+    drop: tuple[str, ...] = (),
+    log: Callable[[str], None] = lambda msg: None,
+) -> dict:
+    """Train a lambdarank model on ``train`` features; early-stop on ``valid`` or on held-out users.
+
+    ``scores`` maps a features folder's path to the scores files stacked on it
+    (the same names for every folder). Returns the ranker's summary (ranker.json).
+    """
+    import lightgbm as lgb
+
+    scores = scores or {}
+    names = select_features(train[0].names, train[0].families, drop)
+    for other in train[1:] + ([valid] if valid else []):
+        if other.plan["past_only"] != train[0].plan["past_only"]:
+            raise Recsys24Error(f"{other.path}: made with another --past-only than {train[0].path}")
+    score_names = [s.name for s in scores.get(str(train[0].path), [])]
+    names = names + stacked_names(scores.get(str(train[0].path), []))
+    in_training = valid is None or any(valid.path.resolve() == t.path.resolve() for t in train)
+    held = (lambda rows, users: unit_hash(users, seed + 1) < holdout) if in_training else None
+
+    def keep_train(rows, users):
+        kept = unit_hash(rows, seed) < sample if sample < 1 else np.ones(rows.size, bool)
+        return kept & ~held(rows, users) if held else kept
+
+    t0 = time.perf_counter()
+    log(f"reading {len(train)} features folder(s), {sample:.0%} of impressions")
+    train_block = concat_blocks(b for f in train for b in iter_blocks(f, names, scores.get(str(f.path), []),
+                                                                        keep=keep_train))
+    if in_training:
+        source = train
+        valid_keep = lambda rows, users: (unit_hash(rows, seed) < sample if sample < 1 else True) & held(rows, users)  # noqa: E731
+    else:
+        source = [valid]
+        valid_keep = (lambda rows, users: unit_hash(rows, seed) < sample) if sample < 1 else None
+    valid_block = concat_blocks(b for f in source for b in iter_blocks(f, names, scores.get(str(f.path), []),
+                                                                         keep=valid_keep))
+    read_seconds = time.perf_counter() - t0
+    log(f"training on {train_block.x.shape[0]:,} candidates of {train_block.group.size:,} impressions, "
+        f"early stopping on {valid_block.group.size:,} impressions")
+    categorical = [n for n in CATEGORICAL if n in names]
+    dtrain = lgb.Dataset(train_block.x, train_block.label, group=train_block.group, feature_name=names,
+                         categorical_feature=categorical, free_raw_data=True)
+    dvalid = lgb.Dataset(valid_block.x, valid_block.label, group=valid_block.group, reference=dtrain)
+    train_rows = train_block.x.shape[0]
+    del train_block  # LightGBM keeps its binned copy only
+
+    history: list[dict] = []
+
+    def contest_metrics(preds, data):
+        m = group_metrics(preds, valid_block)
+        return [("auc", m["auc"], True), ("ndcg@10", m["ndcg@10"], True)]
+
+    def record(env):
+        entry = {"step": env.iteration + 1}
+        entry.update({f"val_{name}": value for _, name, value, _ in env.evaluation_result_list})
+        history.append(entry)
+        if (env.iteration + 1) % 50 == 0:
+            log(f"round {env.iteration + 1}: validation AUC {entry['val_auc']:.4f}")
+
+    full = {**DEFAULT_PARAMS, "metric": "None", "seed": seed,
+            "num_threads": os.cpu_count() or 1, **(params or {})}
+    t1 = time.perf_counter()
+    booster = lgb.train(full, dtrain, rounds, valid_sets=[dvalid], valid_names=["valid"], feval=contest_metrics,
+                        callbacks=[record, lgb.early_stopping(early_stopping, first_metric_only=True, verbose=False)])
+    train_seconds = time.perf_counter() - t1
+    best = booster.best_iteration or booster.current_iteration()
+    valid_scores = booster.predict(valid_block.x, num_iteration=best)
+    summary = {
+        "features": names, "scores": score_names, "categorical": categorical,
+        "params": {k: v for k, v in full.items() if k != "num_threads"},
+        "train_features": [str(f.path.resolve()) for f in train],
+        "valid_features": None if in_training else str(valid.path.resolve()),
+        "past_only": train[0].plan["past_only"], "sample": sample, "seed": seed,
+        "holdout": holdout if in_training else None, "best_iteration": best,
+        "train_candidates": train_rows, "valid_impressions": int(valid_block.group.size),
+        "valid_metrics": group_metrics(valid_scores, valid_block),
+        "seconds": {"read": round(read_seconds, 1), "train": round(train_seconds, 1)},
+    }
+    gain = booster.feature_importance("gain", iteration=best)
+    split = booster.feature_importance("split", iteration=best)
+    importance = pl.DataFrame({"feature": names, "gain": gain, "split": split}).sort("gain", descending=True)
+    with atomic_path(out) as tmp:
+        tmp.mkdir()
+        booster.save_model(str(tmp / MODEL_FILE), num_iteration=best)
+        (tmp / SPEC_FILE).write_text(json.dumps(summary, indent=2) + "\n")
+        importance.write_csv(tmp / "importance.csv")
+        (tmp / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        if in_training:
+            users = np.unique(valid_block.user).astype(np.uint32)
+            pl.DataFrame({S.USER_ID: users}).write_parquet(tmp / "holdout_users.parquet")
+    return summary
+
+
+def load_ranker(path: str | Path):
+    """(booster, ranker.json) of a ranker folder."""
+    import lightgbm as lgb
+
+    path = Path(path)
+    if not (path / SPEC_FILE).is_file() or not (path / MODEL_FILE).is_file():
+        raise Recsys24Error(f"{path}: not a ranker folder (no {SPEC_FILE} / {MODEL_FILE}; "
+                            "make one with `recsys24 rank train`)")
+    return lgb.Booster(model_file=str(path / MODEL_FILE)), json.loads((path / SPEC_FILE).read_text())
+
+
+def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[StackedScores], out: str | Path,
+                   progress: Callable[[int, int], None] | None = None) -> int:
+    """Score every row of ``features`` into the scores file ``out``; return the rows written."""
+    booster, spec = load_ranker(ranker)
+    given = [s.name for s in scores]
+    if sorted(given) != sorted(spec["scores"]):
+        missing = sorted(set(spec["scores"]) - set(given))
+        extra = sorted(set(given) - set(spec["scores"]))
+        raise Recsys24Error(f"{ranker}: trained with --scores {', '.join(spec['scores']) or '(none)'}; "
+                            + (f"missing {', '.join(missing)}" if missing else f"not trained with {', '.join(extra)}"))
+    if features.plan["past_only"] != spec["past_only"]:
+        raise Recsys24Error(f"{features.path}: past_only={features.plan['past_only']} but {ranker} was trained "
+                            f"on past_only={spec['past_only']} features")
+    order = {s.name: s for s in scores}
+    scores = [order[n] for n in spec["scores"]]
+    threads = os.cpu_count() or 1
+    with ScoresWriter(out) as writer:
+        for block in iter_blocks(features, spec["features"], scores, labels=False):
+            values = booster.predict(block.x, num_threads=threads).astype(np.float32)
+            writer.write(scores_frame(block.impression, block.user, _lists(values, block.group, S.SCORES)))
+            if progress:
+                progress(writer.rows, features.plan["num_rows"])
+    return writer.rows
+

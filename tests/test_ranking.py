@@ -1,0 +1,183 @@
+"""recsys24 features on a whole split, and recsys24 rank train / predict through the real LightGBM."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import polars as pl
+import pytest
+import yaml
+
+from recsys24.data import schema as S
+from recsys24.data.split import open_split
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.evaluate import evaluate_scores
+from recsys24.evaluation.scores import check_scores
+from recsys24.features.build import build_features
+from recsys24.features.store import open_features
+from recsys24.inference import pieces as P
+
+
+@pytest.fixture(scope="module")
+def feats(demo_data, tmp_path_factory):
+    """Features of the demo train and validation splits (small pieces, so there are several)."""
+    root = tmp_path_factory.mktemp("features")
+    for split in ("train", "validation"):
+        build_features(demo_data, split, root / split, piece_candidates=60_000)
+    return root
+
+
+def _frame(path) -> pl.DataFrame:
+    return pl.concat(open_features(path).iter_pieces())
+
+
+def test_past_only_features_ignore_later_impressions(demo_data, tmp_path):
+    """Altering every impression after time T changes no --past-only feature of the rows up to T."""
+    root = tmp_path / "data"
+    shutil.copytree(demo_data, root, ignore=shutil.ignore_patterns("train", "test", "synth_truth"))
+    build_features(root, "validation", tmp_path / "before", past_only=True)
+    behaviors = pl.read_parquet(root / "validation" / "behaviors.parquet")
+    cut = behaviors[S.IMPRESSION_TIME].sort()[behaviors.height // 2]
+    later = (behaviors[S.IMPRESSION_TIME] > cut).to_numpy()
+    rng = np.random.default_rng(0)
+    idx = np.flatnonzero(later)
+    inview = behaviors[S.INVIEW].to_list()
+    users = behaviors[S.USER_ID].to_numpy().copy()
+    for i, j in zip(idx, rng.permutation(idx)):  # test setup only: shuffle whole lists between later rows
+        inview[i] = behaviors[S.INVIEW][int(j)].to_list()
+    users[idx] = rng.permutation(users[idx])
+    altered = behaviors.with_columns(pl.Series(S.INVIEW, inview, dtype=pl.List(pl.Int32)),
+                                     pl.Series(S.USER_ID, users, dtype=pl.UInt32),
+                                     pl.Series(S.CLICKED, [v[:1] for v in inview], dtype=pl.List(pl.Int32)))
+    altered.write_parquet(root / "validation" / "behaviors.parquet")
+    build_features(root, "validation", tmp_path / "after", past_only=True)
+    keep = pl.col(S.ROW).is_in(np.flatnonzero(~later).tolist())
+    before, after = _frame(tmp_path / "before").filter(keep), _frame(tmp_path / "after").filter(keep)
+    assert before.height > 100_000
+    assert "inview_next_1h" not in before.columns and "next_impression_gap_s" not in before.columns
+    assert before.equals(after)
+    # ... while the full features do see the future
+    build_features(root, "validation", tmp_path / "full_after")
+    assert "inview_next_1h" in _frame(tmp_path / "full_after").columns
+
+
+def test_test_split_features_equal_features_without_clicks(demo_data, tmp_path, feats):
+    """The features of a split do not change when its click columns are dropped (as on test)."""
+    root = tmp_path / "data"
+    (root / "test").mkdir(parents=True)
+    shutil.copy(demo_data / "articles.parquet", root / "articles.parquet")
+    shutil.copy(demo_data / "validation" / "history.parquet", root / "test" / "history.parquet")
+    behaviors = pl.read_parquet(demo_data / "validation" / "behaviors.parquet")
+    behaviors.with_columns(pl.lit(False).alias(S.IS_BEYOND_ACCURACY)).select(list(S.behaviors_schema("test"))) \
+        .write_parquet(root / "test" / "behaviors.parquet")
+    build_features(root, "test", tmp_path / "test_features", piece_candidates=60_000)
+    assert _frame(tmp_path / "test_features").equals(_frame(feats / "validation"))
+
+
+def test_killed_features_run_resumes_without_duplicates(demo_data, feats, tmp_path):
+    out = tmp_path / "features"
+
+    class Killed(Exception):
+        pass
+
+    def kill_after_two(done, total):
+        if done and len(P.existing_pieces(out)) >= 2:
+            raise Killed
+
+    with pytest.raises(Killed):
+        build_features(demo_data, "validation", out, piece_candidates=60_000, progress=kill_after_two)
+    (out / "pieces" / ".rows-0000000000-0000000001.parquet.tmp-dead").write_bytes(b"half")
+    with pytest.raises(Recsys24Error, match="missing"):
+        open_features(out).pieces()
+    stats = build_features(demo_data, "validation", out, piece_candidates=60_000)
+    assert 0 < stats["written"] < stats["pieces"]
+    assert not list((out / "pieces").glob(".*tmp*"))
+    resumed = _frame(out)
+    assert resumed[S.ROW].n_unique() == open_split(demo_data, "validation").num_rows
+    assert resumed.equals(_frame(feats / "validation"))
+    # another option on the same folder is refused, not mixed in
+    with pytest.raises(Recsys24Error, match="past_only"):
+        build_features(demo_data, "validation", out, past_only=True, piece_candidates=60_000)
+
+
+@pytest.fixture(scope="module")
+def ranker(feats, tmp_path_factory):
+    from recsys24.ranking.lgbm import train_ranker
+
+    out = tmp_path_factory.mktemp("rankers") / "features"
+    train_ranker([open_features(feats / "train")], out, open_features(feats / "validation"), rounds=40,
+                 early_stopping=20, params={"learning_rate": 0.1})
+    return out
+
+
+def test_ranker_beats_the_best_heuristic(ranker, feats, demo_data, tmp_path):
+    """The features-only ranker, trained on train, ranks validation better than the category heuristic."""
+    from recsys24.baselines import run_baseline
+    from recsys24.ranking.lgbm import predict_ranker
+
+    split = open_split(demo_data, "validation")
+    scores = tmp_path / "ranker.parquet"
+    assert predict_ranker(ranker, open_features(feats / "validation"), [], scores) == split.num_rows
+    assert check_scores(scores, split) == split.num_rows
+    run_baseline("category", split, tmp_path / "category.parquet")
+    ours, category = evaluate_scores(scores, split), evaluate_scores(tmp_path / "category.parquet", split)
+    assert ours["auc"] > category["auc"] + 0.05
+    spec = json.loads((ranker / "ranker.json").read_text())
+    assert spec["valid_metrics"]["auc"] == pytest.approx(ours["auc"], abs=1e-4)
+    importance = pl.read_csv(ranker / "importance.csv")
+    assert set(importance["feature"]) == set(spec["features"]) and importance["gain"].is_sorted(descending=True)
+    assert len((ranker / "metrics.jsonl").read_text().splitlines()) >= spec["best_iteration"]
+
+
+def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cli):
+    """A model's scores stack on a split it did not train on, and are refused on the split it trained on."""
+    from recsys24.baselines import run_baseline
+
+    split = open_split(demo_data, "validation")
+    # scores as `recsys24 predict` leaves them: SCORES_DIR/predict.json names the model of a run folder
+    run, scored = tmp_path / "run", tmp_path / "scores"
+    (run / "model").mkdir(parents=True)
+    scored.mkdir()
+    run_baseline("freshness", split, scored / "scores.parquet")
+    (scored / "predict.json").write_text(json.dumps({"model": str(run / "model")}))
+
+    def trained_on(split_name):
+        (run / "config.yaml").write_text(yaml.safe_dump({"train": {"train_data": str(prepared[split_name])}}))
+
+    args = ["rank", "train", "--features", feats / "validation", "--scores", f"model={scored / 'scores.parquet'}",
+            "--rounds", 5, "--out", tmp_path / "stacked"]
+    trained_on("validation")
+    result = cli(*args)
+    assert result.exit_code == 2 and "trained on the 'validation' split" in result.output
+    assert not (tmp_path / "stacked").exists()
+    trained_on("train")
+    result = cli(*args)
+    assert result.exit_code == 0, result.output
+    spec = json.loads((tmp_path / "stacked" / "ranker.json").read_text())
+    assert spec["scores"] == ["model"] and "score_model_rank" in spec["features"]
+    holdout = pl.read_parquet(tmp_path / "stacked" / "holdout_users.parquet")[S.USER_ID]
+    assert 0.05 < holdout.len() / pl.read_parquet(split.behaviors)[S.USER_ID].n_unique() < 0.15
+    # predict needs the same score names
+    out = tmp_path / "stacked.parquet"
+    result = cli("rank", "predict", "--model", tmp_path / "stacked", "--features", feats / "validation", "--out", out)
+    assert result.exit_code == 2 and "missing model" in result.output and not out.exists()
+    result = cli("rank", "predict", "--model", tmp_path / "stacked", "--features", feats / "validation",
+                 "--scores", f"model={scored / 'scores.parquet'}", "--out", out)
+    assert result.exit_code == 0, result.output
+    assert check_scores(out, split) == split.num_rows
+    users = evaluate_scores(out, split, users=holdout.to_numpy())
+    assert 0 < users["impressions"] < evaluate_scores(out, split)["impressions"]
+
+
+def test_rank_predict_makes_a_valid_submission(demo_data, ranker, tmp_path, cli):
+    from recsys24.submission.validate import validate_submission
+
+    build_features(demo_data, "test", tmp_path / "test")
+    zip_path = tmp_path / "predictions.zip"
+    result = cli("rank", "predict", "--model", ranker, "--features", tmp_path / "test", "--out",
+                 tmp_path / "test.parquet", "--make-submission", "--submission", zip_path)
+    assert result.exit_code == 0, result.output
+    split = open_split(demo_data, "test")
+    assert validate_submission(zip_path, split) == split.num_rows
