@@ -11,6 +11,7 @@ files or options is refused, never reused.
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
 
@@ -66,6 +67,12 @@ def _clear_stale(out: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _write_piece(frame, path: Path, rows: int) -> int:
+    with atomic_path(path) as tmp:
+        frame.write_parquet(tmp, compression="zstd", compression_level=1, statistics=False)
+    return rows
+
+
 def build_features(
     data_dir: str | Path,
     split_name: str,
@@ -110,16 +117,22 @@ def build_features(
     if progress:
         progress(done, split.num_rows)
     stream = RowStream(split.behaviors, columns)
-    for lo, hi in ranges:
-        if (lo, hi) not in todo:
-            continue
-        rows = stream.take(lo, hi)
-        frame = F.piece_features(F.Piece(rows, lo, articles, history, activity, past_only))
-        with atomic_path(P.piece_path(out, lo, hi)) as tmp:
-            frame.write_parquet(tmp, compression="zstd", compression_level=1, statistics=False)
-        stats["written"] += 1
-        done += hi - lo
-        if progress:
-            progress(done, split.num_rows)
+    with ThreadPoolExecutor(1) as writer:  # piece i is compressed and written while piece i + 1 is computed
+        pending = None
+        for lo, hi in ranges:
+            if (lo, hi) not in todo:
+                continue
+            frame = F.piece_features(F.Piece(stream.take(lo, hi), lo, articles, history, activity, past_only))
+            if pending is not None:
+                done += pending.result()
+                stats["written"] += 1
+                if progress:
+                    progress(done, split.num_rows)
+            pending = writer.submit(_write_piece, frame, P.piece_path(out, lo, hi), hi - lo)
+        if pending is not None:
+            done += pending.result()
+            stats["written"] += 1
+            if progress:
+                progress(done, split.num_rows)
     stats["seconds"] = time.perf_counter() - t0
     return stats

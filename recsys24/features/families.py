@@ -10,6 +10,7 @@ split lacks.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,7 @@ from recsys24.features.groups import gap_to_min, group_rank, share_of_max
 from recsys24.features.history import HistoryTable
 
 DOT_CHUNK = 2_000_000  # candidates per block when gathering text vectors
+THREADS = 2
 
 
 @dataclass
@@ -60,8 +62,8 @@ def inview_popularity(p: Piece) -> dict[str, np.ndarray]:
         for w in WINDOWS:
             name = f"inview_{d}_{w}"
             out[name] = counts[f"{d}_{w}"]
-            out[f"{name}_share"] = share_of_max(out[name], p.offsets)
-            if w != "10m":
+            if w != "10m":  # the 10-minute counts are small and noisy: raw only
+                out[f"{name}_share"] = share_of_max(out[name], p.offsets)
                 out[f"{name}_rank"] = group_rank(out[name], p.offsets)
     rates = ("past",) if p.past_only else ("past", "split")
     for r in rates:
@@ -142,8 +144,10 @@ def piece_features(p: Piece) -> pl.DataFrame:
         S.IMPRESSION_ID: np.repeat(p.rows[S.IMPRESSION_ID].to_numpy(), p.count),
         S.USER_ID: np.repeat(p.rows[S.USER_ID].to_numpy(), p.count),
     }
-    for family in FAMILIES.values():
-        columns.update(family(p))
+    # numpy releases the GIL in its sorts, gathers and arithmetic: two families at a time use both cores
+    with ThreadPoolExecutor(THREADS) as pool:
+        for out in pool.map(lambda family: family(p), FAMILIES.values()):
+            columns.update(out)
     return pl.DataFrame(columns)
 
 
