@@ -96,9 +96,9 @@ def rank():
 @click.option("--scores", "score_specs", multiple=True, metavar="NAME=SCORES[,SCORES]",
               help="Stack a scores file as features: one file per --features folder (comma-separated), "
                    "then one for --valid-features if given.")
-@click.option("--sample", type=float, default=1.0, show_default=True,
+@click.option("--sample", type=click.FloatRange(0, 1, min_open=True), default=1.0, show_default=True,
               help="Share of training impressions used (seeded by row).")
-@click.option("--holdout", type=float, default=0.1, show_default=True,
+@click.option("--holdout", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.1, show_default=True,
               help="Share of users held out for early stopping when there are no separate validation features.")
 @click.option("--drop", multiple=True, help="Leave out a feature family (time, popularity, read, article, user, "
                                             "context) or a single feature; for ablations.")

@@ -32,7 +32,7 @@ from recsys24.features.articles import ArticleTable
 
 BUCKET_S = 300
 WINDOWS = {"10m": 2, "1h": 12, "1d": 288}  # window name -> buckets
-SORT_EVENTS = 60_000_000  # candidates sorted at once for seen_before (memory bound)
+SORT_EVENTS = 30_000_000  # candidates sorted at once for seen_before (memory bound)
 COUNT_EVENTS = 20_000_000  # candidates counted at once for the in-view table
 
 

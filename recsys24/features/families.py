@@ -49,12 +49,31 @@ class Piece:
 
 
 def candidate_time(p: Piece) -> dict[str, np.ndarray]:
+    """Age of each candidate at the impression, its rank (1 = newest) and gap to the newest.
+
+    An impression at 07:00:30 with candidates published 48 h, 2 h and 1 h before 07:00::
+
+        article  age_hours  age_rank  age_gap_hours
+        10       48.008     3         47.0
+        11        2.008     2          1.0
+        12        1.008     1          0.0
+    """
     age = ((p.time_s - p.articles.published_s[p.article]) / 3600).astype(np.float32)
     return {"age_hours": age, "age_rank": group_rank(age, p.offsets, descending=False),
             "age_gap_hours": gap_to_min(age, p.offsets)}
 
 
 def inview_popularity(p: Piece) -> dict[str, np.ndarray]:
+    """In-view counts of the candidate around the impression (see ``activity``), normalised in the impression.
+
+    Impressions at 07:00:30 [10, 11, 12] and 07:07 [11, 12, 13]; then one at
+    07:20 [12, 11, 14] (bucket 4) sees, in the hour before (buckets 0..3)::
+
+        article  inview_past_1h  inview_past_1h_share  inview_past_1h_rank  inview_rate_past
+        12       2               1.0                   1                    6.0  (2 in 4 buckets)
+        11       2               1.0                   1                    6.0
+        14       0               0.0                   3                    NaN  (not in view yet)
+    """
     counts = p.activity.inview_counts(p.article, p.time_s.astype(np.int64))
     directions = ("past",) if p.past_only else ("past", "next")
     out = {}
@@ -76,12 +95,26 @@ def inview_popularity(p: Piece) -> dict[str, np.ndarray]:
 
 
 def read_popularity(p: Piece) -> dict[str, np.ndarray]:
+    """Readers of the candidate in the split's history file and their total read time.
+
+    Histories {user 1: [10, 12, 14, 13] read 10, 20, 30, 40 s; user 2: [11, 13] read 5, 6 s}::
+
+        article  read_users  read_seconds
+        13       2           46.0
+        11       1            5.0
+    """
     users = p.history.read_users[p.article]
     return {"read_users": users, "read_users_share": share_of_max(users, p.offsets),
             "read_seconds": p.history.read_seconds[p.article]}
 
 
 def article(p: Piece) -> dict[str, np.ndarray]:
+    """The candidate's own columns of articles.parquet (``articles.STATIC``); nulls stay NaN::
+
+        article  total_inviews  premium  article_type  title_len
+        10       100            0        0             18
+        11       NaN            1        0             22
+    """
     return {name: p.articles.static[name][p.article] for name in STATIC}
 
 
@@ -93,6 +126,21 @@ def _share(p: Piece, family: str) -> np.ndarray:
 
 
 def user_candidate(p: Piece) -> dict[str, np.ndarray]:
+    """How the candidate matches the user's history, and the user's earlier encounters with it.
+
+    User 1 read 10 (category 1), 12 (2), 14 (2), 13 (3); article 11 has
+    subcategories [100, 101], and 100 is in 1 of the 4 history articles::
+
+        article  category_share  subcategory_share  already_read
+        10       0.25            0.25               1
+        11       0.25            0.25               0
+        12       0.50            0.50               1
+
+    ``seen_before``: in user 1's next impression [12, 11, 14], 12 and 11 get 1, 14 gets 0.
+
+    ``text_similarity`` is the cosine of the candidate's text vector and the
+    history's mean vector (NaN without history).
+    """
     out = {f"{family}_share": _share(p, family) for family in p.articles.items}
     sim = np.empty(p.article.size, dtype=np.float32)
     for lo in range(0, sim.size, DOT_CHUNK):
@@ -108,6 +156,14 @@ def user_candidate(p: Piece) -> dict[str, np.ndarray]:
 
 
 def context(p: Piece) -> dict[str, np.ndarray]:
+    """The impression's own facts, repeated for each of its candidates.
+
+    User 1's impressions at 07:00:30 and 07:20 (3 candidates each)::
+
+        row  num_candidates  history_len  prev_impression_gap_s  next_impression_gap_s  hour
+        0    3               4            NaN                    1170                   7
+        2    3               4            1170                   88800                  7
+    """
     rows = slice(p.first_row, p.first_row + p.rows.height)
     out = {
         "num_candidates": np.repeat(p.count, p.count).astype(np.float32),
