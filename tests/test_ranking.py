@@ -181,3 +181,17 @@ def test_rank_predict_makes_a_valid_submission(demo_data, ranker, tmp_path, cli)
     assert result.exit_code == 0, result.output
     split = open_split(demo_data, "test")
     assert validate_submission(zip_path, split) == split.num_rows
+
+
+def test_per_round_auc_equals_the_contest_auc():
+    """Early stopping watches the same AUC `recsys24 evaluate` reports, ties included."""
+    from recsys24.ranking.data import Block
+    from recsys24.ranking.lgbm import group_auc, group_metrics
+
+    rng = np.random.default_rng(0)
+    group = rng.integers(2, 30, 2_000)
+    scores = np.round(rng.random(group.sum()), 1)  # many ties
+    labels = (rng.random(group.sum()) < 0.2).astype(np.int8)
+    offsets = np.concatenate([[0], np.cumsum(group)])
+    block = Block(None, labels, group, None, None, None)
+    assert group_auc(scores, labels, offsets) == pytest.approx(group_metrics(scores, block)["auc"], abs=1e-12)

@@ -147,7 +147,7 @@ def importance_figure(importance: pl.DataFrame, path: Path) -> bool:
     if importance.height == 0:
         return False
     groups = list(importance.group_by("item", maintain_order=True))
-    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 0.3 * 15 + 1), squeeze=False)
+    fig, axes = plt.subplots(1, len(groups), figsize=(6 * len(groups), 5.5), squeeze=False, layout="constrained")
     for ax, ((name,), part) in zip(axes[0], groups):
         ax.barh(part["feature"].to_list()[::-1], part["gain_share"].to_numpy()[::-1], color="C0")
         ax.set(title=f"{name}: feature importance", xlabel="share of total gain")
