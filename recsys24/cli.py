@@ -7,8 +7,9 @@ import sys
 
 import click
 from rich.console import Console
+from rich.text import Text
 
-from recsys24.errors import Recsys24Error
+from recsys24.errors import Recsys24Error, os_error_message
 
 console = Console(stderr=True)
 
@@ -26,14 +27,32 @@ COMMAND_MODULES = [
 ]
 
 
+def print_error(message: str) -> None:
+    """One red ``error:`` line; the message is printed as it is (its brackets are not markup)."""
+    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+
+
+def print_warning(message: str) -> None:
+    """One yellow ``warning:`` line on stderr, printed as it is."""
+    console.print(Text.assemble(("warning:", "bold yellow"), " ", message), highlight=False, soft_wrap=True)
+
+
 class Group(click.Group):
-    """A click group that turns Recsys24Error into one red line and exit code 2."""
+    """A click group that turns Recsys24Error and OS failures into one red line and exit code 2.
+
+    An OSError that reaches here (permission denied, disk full, read-only file
+    system outside :func:`recsys24.io.atomic_path`) is a fault of the machine,
+    not of the code: the user gets the path and the cause, not a traceback.
+    """
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except Recsys24Error as err:
-            console.print(f"[bold red]error:[/] {err}", highlight=False, soft_wrap=True)
+            print_error(str(err))
+            sys.exit(2)
+        except OSError as err:
+            print_error(os_error_message(err))
             sys.exit(2)
 
 

@@ -1,21 +1,128 @@
 """Atomic writes, so a killed job never leaves a half-written file behind.
 
 Everything that writes a result goes through :func:`atomic_path`: it writes to a
-temporary name in the same folder and renames it into place at the end.
+temporary name in the same folder and renames it into place at the end. The
+temporary name records its writer (``.NAME.tmp-<host>-<pid>-<random>``), so a
+later run can tell the leftovers of a killed writer (removed, see
+:func:`remove_stale_temps`) from the files of one still writing (kept). A disk
+that refuses the write (full, read-only, no permission) becomes one
+:class:`~recsys24.errors.Recsys24Error` line naming the file and the cause.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import glob
 import hashlib
 import json
 import os
+import re
 import shutil
+import socket
+import time
 import uuid
 from pathlib import Path
 from typing import Iterator
 
 import polars as pl
+
+from recsys24.errors import Recsys24Error
+
+# Failures that mean "this place cannot take the file"; any other error passes through as it is.
+WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
+# A temporary of another machine's writer (or of an unknown one) untouched this
+# long has no writer left: every atomic write appends to its file as it goes.
+STALE_AFTER_S = 3600
+
+_HOST = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
+_OWNER = re.compile(r"\.tmp-([0-9a-f]{6})-(\d+)-[0-9a-f]+$")
+
+
+def _tmp_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.tmp-{_HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def _is_stale(tmp: Path) -> bool:
+    owner = _OWNER.search(tmp.name)
+    if owner is None:
+        return True  # named before writers were recorded (or by hand): no run owns it now
+    if owner.group(1) == _HOST:
+        return not _pid_alive(int(owner.group(2)))
+    try:
+        return time.time() - tmp.stat().st_mtime > STALE_AFTER_S
+    except FileNotFoundError:
+        return False
+
+
+def remove_stale_temps(folder: str | os.PathLike, name: str | None = None) -> int:
+    """Remove leftover temporaries of killed atomic writes in ``folder``; return how many.
+
+    ``name``: only those of this file name (default: every ``.*.tmp-*`` entry).
+    A temporary is stale when its writer ran on this machine and is gone, when
+    it has no recorded writer, or when it belongs to another machine and has not
+    changed for :data:`STALE_AFTER_S` seconds. The temporaries of live writers,
+    such as another shard writing into the same folder, are kept.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    pattern = f".{glob.escape(name)}.tmp-*" if name else ".*.tmp-*"
+    stale = [tmp for tmp in folder.glob(pattern) if _is_stale(tmp)]
+    for tmp in stale:
+        _remove(tmp)
+    return len(stale)
+
+
+def write_failure(err: BaseException, *paths: Path) -> int | None:
+    """The errno if ``err`` is a refused write to one of ``paths`` (or to an unnamed file), else None.
+
+    Python reports these as OSError; polars wraps them as '... (os error 28)'.
+    An error naming another file (an input that could not be read) is not one.
+    """
+    if isinstance(err, OSError):
+        code, filename = err.errno, err.filename
+        if code is None:  # pyarrow: OSError('... [errno 28] No space left on device')
+            found = re.search(r"\[errno (\d+)\]", str(err), re.IGNORECASE)
+            code = int(found.group(1)) if found else None
+    else:
+        found = re.search(r"os error (\d+)", str(err))
+        code, filename = (int(found.group(1)) if found else None), None
+    if code not in WRITE_ERRNOS:
+        return None
+    if filename is not None and not any(_related(str(filename), str(p)) for p in paths):
+        return None
+    return code
+
+
+def _related(a: str, b: str) -> bool:
+    """Is one path the other or inside it (a folder that could not be made, a file written)?"""
+    return a == b or a.startswith(b.rstrip("/") + "/") or b.startswith(a.rstrip("/") + "/")
+
+
+def _not_a_folder(path: Path) -> Path | None:
+    """The first ancestor of ``path`` that exists but is not a folder, if any."""
+    for parent in reversed(path.parents):
+        if parent.exists() and not parent.is_dir():
+            return parent
+    return None
 
 
 @contextlib.contextmanager
@@ -23,16 +130,27 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it to ``path`` on success.
 
     On an exception the temporary file (or folder) is removed and ``path`` is
-    left as it was.
+    left as it was; a refused write (disk full, read-only file system, no
+    permission) is raised as one Recsys24Error line naming ``path``. Stale
+    temporaries of ``path`` left by killed writers are removed first.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    blocker = _not_a_folder(path)
+    if blocker is not None:
+        raise Recsys24Error(f"{path}: cannot write it ({blocker} is a file, not a folder)")
+    tmp = _tmp_name(path)
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        remove_stale_temps(path.parent, path.name)
         yield tmp
         if tmp.is_dir() and path.exists():
             shutil.rmtree(path)
         os.replace(tmp, path)
+    except Exception as err:
+        code = write_failure(err, path.parent, tmp, path)
+        if code is None:
+            raise
+        raise Recsys24Error(f"{path}: cannot write it ({os.strerror(code)})") from None
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -53,7 +171,7 @@ def write_json(obj, path: str | os.PathLike) -> None:
 
 
 def fingerprint(path: str | os.PathLike) -> str:
-    """A cheap identity of a file: size, mtime and a hash of its parquet footer.
+    """A cheap identity of a file: its size and a hash of its parquet footer.
 
     Reading the last 64 KiB (the parquet footer holds row counts and column
     statistics) changes whenever the content does, without reading gigabytes.
@@ -65,3 +183,35 @@ def fingerprint(path: str | os.PathLike) -> str:
         f.seek(max(0, st.st_size - 65536))
         h.update(f.read())
     return f"{st.st_size}-{h.hexdigest()[:16]}"
+
+
+SAMPLE_BYTES = 65536
+SAMPLES = 16
+
+
+def folder_fingerprint(folder: str | os.PathLike) -> str:
+    """An identity of every file under ``folder`` (names, sizes, contents), e.g. a model's weights.
+
+    Small files are hashed whole; a large file (weights) by its size and
+    :data:`SAMPLES` blocks spread from its first to its last byte, so that
+    weights retrained at the same path, where every tensor changes, give a new
+    fingerprint without reading gigabytes. Temporaries of atomic writes are skipped.
+    """
+    folder = Path(folder)
+    h = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".tmp-" not in str(p.relative_to(folder))):
+        size = path.stat().st_size
+        h.update(f"{path.relative_to(folder).as_posix()}\0{size}\0".encode())
+        with path.open("rb") as f:
+            if size <= SAMPLES * SAMPLE_BYTES:
+                h.update(f.read())
+                continue
+            for i in range(SAMPLES):
+                f.seek((size - SAMPLE_BYTES) * i // (SAMPLES - 1))
+                h.update(f.read(SAMPLE_BYTES))
+    return h.hexdigest()[:16]
+
+
+def file_digest(path: str | os.PathLike) -> str:
+    """A hash of a small file's whole content (e.g. a manifest)."""
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]

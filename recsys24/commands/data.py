@@ -39,15 +39,21 @@ def synth(out, preset, seed, splits):
 @click.option("--npratio", "-K", type=int, default=4, show_default=True, help="Negatives per training pair.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-rows", type=int, default=1_000_000, show_default=True, help="Behaviors rows per shard.")
-def prepare(data_dir, split, out, history_size, npratio, seed, batch_rows):
+@click.option("--strict", is_flag=True,
+              help="Refuse history problems (users without history, history after an impression) "
+                   "instead of warning.")
+def prepare(data_dir, split, out, history_size, npratio, seed, batch_rows, strict):
     """Validate a split of an EB-NeRD folder and write it as prepared shards."""
+    from recsys24.cli import print_warning
     from recsys24.data.prepare import prepare as run
 
     columns = [TextColumn("prepare {task.description}"), BarColumn(), TextColumn("{task.completed:,}/{task.total:,} impressions"), TimeRemainingColumn()]
     with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as bar:
         task = bar.add_task(split, total=None)
         manifest = run(data_dir, split, out, history_size, npratio, seed, batch_rows,
-                       progress=lambda done, total: bar.update(task, completed=done, total=total))
+                       progress=lambda done, total: bar.update(task, completed=done, total=total), strict=strict)
+    for warning in manifest.get("warnings", []):
+        print_warning(warning)
     if manifest.get("skipped"):
         console.print(f"{out} is up to date ({manifest['num_impressions']:,} impressions); nothing to do")
         return

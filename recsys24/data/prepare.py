@@ -8,12 +8,16 @@ of the same impression. Everything goes to a temporary folder that is renamed
 into place after ``manifest.json`` is written, so a killed run leaves nothing
 that looks finished and is simply redone. Rerunning on unchanged input with the
 same parameters does nothing.
+
+History problems do not stop a run unless ``strict``: users of the behaviors
+file with no row in history.parquet (they get an empty history) and users
+whose history has times after one of their impressions are counted over the
+whole file and reported as one warning line (``manifest["warnings"]``).
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from pathlib import Path
 
@@ -36,12 +40,15 @@ from recsys24.errors import DataError
 from recsys24.io import atomic_path, fingerprint
 
 FORMAT_VERSION = 1
+LAST_READ = "_last_history_time"  # the user's latest history time, for the time check only
 
 
 def load_history(split: Split, history_size: int, unknown: UnknownArticles) -> pl.DataFrame:
     """One row per user with their last ``history_size`` articles and times, oldest first.
 
     EB-NeRD history lists are in time order, so the latest T are the list tail.
+    Column ``_last_history_time`` is the latest time of the whole list, for
+    :class:`HistoryCheck`.
 
     >>> # user_id | article_id_fixed [1, 2, 3, 4] -> history_article_ids [3, 4] for T=2
     """
@@ -54,17 +61,50 @@ def load_history(split: Split, history_size: int, unknown: UnknownArticles) -> p
                 pl.col(S.USER_ID),
                 pl.col(S.HIST_ARTICLE).list.tail(history_size).alias(S.HISTORY_IDS),
                 pl.col(S.HIST_TIME).list.tail(history_size).alias(S.HISTORY_TIMES),
+                pl.col(S.HIST_TIME).list.max().alias(LAST_READ),
             )
         )
     unknown.raise_if_any(split.history, S.HIST_ARTICLE)
     history = pl.concat(parts, rechunk=True) if parts else pl.DataFrame(
-        schema={S.USER_ID: pl.UInt32, S.HISTORY_IDS: pl.List(pl.Int32), S.HISTORY_TIMES: pl.List(S.DT)}
+        schema={S.USER_ID: pl.UInt32, S.HISTORY_IDS: pl.List(pl.Int32), S.HISTORY_TIMES: pl.List(S.DT),
+                LAST_READ: S.DT}
     )
     dup = history[S.USER_ID].is_duplicated()
     if dup.any():
         user = history.filter(dup)[S.USER_ID][0]
         raise DataError(f"{split.history}: column '{S.USER_ID}' has user {user} more than once")
     return history
+
+
+class HistoryCheck:
+    """Counts, over a whole behaviors file, the impressions whose user's history is missing or too late.
+
+    ``add`` takes each batch of impressions joined with the history (before
+    missing histories are filled with empty lists); :meth:`warning` words the
+    totals as one line, or returns None when there is nothing to report.
+    """
+
+    def __init__(self) -> None:
+        self.missing: list[np.ndarray] = []  # user ids, one entry per impression
+        self.late: list[np.ndarray] = []
+
+    def add(self, joined: pl.DataFrame) -> None:
+        users = joined[S.USER_ID]
+        self.missing.append(users.filter(joined[S.HISTORY_IDS].is_null()).to_numpy())
+        # History is read before the impression window; a later time is data from the window itself.
+        late = (joined[LAST_READ] > joined[S.IMPRESSION_TIME]).fill_null(False)
+        self.late.append(users.filter(late).to_numpy())
+
+    def warning(self, split: Split) -> str | None:
+        parts = []
+        for ids, what in ((self.missing, "have no row in it and get an empty history"),
+                          (self.late, "have history times after their first impression")):
+            ids = np.concatenate(ids) if ids else np.empty(0, np.uint32)
+            if ids.size:
+                users = np.unique(ids)
+                parts.append(f"{users.size:,} users of {split.behaviors.name} ({ids.size:,} impressions, "
+                             f"e.g. user {int(users[0])}) {what}")
+        return f"{split.history}: " + "; ".join(parts) if parts else None
 
 
 def click_labels(inview: pl.Series, clicked: pl.Series) -> pl.Series:
@@ -149,11 +189,14 @@ def prepare(
     seed: int = 0,
     batch_rows: int = 1_000_000,
     progress=None,
+    strict: bool = False,
 ) -> dict:
     """Validate ``split`` of ``data_dir`` and write the prepared split to ``out``.
 
-    Returns the manifest (with ``"skipped": True`` when ``out`` was up to date).
-    ``progress(rows_done, rows_total)`` is called after each batch if given.
+    Returns the manifest (with ``"skipped": True`` when ``out`` was up to date);
+    its ``"warnings"`` lists history problems as one line. ``strict``: raise
+    DataError on them instead, and write nothing. ``progress(rows_done,
+    rows_total)`` is called after each batch if given.
     """
     t0 = time.perf_counter()
     sp = open_split(data_dir, split)
@@ -161,13 +204,15 @@ def prepare(
     params = {"split": split, "history_size": history_size, "npratio": npratio, "seed": seed}
     files = _fingerprints(sp)
     if _up_to_date(out, params, files):
-        return {**json.loads((out / MANIFEST).read_text()), "skipped": True}
-    for stale in out.parent.glob(f".{out.name}.tmp-*"):  # left by a killed run
-        shutil.rmtree(stale, ignore_errors=True)
+        manifest = json.loads((out / MANIFEST).read_text())
+        if strict and manifest.get("warnings"):
+            raise DataError(f"{manifest['warnings'][0]} (refused by --strict)")
+        return {**manifest, "skipped": True}
 
     known = known_article_table(sp.articles)
     history = load_history(sp, history_size, UnknownArticles(known))
     unknown = UnknownArticles(known)
+    history_check = HistoryCheck()
     cols = [c for c in S.behaviors_schema(split) if c in (
         S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW, S.CLICKED, S.IS_BEYOND_ACCURACY)]
     shards = {"impressions": [], "pairs": []}
@@ -180,7 +225,7 @@ def prepare(
         )
         for i, (row0, df) in enumerate(iter_batches(sp.behaviors, cols, batch_rows)):
             check_behaviors_batch(df, sp.behaviors, row0, unknown, sp.has_clicks)
-            imps = _impressions_batch(df, row0, history, sp.has_clicks)
+            imps = _impressions_batch(df, row0, history, sp.has_clicks, history_check)
             name = f"part-{i:05d}.parquet"
             imps.write_parquet(tmp / "impressions" / name, compression="zstd")
             shards["impressions"].append({"file": f"impressions/{name}", "rows": imps.height, "first_row": row0})
@@ -191,6 +236,9 @@ def prepare(
             if progress:
                 progress(row0 + df.height, sp.num_rows)
         unknown.raise_if_any(sp.behaviors, S.INVIEW)
+        warning = history_check.warning(sp)
+        if warning and strict:
+            raise DataError(f"{warning} (refused by --strict)")
         manifest = {
             "format": FORMAT_VERSION,
             "recsys24_version": __version__,
@@ -201,13 +249,16 @@ def prepare(
             "params": params,
             "source": {"data_dir": str(Path(data_dir).resolve()), "files": files},
             "shards": shards,
+            "warnings": [warning] if warning else [],
             "seconds": round(time.perf_counter() - t0, 1),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
     return manifest
 
 
-def _impressions_batch(df: pl.DataFrame, row0: int, history: pl.DataFrame, has_clicks: bool) -> pl.DataFrame:
+def _impressions_batch(
+    df: pl.DataFrame, row0: int, history: pl.DataFrame, has_clicks: bool, check: HistoryCheck
+) -> pl.DataFrame:
     df = df.with_columns(pl.int_range(row0, row0 + df.height, dtype=pl.UInt64).alias(S.ROW))
     if has_clicks:
         df = df.with_columns(click_labels(df[S.INVIEW], df[S.CLICKED]))
@@ -216,6 +267,7 @@ def _impressions_batch(df: pl.DataFrame, row0: int, history: pl.DataFrame, has_c
     if S.IS_BEYOND_ACCURACY not in df.columns:
         df = df.with_columns(pl.lit(False).alias(S.IS_BEYOND_ACCURACY))
     df = df.join(history, on=S.USER_ID, how="left", maintain_order="left")
+    check.add(df)
     return df.with_columns(
         pl.col(S.HISTORY_IDS).fill_null(pl.lit([], dtype=pl.List(pl.Int32))),
         pl.col(S.HISTORY_TIMES).fill_null(pl.lit([], dtype=pl.List(S.DT))),

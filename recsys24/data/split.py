@@ -7,9 +7,12 @@ Layout accepted (matches ``ebnerd_small/`` and ``ebnerd_testset/``)::
     DATA_DIR/<split>/history.parquet
 
 :func:`open_split` checks that the files exist, are readable parquet and carry
-every required column with its official dtype (extra columns are fine).
-:func:`check_behaviors_batch` checks the content of one batch of behaviors rows;
-callers stream the file through it with :func:`iter_batches`.
+every required column with its official dtype (extra columns are fine), and
+that the behaviors rows can be keyed (:func:`check_keys`: rows exist, no null
+key, unique impression ids), so every command that opens a split refuses such a
+file before doing any work. :func:`check_behaviors_batch` checks the rest of the
+content of one batch of behaviors rows (``recsys24 prepare`` streams the whole
+file through it with :func:`iter_batches`).
 """
 
 from __future__ import annotations
@@ -77,10 +80,92 @@ def open_split(data_dir: str | Path, split: str) -> Split:
     check_columns(behaviors, S.behaviors_schema(split))
     check_columns(history, S.HISTORY_SCHEMA)
     try:
-        num_rows = pq.ParquetFile(behaviors).metadata.num_rows
-    except Exception as err:
+        num_rows = check_keys(behaviors)
+    except DataError:
+        raise
+    except (OSError, pa.ArrowException) as err:
         raise DataError(f"{behaviors}: unreadable or corrupted parquet ({err})") from None
     return Split(data_dir, split, articles, behaviors, history, num_rows)
+
+
+# Columns every row needs: to find it (impression_id, user_id), order it in time,
+# and score it (article_ids_inview).
+KEY_COLUMNS = (S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW)
+
+
+def check_keys(path: Path) -> int:
+    """Refuse a behaviors file whose rows cannot be keyed; return its number of rows.
+
+    Refused, with the file, the column and the first row (0-based): no rows at
+    all; a null in a :data:`KEY_COLUMNS` column; an empty in-view list or a null
+    article id inside one; a non-zero ``impression_id`` on two rows (the
+    beyond-accuracy rows of test all carry 0). Parquet statistics hold the null
+    count of each row group, so only row groups that may hold a null are read;
+    the 4-byte ``impression_id`` column is read whole for the duplicate check.
+    """
+    pf = pq.ParquetFile(path)
+    meta = pf.metadata
+    if meta.num_rows == 0:
+        raise DataError(f"{path}: no rows (an empty behaviors file has nothing to score)")
+    first_row = 0
+    for i in range(meta.num_row_groups):
+        group = meta.row_group(i)
+        suspects = [c for c in KEY_COLUMNS if _may_hold_nulls(group, c)]
+        if suspects:
+            _check_nulls(pl.from_arrow(pf.read_row_group(i, columns=suspects)), path, first_row)
+        first_row += group.num_rows
+    _check_unique_ids(pf.read(columns=[S.IMPRESSION_ID]).column(0).to_numpy(), path)
+    return meta.num_rows
+
+
+def _may_hold_nulls(group, column: str) -> bool:
+    """False only when the row group's statistics say ``column`` has no null.
+
+    A list column's statistics are those of its elements, where null and empty
+    lists count as nulls too: both are refused, so either sends the group to a read.
+    """
+    for j in range(group.num_columns):
+        chunk = group.column(j)
+        if chunk.path_in_schema.split(".")[0] != column:
+            continue
+        stats = chunk.statistics
+        if stats is None or not stats.has_null_count or stats.null_count:
+            return True
+    return False
+
+
+def _check_nulls(df: pl.DataFrame, path: Path, row_offset: int) -> None:
+    for col in df.columns:
+        row = _first_row(df[col].is_null(), row_offset)
+        if row is not None:
+            raise DataError(f"{path}: column '{col}' is null at row {row}")
+    if S.INVIEW in df.columns:
+        inview = df[S.INVIEW]
+        row = _first_row(inview.list.len() == 0, row_offset)
+        if row is not None:
+            raise DataError(f"{path}: column '{S.INVIEW}' is empty at row {row}")
+        row = _first_row(inview.list.eval(pl.element().is_null()).list.any(), row_offset)
+        if row is not None:
+            raise DataError(f"{path}: column '{S.INVIEW}' has a null article id at row {row}")
+
+
+def _check_unique_ids(ids: np.ndarray, path: Path) -> None:
+    # A plain sort answers "any duplicate?" in ~0.2 s at 13.5M rows; the
+    # stable argsort that finds the first repeated row runs only on a bad file.
+    nonzero = np.sort(ids[ids != 0])
+    if not (nonzero[1:] == nonzero[:-1]).any():
+        return
+    order = np.argsort(ids, kind="stable")
+    ranked = ids[order]
+    again = (ranked[1:] == ranked[:-1]) & (ranked[1:] != 0)
+    rows = order[1:][again]  # every row that repeats an id seen on an earlier row
+    row = int(rows.min())
+    first = int(np.flatnonzero(ids == ids[row])[0])
+    raise DataError(
+        f"{path}: column '{S.IMPRESSION_ID}' repeats {ids[row]} at row {row} (first at row {first}; "
+        f"{rows.size} rows repeat an earlier id); impression ids must be unique, only "
+        "beyond-accuracy rows share 0"
+    )
 
 
 def iter_batches(
@@ -159,13 +244,13 @@ def check_behaviors_batch(
     unknown: UnknownArticles,
     has_clicks: bool,
 ) -> None:
-    """Check one batch of behaviors rows; rows are reported 0-based in file order."""
-    row = _first_row(df[S.IMPRESSION_TIME].is_null(), row_offset)
-    if row is not None:
-        raise DataError(f"{path}: column '{S.IMPRESSION_TIME}' is null at row {row}")
-    row = _first_row(df[S.INVIEW].list.len() == 0, row_offset)
-    if row is not None:
-        raise DataError(f"{path}: column '{S.INVIEW}' is empty at row {row}")
+    """Check one batch of behaviors rows; rows are reported 0-based in file order.
+
+    Null keys, empty in-view lists and repeated impression ids are refused
+    earlier, by :func:`open_split`; this checks the article ids (``unknown``
+    counts those missing from articles.parquet over the whole file) and, with
+    clicks, that every clicked article is in its in-view list.
+    """
     unknown.add(list_values(df[S.INVIEW]))
     if has_clicks:
         outside = df.select(

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from recsys24.data import schema as S
 from recsys24.data.split import Split
-from recsys24.errors import DataError
+from recsys24.errors import DataError, Recsys24Error
 from recsys24.evaluation.metrics import AccuracyTotals
 from recsys24.evaluation.ranking import flat_lists
 from recsys24.evaluation.scores import BATCH_ROWS, iter_checked
@@ -53,6 +53,8 @@ def evaluate_scores(
     The scores file is checked against the behaviors file row by row while it
     streams; memory stays bounded by ``batch_rows``. ``users``: only the
     impressions of these user ids count (e.g. a ranker's held-out users).
+    Raises Recsys24Error when no impression can be scored (a mean over none is
+    no result).
     """
     totals = AccuracyTotals()
     wanted = None if users is None else np.unique(np.asarray(users, dtype=np.uint32))
@@ -71,7 +73,7 @@ def evaluate_scores(
             )
         for _, sc, beh in iter_checked(scores_path, split, (S.CLICKED,), batch_rows):
             add(sc, click_labels(beh[S.INVIEW], beh[S.CLICKED]))
-        return totals.result()
+        return _result(totals, scores_path, split, wanted)
 
     extra = (Path(labels_path), [S.LABELS])
     ba_cols = (S.IS_BEYOND_ACCURACY,) if S.IS_BEYOND_ACCURACY in S.behaviors_schema(split.name) else ()
@@ -80,4 +82,14 @@ def evaluate_scores(
             normal = ~beh[S.IS_BEYOND_ACCURACY]
             sc, beh = sc.filter(normal), beh.filter(normal)
         add(sc, beh[S.LABELS])
+    return _result(totals, scores_path, split, wanted)
+
+
+def _result(totals: AccuracyTotals, scores_path, split: Split, users) -> dict[str, float]:
+    if totals.used == 0:
+        among = " among the given users" if users is not None else ""
+        raise Recsys24Error(
+            f"{scores_path}: no impression of {split.behaviors} can be scored{among}: none of the "
+            f"{totals.rows:,} considered has both a clicked and a not-clicked article"
+        )
     return totals.result()

@@ -68,7 +68,10 @@ class ScoresWriter:
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         arrow_schema = pl.DataFrame(schema=S.SCORES_SCHEMA).to_arrow().schema
-        self._writer = pq.ParquetWriter(tmp, arrow_schema, compression="zstd")
+        try:
+            self._writer = pq.ParquetWriter(tmp, arrow_schema, compression="zstd")
+        except Exception as err:
+            self._fail(err)
         self._schema = arrow_schema
         return self
 
@@ -80,8 +83,18 @@ class ScoresWriter:
         self.rows += df.height
 
     def __exit__(self, *exc) -> bool:
-        self._writer.close()
+        try:
+            self._writer.close()  # flushes the last row group: a full disk may show only here
+        except Exception as err:
+            if exc[0] is None:
+                self._fail(err)
+            # else: the body's own error is the one to report
         return self._atomic.__exit__(*exc)
+
+    def _fail(self, err: Exception):
+        """Let atomic_path remove the temporary and word a refused write; else re-raise ``err``."""
+        self._atomic.__exit__(type(err), err, err.__traceback__)
+        raise err
 
 
 def read_scores(path: str | Path) -> pl.DataFrame:

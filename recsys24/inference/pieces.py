@@ -7,6 +7,11 @@ a contiguous block of pieces. Each piece is written atomically as
 scores-file columns), so a piece that exists is complete and a rerun after a
 crash only scores the pieces that are missing. Merging streams the pieces in
 row order and refuses a missing or doubly scored row.
+
+``SCORES_DIR/predict.json`` records which model and which prepared split the
+pieces come from, by path and by fingerprint (the model folder's files, the
+split's manifest), so pieces of other weights at the same path, or of a split
+prepared again, are never mixed with new ones or merged into a submission.
 """
 
 from __future__ import annotations
@@ -21,30 +26,68 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
-from recsys24.data.prepared import Prepared
+from recsys24.data.prepared import MANIFEST, Prepared
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import ScoresWriter
-from recsys24.io import write_json
+from recsys24.io import file_digest, folder_fingerprint, write_json
 
 PLAN_FILE = "predict.json"
 _PIECE = re.compile(r"rows-(\d+)-(\d+)\.parquet$")
 
 
-def plan(out: Path, prepared: Prepared, model_id: str, piece_rows: int) -> dict:
-    """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces."""
-    want = {"model": model_id, "prepared": str(prepared.path.resolve()), "split": prepared.split,
-            "num_rows": prepared.num_impressions, "piece_rows": piece_rows}
+# How a plan field that differs is told to the user.
+_CHANGED = {
+    "model_fingerprint": "the model's files changed since",
+    "prepared_fingerprint": "the split was prepared again since",
+}
+
+
+def prepared_fingerprint(prepared: Prepared) -> str:
+    """Identity of a prepared split: its manifest changes whenever ``prepare`` rewrites it."""
+    return file_digest(prepared.path / MANIFEST)
+
+
+def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int) -> dict:
+    """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces.
+
+    Raises Recsys24Error when ``out`` holds pieces of another model or split,
+    of other weights at the same model path, or of the same split prepared again.
+    """
+    want = {"model": str(Path(model_dir).resolve()), "model_fingerprint": folder_fingerprint(model_dir),
+            "prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
+            "split": prepared.split, "num_rows": prepared.num_impressions, "piece_rows": piece_rows}
     path = out / PLAN_FILE
     if path.is_file():
-        have = json.loads(path.read_text())
-        diff = [k for k in want if have.get(k) != want[k]]
-        if diff:
-            raise Recsys24Error(
-                f"{out}: holds scores of another run ({', '.join(f'{k}={have.get(k)!r}' for k in diff)}); "
-                "use a new --out folder")
-        return have
+        _check_plan(out, json.loads(path.read_text()), want)
+        return want
     write_json(want, path)
     return want
+
+
+def _check_plan(out: Path, have: dict, want: dict) -> None:
+    diff = [k for k in want if have.get(k) != want[k]]
+    if not diff:
+        return
+    reasons = []
+    for k in diff:
+        if k not in have:
+            reasons.append(f"no {k} recorded (an older recsys24 scored them)")
+        elif k in _CHANGED:
+            reasons.append(f"{_CHANGED[k]} they were scored")
+        else:
+            reasons.append(f"{k}={have[k]!r}")
+    raise Recsys24Error(f"{out}: holds scores of another run ({'; '.join(reasons)}); use a new --out folder")
+
+
+def check_merge_plan(out: Path, prepared: Prepared) -> None:
+    """Refuse to merge pieces that were scored on another split, or before it was prepared again."""
+    path = out / PLAN_FILE
+    if not path.is_file():
+        raise Recsys24Error(f"{out}: no {PLAN_FILE}; run `recsys24 predict` into it first")
+    have = json.loads(path.read_text())
+    want = {"prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
+            "split": prepared.split, "num_rows": prepared.num_impressions}
+    _check_plan(out, have, want)
 
 
 def piece_ranges(num_rows: int, piece_rows: int) -> list[tuple[int, int]]:

@@ -24,7 +24,7 @@ from recsys24.data.prepared import Prepared, open_prepared
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
-from recsys24.io import write_parquet
+from recsys24.io import remove_stale_temps, write_parquet
 from recsys24.models.batch import prefetched
 
 DEFAULT_BATCH = 256  # candidates per forward pass, unless the architecture says otherwise
@@ -131,11 +131,18 @@ def predict_shard(
     progress: Callable[[int, int], None] | None = None,
     fast: bool = True,
 ) -> dict:
-    """Score this shard's missing pieces into ``out/pieces``; return counts and throughput."""
+    """Score this shard's missing pieces into ``out/pieces``; return counts and throughput.
+
+    Raises Recsys24Error when ``out`` holds pieces of another model, other
+    weights or another preparation of the split (see :func:`pieces.plan`).
+    Temporaries left in ``out`` by killed runs are removed first.
+    """
     out = Path(out)
     model_dir = resolve_model_dir(model)
     piece_rows = piece_rows or default_piece_rows(model_dir)
-    P.plan(out, prepared, str(model_dir.resolve()), piece_rows)
+    P.plan(out, prepared, model_dir, piece_rows)
+    for folder in (out, out / "pieces"):  # other shards' live temporaries are kept
+        remove_stale_temps(folder)
     mine = P.shard_pieces(prepared.num_impressions, piece_rows, shard_id, num_shards)
     todo = list(P.iter_missing(out, mine))
     total = sum(hi - lo for lo, hi in mine)
@@ -161,11 +168,12 @@ def predict_shard(
 
 
 def merge_scores(prepared: Prepared, out: str | Path, scores_path: str | Path | None = None) -> Path:
-    """Merge every piece of ``out`` into ``out/scores.parquet`` (or ``scores_path``)."""
+    """Merge every piece of ``out`` into ``out/scores.parquet`` (or ``scores_path``).
+
+    Refuses pieces scored on another split or before the split was prepared again.
+    """
     out = Path(out)
-    plan_file = out / P.PLAN_FILE
-    if not plan_file.is_file():
-        raise Recsys24Error(f"{out}: no {P.PLAN_FILE}; run `recsys24 predict` into it first")
+    P.check_merge_plan(out, prepared)
     scores_path = Path(scores_path) if scores_path else out / "scores.parquet"
     P.merge(out, prepared.num_impressions, scores_path)
     return scores_path

@@ -2,7 +2,8 @@
 
 Checks, stopping at the first problem with its line number (1-based):
 the zip holds exactly ``predictions.txt``; each line reads
-``impression_id [r1,...,rn]`` with no spaces in the brackets; impression ids
+``impression_id [r1,...,rn]`` with no spaces in the brackets and ends in
+``\n`` (Windows CRLF endings are named as such); impression ids
 follow the behaviors order; n equals the in-view length; the ranks are a
 permutation of 1..n; the line count equals the number of behaviors rows.
 
@@ -69,11 +70,12 @@ def _check_block(lines: pl.DataFrame, beh: pl.DataFrame, where: str, first: int)
         r = int(np.flatnonzero(~ok)[0])
         bad = text[r].rstrip("\n")
         inside = bad[bad.find("[") :] if "[" in bad else ""
-        why = (
-            "spaces inside the brackets"
-            if " " in inside
-            else "expected 'impression_id [r1,...,rn]' with no spaces in the brackets"
-        )
+        if bad.endswith("\r"):  # the pattern's '$' sits before '\n', so '\r' shows up here
+            why = "Windows line endings (CRLF); each line must end in '\\n' only"
+        elif " " in inside:
+            why = "spaces inside the brackets"
+        else:
+            why = "expected 'impression_id [r1,...,rn]' with no spaces in the brackets"
         raise DataError(f"{where} line {first + r + 1}: {why}: {bad[:80]!r}")
     # The pattern matched, so each line is exactly "<digits> [<digits>,...]\n".
     head_tail = text.str.strip_chars_end("\n").str.split_exact(" ", 1).struct

@@ -23,7 +23,7 @@ import torch
 from recsys24.config import Config
 from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
-from recsys24.io import write_json
+from recsys24.io import remove_stale_temps, write_json
 from recsys24.models.batch import prefetched
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
@@ -85,6 +85,7 @@ def train(config: Config, run: str | Path) -> dict:
     dist = setup_distributed()
     run.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
+        remove_stale_temps(run)  # e.g. .model.tmp-*/ of a run killed while exporting
         write_run_header(run, config.to_dict())
     prepared = open_prepared(tc.train_data)
     valid = open_prepared(tc.valid_data) if tc.valid_data else None
