@@ -26,7 +26,7 @@ from recsys24.features.articles import build_article_table
 from recsys24.features.history import build_history_table
 from recsys24.features.store import PLAN_FILE, RowStream
 from recsys24.inference import pieces as P
-from recsys24.io import atomic_path, fingerprint, write_json
+from recsys24.io import atomic_path, fingerprint, remove_stale_temps, write_json
 
 FEATURES_VERSION = 1  # bump when a definition changes, so old folders are not reused
 PIECE_CANDIDATES = 4_000_000
@@ -59,12 +59,6 @@ def _plan(out: Path, want: dict) -> dict:
         return have
     write_json(want, path)
     return want
-
-
-def _clear_stale(out: Path) -> None:
-    """Temporary files of a killed run: nothing else can own them once a run starts."""
-    for tmp in (out / "pieces").glob(".*.tmp-*"):
-        tmp.unlink(missing_ok=True)
 
 
 def _write_piece(frame, path: Path, rows: int) -> int:
@@ -103,7 +97,7 @@ def build_features(
     if not todo:
         return stats
     out.mkdir(parents=True, exist_ok=True)
-    _clear_stale(out)
+    remove_stale_temps(out / "pieces")  # pieces a killed run was writing
     t0 = time.perf_counter()
     log("building the article tables (TF-IDF and SVD of the texts)")
     articles = build_article_table(split.articles)
