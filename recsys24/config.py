@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,31 +118,113 @@ class Config:
 
 
 _RENAMED = {"lambda": "lam"}  # YAML key -> field name
+COMMAND_LINE = "command line"
 
 
-def _build(cls, data, where: str):
+def _describe(hint) -> str:
+    """How an expected type reads in an error: ``an integer``, ``a list of strings or null``."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(a) for a in args) + (" or null" if type(None) in typing.get_args(hint) else "")
+    if typing.get_origin(hint) in (tuple, list):
+        return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+
+
+def _typed(hint, value):
+    """``value`` as the field type ``hint`` wants, or raise TypeError.
+
+    Integers are numbers; a string that reads as a number is one for a number
+    field (YAML reads ``3e-4`` as a string); a list is a tuple.
+
+    >>> _typed(float, "3e-4"), _typed(int | None, None), _typed(tuple[str, ...] | None, ["title"])
+    (0.0003, None, ('title',))
+    """
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        for option in (a for a in typing.get_args(hint) if a is not type(None)):
+            try:
+                return _typed(option, value)
+            except TypeError:
+                pass
+        raise TypeError(hint)
+    if typing.get_origin(hint) in (tuple, list) and isinstance(value, (list, tuple)):
+        item = typing.get_args(hint)[0]
+        return tuple(_typed(item, v) for v in value)
+    if hint is bool and isinstance(value, bool):
+        return value
+    if hint is int and isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if hint is float and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            pass
+    if hint is str and isinstance(value, str):
+        return value
+    raise TypeError(hint)
+
+
+class _Origins:
+    """Where each key of a config came from: the YAML file, or a ``key=value`` on the command line."""
+
+    def __init__(self, where: str, overridden: set[str] = frozenset()):
+        self.where, self.overridden = where, overridden
+
+    def of(self, key: str) -> str:
+        parts = key.split(".")
+        on_line = any(".".join(parts[:i]) in self.overridden for i in range(1, len(parts) + 1))
+        return COMMAND_LINE if on_line else self.where
+
+
+def _build(cls, data, prefix: str, origins: _Origins):
+    """``cls`` from ``data``; an unknown key or a value of the wrong type is one line naming the key and
+    where it came from (``configs/x.yaml: train.steps: expected an integer, got 'five'``)."""
     if data is None:
         return cls()
     if not isinstance(data, dict):
-        raise Recsys24Error(f"{where}: expected a mapping, got {type(data).__name__}")
+        raise Recsys24Error(f"{origins.of(prefix)}: {prefix}: expected a section (key: value lines), "
+                            f"got {data!r}")
     known = typing.get_type_hints(cls)  # field name -> type, string annotations resolved
     kwargs = {}
     for key, value in data.items():
-        name = _RENAMED.get(key, key)
+        name, dotted = _RENAMED.get(key, key), f"{prefix}.{key}" if prefix else str(key)
         if name not in known:
-            raise Recsys24Error(f"{where}.{key}: unknown key (known: {', '.join(sorted(known))})")
+            raise Recsys24Error(f"{origins.of(dotted)}: {dotted}: unknown key (known: {', '.join(sorted(known))})")
         if dataclasses.is_dataclass(known[name]):
-            value = _build(known[name], value, f"{where}.{key}")
-        kwargs[name] = value
+            kwargs[name] = _build(known[name], value, dotted, origins)
+            continue
+        try:
+            kwargs[name] = _typed(known[name], value)
+        except TypeError:
+            raise Recsys24Error(f"{origins.of(dotted)}: {dotted}: expected {_describe(known[name])}, "
+                                f"got {value!r}") from None
     try:
         return cls(**kwargs)
     except TypeError as err:
-        raise Recsys24Error(f"{where}: {err}") from None
+        raise Recsys24Error(f"{origins.where}: {prefix}: {err}") from None
 
 
-def config_from_dict(data: dict, where: str = "config") -> Config:
-    """A :class:`Config` from a plain dict (as read from YAML); refuses unknown keys."""
-    return _build(Config, data or {}, where)
+def config_from_dict(data: dict, where: str = "config", overridden: set[str] = frozenset()) -> Config:
+    """A :class:`Config` from a plain dict (as read from YAML); refuses unknown keys and wrong types.
+
+    where: the file the dict was read from; overridden: the dotted keys that
+    came from the command line instead (see :func:`override_keys`). Both name
+    the origin of a refused key.
+    """
+    return _build(Config, data or {}, "", _Origins(where, set(overridden)))
+
+
+def override_keys(overrides: list[str]) -> set[str]:
+    """The dotted keys of ``section.key=value`` overrides.
+
+    >>> sorted(override_keys(["train.steps=5", "model.tiny.d_model=32"]))
+    ['model.tiny.d_model', 'train.steps']
+    """
+    return {item.partition("=")[0] for item in overrides}
 
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
@@ -153,14 +236,18 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     for item in overrides:
         key, sep, raw = item.partition("=")
         if not sep or not key:
-            raise Recsys24Error(f"override {item!r}: expected section.key=value")
+            raise Recsys24Error(f"{COMMAND_LINE}: override {item!r}: expected section.key=value")
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
             node = node.setdefault(part, {})
             if not isinstance(node, dict):
-                raise Recsys24Error(f"override {item!r}: {part} is not a section")
-        node[leaf] = yaml.safe_load(raw)
+                raise Recsys24Error(f"{COMMAND_LINE}: override {item!r}: {part} is not a section")
+        try:
+            node[leaf] = yaml.safe_load(raw)
+        except yaml.YAMLError as err:
+            raise Recsys24Error(f"{COMMAND_LINE}: override {item!r}: not a YAML value "
+                                f"({str(err).splitlines()[0]})") from None
     return data
 
 
@@ -173,4 +260,22 @@ def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> Config:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise Recsys24Error(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    return config_from_dict(apply_overrides(data or {}, list(overrides)), where=str(path))
+    if data is not None and not isinstance(data, dict):
+        raise Recsys24Error(f"{path}: expected sections (model:, prompt:, loss:, train:), got {type(data).__name__}")
+    overrides = list(overrides)
+    in_file = _dotted_keys(data or {})
+    merged = apply_overrides(data or {}, overrides)
+    # a section the file lacks came from the command line too (trian.steps=5: "trian")
+    from_line = override_keys(overrides) | (_dotted_keys(merged) - in_file)
+    return config_from_dict(merged, str(path), from_line)
+
+
+def _dotted_keys(data: dict, prefix: str = "") -> set[str]:
+    """Every key of a nested dict, dotted: ``{"train": {"steps": 5}}`` -> ``{"train", "train.steps"}``."""
+    keys = set()
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        keys.add(dotted)
+        if isinstance(value, dict):
+            keys |= _dotted_keys(value, dotted)
+    return keys
