@@ -60,6 +60,9 @@ class Group(click.Group):
 @click.version_option(package_name="recsys24")
 def main() -> None:
     """EB-NeRD (RecSys Challenge 2024) to a contest submission."""
+    from recsys24.progress import quiet_library_bars
+
+    quiet_library_bars()
 
 
 for _name in COMMAND_MODULES:

@@ -68,8 +68,9 @@ def test_bad_input_fails_with_one_line_and_writes_nothing(case, data_copy, tmp_p
     out = tmp_path / "prep"
     result = cli("prepare", "--data", data_copy, "--split", "train", "--out", out)
     assert result.exit_code == 2, result.output
-    message = " ".join(result.output.split())  # rich may wrap long lines
-    assert message.startswith("error:")
+    errors = [line for line in result.output.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1, result.output  # one line, never wrapped; progress lines may come before it
+    message = errors[0]
     for part in expected:
         assert part in message, (part, message)
     assert not out.exists()

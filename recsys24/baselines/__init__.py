@@ -8,6 +8,7 @@ evaluated and submitted like any model. Adding one: a function in
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import pyarrow as pa
 import polars as pl
@@ -30,10 +31,12 @@ BASELINES = {
 }
 
 
-def run_baseline(name: str, split: Split, out: str | Path, seed: int = 0, batch_rows: int = BATCH_ROWS) -> int:
+def run_baseline(name: str, split: Split, out: str | Path, seed: int = 0, batch_rows: int = BATCH_ROWS,
+                 progress: Callable[[int, int], None] | None = None) -> int:
     """Score every behaviors row of ``split`` with baseline ``name``; write ``out``.
 
-    Returns the number of rows written.
+    Returns the number of rows written. ``progress(rows_done, rows_total)`` is
+    called after each chunk, if given.
     """
     if name not in BASELINES:
         raise Recsys24Error(f"unknown baseline '{name}' (expected one of {', '.join(BASELINES)})")
@@ -50,4 +53,6 @@ def run_baseline(name: str, split: Split, out: str | Path, seed: int = 0, batch_
                 _, offsets = flat_lists(batch[S.INVIEW])
                 scores = pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)))
                 writer.write(scores_frame(batch[S.IMPRESSION_ID], batch[S.USER_ID], scores))
+                if progress:
+                    progress(writer.rows, split.num_rows)
     return writer.rows

@@ -5,10 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from rich.console import Console
 
-
-console = Console()
+from recsys24.progress import console, log
 
 
 @click.command()
@@ -31,8 +29,8 @@ def compare(data_dir, prepared, split, out, models, configs, overrides):
 
     names = tuple(m for m in models.split(",") if m)
     run(data_dir, prepared, out, split, names, tuple(overrides), configs or CONFIGS,
-        log=lambda line: console.print(line, highlight=False))
-    console.print((Path(out) / "table.md").read_text(), markup=False, highlight=False)
+        log=lambda line: log(f"compare: {line}"))
+    console.print((Path(out) / "table.md").read_text(), markup=False)
 
 
 COMMANDS = [compare]

@@ -7,14 +7,13 @@ import time
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.table import Table
 
 from recsys24.data import schema as S
+from recsys24.progress import Progress, console, plural
 
-console = Console()
-
-DATA = click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="EB-NeRD folder.")
+DATA = click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+                    help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet), not a prepared split.")
 
 
 def _named(spec: str) -> tuple[str, str]:
@@ -60,7 +59,9 @@ def evaluate(scores_specs, data_dir, split, labels_path, users_path, as_json):
         click.echo(json.dumps(obj))
         return
     who = f", users of {users_path}" if users_path else ""
-    table = Table(title=f"{split} ({next(iter(results.values()))['impressions']:,} impressions{who})")
+    # the title as a line of its own: a rich table title wraps at the table's width
+    console.print(f"{split} ({next(iter(results.values()))['impressions']:,} impressions{who})")
+    table = Table()
     table.add_column("scores")
     for m in METRIC_NAMES:
         table.add_column(m.upper() if m in ("auc", "mrr") else m, justify="right")
@@ -109,8 +110,9 @@ def baseline(name, data_dir, split, out, seed):
     from recsys24.data.split import open_split
 
     t0 = time.perf_counter()
-    rows = run_baseline(name, open_split(data_dir, split), out, seed)
-    console.print(f"{name}: scored {rows:,} impressions in {time.perf_counter() - t0:.1f} s -> {out}")
+    with Progress(f"baseline {name}", "impressions") as progress:
+        rows = run_baseline(name, open_split(data_dir, split), out, seed, progress=progress)
+    console.print(f"{name}: scored {plural(rows, 'impression')} in {time.perf_counter() - t0:.1f} s -> {out}")
 
 
 @click.group()
@@ -130,7 +132,7 @@ def submission_write(scores_path, data_dir, out, split):
 
     t0 = time.perf_counter()
     lines = write_submission(scores_path, open_split(data_dir, split), out)
-    console.print(f"wrote {out}: {lines:,} lines in {time.perf_counter() - t0:.1f} s")
+    console.print(f"wrote {out}: {plural(lines, 'line')} in {time.perf_counter() - t0:.1f} s")
 
 
 @submission.command("validate")
@@ -143,7 +145,7 @@ def submission_validate(zip_path, data_dir, split):
     from recsys24.submission.validate import validate_submission
 
     lines = validate_submission(zip_path, open_split(data_dir, split))
-    console.print(f"[green]valid[/]: {zip_path} ({lines:,} lines)")
+    console.print(f"[green]valid[/]: {zip_path} ({plural(lines, 'line')})")
 
 
 COMMANDS = [evaluate, beyond_accuracy, baseline, submission]

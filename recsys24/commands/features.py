@@ -2,49 +2,17 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from recsys24.data import schema as S
-
-console = Console()
-
-
-class _Progress:
-    """A rich bar on a terminal; plain lines (every ~10%) otherwise."""
-
-    def __init__(self, label: str):
-        self.label = label
-        self.bar = Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                            console=console, disable=not console.is_terminal)
-        self.last = -1
-
-    def __enter__(self):
-        self.bar.__enter__()
-        self.task = self.bar.add_task(self.label, total=None)
-        return self
-
-    def __call__(self, done: int, total: int) -> None:
-        self.bar.update(self.task, completed=done, total=total)
-        tenth = 10 * done // max(total, 1)
-        if not console.is_terminal and tenth != self.last:
-            self.last = tenth
-            console.print(f"{time.strftime('%H:%M:%S')} {self.label}: {done:,}/{total:,} rows", highlight=False)
-
-    def __exit__(self, *exc):
-        return self.bar.__exit__(*exc)
-
-
-def _log(msg: str) -> None:
-    console.print(f"{time.strftime('%H:%M:%S')} {msg}", highlight=False)
+from recsys24.progress import Progress, console, log, plural
 
 
 @click.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="EB-NeRD folder.")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+              help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet), not a prepared split.")
 @click.option("--split", type=click.Choice(list(S.SPLITS)), required=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Features folder.")
 @click.option("--past-only", is_flag=True,
@@ -55,14 +23,14 @@ def features(data_dir, split, out, past_only, piece_candidates):
     """Contest-grade features: one row per (behaviors row, in-view candidate); rerun to finish a killed run."""
     from recsys24.features.build import PIECE_CANDIDATES, build_features
 
-    with _Progress(f"features {split}") as progress:
+    with Progress(f"features {split}", "rows") as progress:
         stats = build_features(data_dir, split, out, past_only, piece_candidates or PIECE_CANDIDATES,
-                               progress=progress, log=_log)
+                               progress=progress, log=progress.note)
     if not stats["written"]:
         console.print(f"{out}: already complete ({stats['rows']:,} rows, {stats['candidates']:,} candidates)")
         return
-    console.print(f"wrote {stats['written']} of {stats['pieces']} pieces to {out} ({stats['rows']:,} rows, "
-                  f"{stats['candidates']:,} candidates) in {stats['seconds']:.0f} s")
+    console.print(f"wrote {stats['written']} of {plural(stats['pieces'], 'piece')} to {out} "
+                  f"({stats['rows']:,} rows, {stats['candidates']:,} candidates) in {stats['seconds']:.0f} s")
 
 
 def _scores(specs, features_sets):
@@ -121,7 +89,7 @@ def rank_train(features_dirs, valid_features, out, score_specs, sample, holdout,
         key, _, value = kv.partition("=")
         parsed[key] = yaml.safe_load(value)
     summary = train_ranker(train, out, valid if separate else None, stacked, sample, holdout, seed, rounds,
-                           params=parsed, drop=tuple(drop), log=_log)
+                           params=parsed, drop=tuple(drop), log=log)
     m = summary["valid_metrics"]
     console.print(f"wrote {out}: best round {summary['best_iteration']}, validation AUC {m['auc']:.4f} "
                   f"MRR {m['mrr']:.4f} nDCG@10 {m['ndcg@10']:.4f} on {m['impressions']:,} impressions")
@@ -143,7 +111,7 @@ def rank_predict(ranker, features_dir, score_specs, out, make_submission, zip_pa
 
     fs = open_features(features_dir)
     stacked = _scores(score_specs, [fs]).get(str(fs.path), [])
-    with _Progress("rank predict") as progress:
+    with Progress("rank predict", "rows") as progress:
         rows = predict_ranker(ranker, fs, stacked, out, progress)
     console.print(f"wrote {out} ({rows:,} rows)")
     if make_submission:
@@ -152,7 +120,8 @@ def rank_predict(ranker, features_dir, score_specs, out, make_submission, zip_pa
 
         split = fs.split()
         write_submission(Path(out), split, Path(zip_path))
-        console.print(f"wrote and validated {zip_path} ({validate_submission(Path(zip_path), split):,} lines)")
+        lines = validate_submission(Path(zip_path), split)
+        console.print(f"wrote and validated {zip_path} ({plural(lines, 'line')})")
 
 
 COMMANDS = [features, rank]

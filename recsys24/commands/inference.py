@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from recsys24.data import schema as S
-
-console = Console()
+from recsys24.progress import Progress, console, plural, rate_text
 DEFAULT_ZIP = "submission/predictions.zip"
 
 
@@ -23,7 +19,7 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
     split = open_split(prepared.source_dir, prepared.split)
     write_submission(scores, split, zip_path)
     lines = validate_submission(zip_path, split)
-    console.print(f"wrote and validated {zip_path} ({lines:,} lines)")
+    console.print(f"wrote and validated {zip_path} ({plural(lines, 'line')})")
 
 
 @click.command()
@@ -31,8 +27,10 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
 @click.option("--data", required=True, type=click.Path(file_okay=False), help="Prepared split, or folder of them.")
 @click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder.")
-@click.option("--shard-id", type=int, default=0, show_default=True)
-@click.option("--num-shards", type=int, default=1, show_default=True)
+@click.option("--shard-id", type=int, default=0, show_default=True,
+              help="Which shard this process scores (0 .. NUM_SHARDS-1), e.g. $SLURM_ARRAY_TASK_ID.")
+@click.option("--num-shards", type=int, default=1, show_default=True,
+              help="Into how many shards the split is cut; run one predict per shard, then predict-merge.")
 @click.option("--batch-size", type=int, default=None,
               help="Candidates per forward pass (default: the architecture's, 256; CGh 4096).")
 @click.option("--piece-rows", type=int, default=None,
@@ -58,29 +56,17 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
         run_baseline(model.split(":", 1)[1], open_split(prepared.source_dir, split), scores)
         console.print(f"baseline {model[9:]}: wrote {scores}")
     else:
-        columns = [TextColumn(f"shard {shard_id}/{num_shards}"), BarColumn(), MofNCompleteColumn(),
-                   TextColumn("{task.fields[rate]:,.0f} impressions/s"), TimeRemainingColumn()]
-        with Progress(*columns, console=console, disable=not console.is_terminal) as bar:
-            task = bar.add_task("predict", total=None, rate=0.0)
-            started = {}
-
-            def progress(done, total):
-                t0 = started.setdefault("t", (time.perf_counter(), done))
-                rate = (done - t0[1]) / max(time.perf_counter() - t0[0], 1e-9)
-                bar.update(task, completed=done, total=total, rate=rate)
-                if not console.is_terminal:
-                    console.print(f"shard {shard_id}/{num_shards}: {done:,}/{total:,} impressions")
-
+        with Progress(f"predict shard {shard_id}/{num_shards}", "impressions") as progress:
             stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress,
                                   fast=not reference)
         rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
-        console.print(f"shard {shard_id}/{num_shards}: scored {stats['scored_rows']:,} impressions "
-                      f"({stats['pairs']:,} pairs, {rate:,.0f} impressions/s), "
+        console.print(f"shard {shard_id}/{num_shards}: scored {plural(stats['scored_rows'], 'impression')} "
+                      f"({plural(stats['pairs'], 'pair')}, {rate_text(rate)} impressions/s), "
                       f"{stats['skipped_rows']:,} already done")
         if not make_submission:
             return
         scores = merge_scores(prepared, out)
-        console.print(f"merged {prepared.num_impressions:,} rows into {scores}")
+        console.print(f"merged {plural(prepared.num_impressions, 'row')} into {scores}")
     if make_submission:
         _submit(prepared, out / "scores.parquet", Path(zip_path))
 
@@ -97,7 +83,7 @@ def predict_merge(data, split, out, make_submission, zip_path):
 
     prepared = resolve_prepared(data, split)
     scores = merge_scores(prepared, out)
-    console.print(f"merged {prepared.num_impressions:,} rows into {scores}")
+    console.print(f"merged {plural(prepared.num_impressions, 'row')} into {scores}")
     if make_submission:
         _submit(prepared, scores, Path(zip_path))
 

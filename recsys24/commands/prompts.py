@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
+from recsys24.progress import console
 from recsys24.prompts.templates import LANGUAGES, TEMPLATES
-
-console = Console()
 
 
 @click.group()

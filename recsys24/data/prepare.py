@@ -196,7 +196,7 @@ def prepare(
     Returns the manifest (with ``"skipped": True`` when ``out`` was up to date);
     its ``"warnings"`` lists history problems as one line. ``strict``: raise
     DataError on them instead, and write nothing. ``progress(rows_done,
-    rows_total)`` is called after each batch if given.
+    rows_total)`` is called once the history is loaded and after each batch, if given.
     """
     t0 = time.perf_counter()
     sp = open_split(data_dir, split)
@@ -223,6 +223,8 @@ def prepare(
         pl.read_parquet(sp.articles, columns=list(S.PREPARED_ARTICLE_COLUMNS)).write_parquet(
             tmp / "articles.parquet", compression="zstd"
         )
+        if progress:
+            progress(0, sp.num_rows)
         for i, (row0, df) in enumerate(iter_batches(sp.behaviors, cols, batch_rows)):
             check_behaviors_batch(df, sp.behaviors, row0, unknown, sp.has_clicks)
             imps = _impressions_batch(df, row0, history, sp.has_clicks, history_check)

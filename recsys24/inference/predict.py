@@ -90,8 +90,12 @@ class Scorer:
         return cls(model, model.make_collator(articles, tokenizer), dev)
 
     @torch.inference_mode()
-    def score_frame(self, frame: pl.DataFrame, batch_size: int | None = None) -> pl.Series:
-        """Scores (list[f32] in in-view order) of every impression of ``frame``, in frame order."""
+    def score_frame(self, frame: pl.DataFrame, batch_size: int | None = None,
+                    progress: Callable[[int], None] | None = None) -> pl.Series:
+        """Scores (list[f32] in in-view order) of every impression of ``frame``, in frame order.
+
+        progress: called after each batch with the number of impressions of ``frame`` scored so far.
+        """
         batch_size = batch_size or getattr(self.model, "scoring_batch_size", DEFAULT_BATCH)
         key = getattr(self.collator, "sort_key", None)
         order = np.argsort(key(frame), kind="stable") if key else np.arange(frame.height)
@@ -100,7 +104,7 @@ class Scorer:
         # Cut the sorted impressions into batches of about batch_size candidates.
         cuts = np.flatnonzero(np.diff(np.cumsum(sorted_counts) // max(batch_size, 1), prepend=0)) + 1
         bounds = np.unique(np.concatenate([[0], cuts, [len(order)]]))
-        flat = np.concatenate(list(self._scores(frame, order, bounds)))
+        flat = np.concatenate(list(self._scores(frame, order, bounds, progress)))
         # Back to frame order: impression i's scores start where it sits in the sorted run.
         start_sorted = np.cumsum(sorted_counts) - sorted_counts
         start = np.empty_like(start_sorted)
@@ -110,13 +114,15 @@ class Scorer:
         values = pa.array(flat[gather].astype(np.float32))
         return pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), values))
 
-    def _scores(self, frame: pl.DataFrame, order: np.ndarray, bounds: np.ndarray):
+    def _scores(self, frame: pl.DataFrame, order: np.ndarray, bounds: np.ndarray, progress=None):
         """Scores of each batch; the next batch is collated on a thread while the device scores this one."""
         def collate(i):
             return self.collator(frame[order[bounds[i]:bounds[i + 1]]])
 
-        for batch in prefetched(collate, len(bounds) - 1):
+        for i, batch in enumerate(prefetched(collate, len(bounds) - 1)):
             yield self.model.score(batch.to(self.device)).float().cpu().numpy()
+            if progress:
+                progress(int(bounds[i + 1]))
 
 
 def predict_shard(
@@ -132,6 +138,9 @@ def predict_shard(
     fast: bool = True,
 ) -> dict:
     """Score this shard's missing pieces into ``out/pieces``; return counts and throughput.
+
+    progress: called with (impressions of the shard done, the shard's impressions)
+    once before any work (what earlier runs left counts as done), then after every batch.
 
     Raises Recsys24Error when ``out`` holds pieces of another model, other
     weights or another preparation of the split (see :func:`pieces.plan`).
@@ -149,20 +158,21 @@ def predict_shard(
     done = total - sum(hi - lo for lo, hi in todo)
     stats = {"shard": shard_id, "num_shards": num_shards, "rows": total, "skipped_rows": done,
              "scored_rows": 0, "pairs": 0, "seconds": 0.0}
+    if progress:
+        progress(done, total)
     if not todo:
         return stats
     scorer = Scorer.load(model_dir, prepared, device, fast)
     t0 = time.perf_counter()
     for lo, hi in todo:
         frame = P.read_rows(prepared, lo, hi, COLUMNS)
-        scores = scorer.score_frame(frame, batch_size)
+        within = (lambda n, before=done: progress(before + n, total)) if progress else None
+        scores = scorer.score_frame(frame, batch_size, within)
         piece = scores_frame(frame[S.IMPRESSION_ID], frame[S.USER_ID], scores).insert_column(0, frame[S.ROW])
         write_parquet(piece, P.piece_path(out, lo, hi))
         stats["scored_rows"] += hi - lo
         stats["pairs"] += int(frame[S.INVIEW].list.len().sum())
         done += hi - lo
-        if progress:
-            progress(done, total)
     stats["seconds"] = time.perf_counter() - t0
     return stats
 
