@@ -84,11 +84,32 @@ def _iter(paths: list[Path], columns, batch_rows: int) -> Iterator[pl.DataFrame]
             yield pl.from_arrow(batch)
 
 
+PREPARED_WANTED = "expected a prepared split: the folder `recsys24 prepare --out` writes"
+
+
+def is_raw_folder(path: Path) -> bool:
+    """True when ``path`` looks like an EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet), not prepared."""
+    return (path / "articles.parquet").is_file() and not (path / MANIFEST).is_file() and any(
+        (path / split / "behaviors.parquet").is_file() for split in ("train", "validation", "test"))
+
+
+def raw_folder_hint(path: Path, split: str = "SPLIT") -> str:
+    """What to do with an EB-NeRD folder given where a prepared split is wanted."""
+    return (f"{path}: is a raw EB-NeRD folder, not a prepared split; run `recsys24 prepare --data {path} "
+            f"--split {split} --out PREP` and give PREP")
+
+
 def open_prepared(path: str | Path) -> Prepared:
-    """Open a prepared split; refuse a folder without a manifest (unfinished run)."""
+    """Open a prepared split; refuse a folder without a manifest (unfinished run), saying what it is instead."""
     path = Path(path)
     manifest = path / MANIFEST
     if not manifest.is_file():
+        if not path.is_dir():
+            raise DataError(f"{path}: no such folder ({PREPARED_WANTED})")
+        if is_raw_folder(path):
+            raise DataError(raw_folder_hint(path))
+        if is_raw_folder(path.parent):  # DATA/<split> of an EB-NeRD folder
+            raise DataError(raw_folder_hint(path.parent, path.name))
         raise DataError(
             f"{path}: not a prepared split (no {MANIFEST}; run `recsys24 prepare` "
             "or let an interrupted one finish)"

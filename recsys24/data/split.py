@@ -73,6 +73,7 @@ def open_split(data_dir: str | Path, split: str) -> Split:
     if split not in S.SPLITS:
         raise DataError(f"unknown split '{split}' (expected one of {', '.join(S.SPLITS)})")
     data_dir = Path(data_dir)
+    _check_raw_folder(data_dir, split)
     articles = data_dir / "articles.parquet"
     behaviors = data_dir / split / "behaviors.parquet"
     history = data_dir / split / "history.parquet"
@@ -86,6 +87,30 @@ def open_split(data_dir: str | Path, split: str) -> Split:
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"{behaviors}: unreadable or corrupted parquet ({err})") from None
     return Split(data_dir, split, articles, behaviors, history, num_rows)
+
+
+RAW_WANTED = ("expected the raw EB-NeRD folder: articles.parquet and SPLIT/behaviors.parquet, "
+              "SPLIT/history.parquet, as downloaded (ebnerd_small/) or written by `recsys24 synth`")
+
+
+def _check_raw_folder(data_dir: Path, split: str) -> None:
+    """Refuse, saying what is wanted, a folder that is missing, prepared, or not an EB-NeRD folder at all."""
+    from recsys24.data.prepared import MANIFEST
+
+    if not data_dir.is_dir():
+        raise DataError(f"{data_dir}: no such folder ({RAW_WANTED})")
+    manifest = next((m for m in (data_dir / MANIFEST, data_dir / split / MANIFEST) if m.is_file()), None)
+    if manifest is not None:
+        import json
+
+        source = json.loads(manifest.read_text()).get("source", {}).get("data_dir", "?")
+        raise DataError(f"{data_dir}: is prepared data (`recsys24 prepare`'s output); this command reads the raw "
+                        f"EB-NeRD folder it was prepared from: {source}")
+    if not (data_dir / "articles.parquet").is_file():
+        raise DataError(f"{data_dir}: not an EB-NeRD folder, no articles.parquet ({RAW_WANTED})")
+    if not (data_dir / split).is_dir():
+        found = [s for s in S.SPLITS if (data_dir / s).is_dir()]
+        raise DataError(f"{data_dir}: has no {split}/ folder (it has: {', '.join(found) or 'no split folder'})")
 
 
 # Columns every row needs: to find it (impression_id, user_id), order it in time,

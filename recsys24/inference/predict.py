@@ -20,7 +20,7 @@ import pyarrow as pa
 import torch
 
 from recsys24.data import schema as S
-from recsys24.data.prepared import Prepared, open_prepared
+from recsys24.data.prepared import PREPARED_WANTED, Prepared, is_raw_folder, open_prepared, raw_folder_hint
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
@@ -37,16 +37,27 @@ def resolve_model_dir(path: str | Path) -> Path:
     from recsys24.models.base import SPEC_FILE
 
     path = Path(path)
+    wanted = "give a `recsys24 train` run folder, its model/ folder, or baseline:NAME"
+    if not path.exists():
+        raise Recsys24Error(f"{path}: no such model folder ({wanted})")
     for candidate in (path, path / "model"):
         if (candidate / SPEC_FILE).is_file():
             return candidate
-    raise Recsys24Error(f"{path}: neither a model folder nor a run folder with model/ (no {SPEC_FILE})")
+    if path.is_dir() and (path / "checkpoints").is_dir():
+        raise Recsys24Error(f"{path}: a run folder without model/ (training has not finished; rerun "
+                            "`recsys24 train` with the same --output to finish it)")
+    raise Recsys24Error(f"{path}: neither a model folder nor a run folder with model/ (no {SPEC_FILE}; {wanted})")
 
 
 def resolve_prepared(data: str | Path, split: str) -> Prepared:
     """``--data`` is a prepared split, or a folder holding prepared splits as ``<split>/``."""
     data = Path(data)
-    prepared = open_prepared(data if (data / "manifest.json").is_file() else data / split)
+    if not data.is_dir():
+        raise Recsys24Error(f"{data}: no such folder ({PREPARED_WANTED}, or a folder of them as SPLIT/)")
+    if is_raw_folder(data):
+        raise Recsys24Error(raw_folder_hint(data, split))
+    itself = (data / "manifest.json").is_file() or is_raw_folder(data.parent)  # not a folder of splits
+    prepared = open_prepared(data if itself else data / split)
     if prepared.split != split:
         raise Recsys24Error(f"{prepared.path}: is the prepared '{prepared.split}' split, not '{split}'")
     return prepared
