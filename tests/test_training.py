@@ -52,10 +52,12 @@ def weights(run: Path) -> dict[str, torch.Tensor]:
 
 @pytest.fixture(scope="module")
 def trained(prepared, tmp_path_factory) -> Path:
-    """One uninterrupted single-process run (shared by several tests)."""
+    """One uninterrupted single-process run (shared by several tests); its output, as a log file
+    gets it, is kept beside the run folder as ``full.log``."""
     run = tmp_path_factory.mktemp("runs") / "full"
     done = subprocess.run(train_cmd(run, prepared), env=train_env(), capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    (run.parent / "full.log").write_text(done.stdout)
     return run
 
 
@@ -72,6 +74,22 @@ def test_training_reduces_validation_loss_and_fills_the_run_folder(trained):
     summary = json.loads((trained / "summary.json").read_text())
     kept = sorted(p.name for p in (trained / "checkpoints").glob("step*"))
     assert kept == sorted({"step24", summary["best_checkpoint"]})
+
+
+def test_a_log_file_gets_plain_progress_lines_and_a_rounded_summary(trained):
+    """Not a terminal (SLURM, a pipe): timestamped progress lines, no ANSI codes, nothing wrapped."""
+    import re
+
+    text = (trained.parent / "full.log").read_text()
+    assert "\x1b" not in text and "\r" not in text
+    lines = text.splitlines()
+    steps = [line for line in lines if re.match(r"\d\d:\d\d:\d\d train: \d+/24 steps \(\d+%\)", line)]
+    assert len(steps) >= 6  # every logged step (4, 8, ...) at least
+    # a logged step's metrics stay on its progress line, however long it gets
+    assert any(line.split(" train: ")[1].startswith("24/24 steps (100%)") and "val_auc=" in line for line in steps)
+    summary = json.loads((trained / "summary.json").read_text())
+    best = f"best validation AUC {summary['best_val_auc']:.4f} at step {summary['best_checkpoint'][4:]})"
+    assert any(line.startswith("trained 24 steps -> ") and line.endswith(best) for line in lines), text[-2000:]
 
 
 def test_exported_model_loads_and_scores(trained, prepared):

@@ -12,7 +12,6 @@ checkpoint at the next step boundary and exit with :data:`EXIT_STOPPED`.
 from __future__ import annotations
 
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
 from recsys24.io import remove_stale_temps, write_json
 from recsys24.models.batch import prefetched
+from recsys24.progress import Progress, log
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import all_true, barrier, setup_distributed
@@ -82,7 +82,7 @@ def train(config: Config, run: str | Path) -> dict:
 
     tc = config.train
     run = Path(run)
-    dist = setup_distributed()
+    dist = setup_distributed(say=lambda message: log(f"train: {message}"))
     run.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
         remove_stale_temps(run)  # e.g. .model.tmp-*/ of a run killed while exporting
@@ -103,22 +103,22 @@ def train(config: Config, run: str | Path) -> dict:
     state = checkpoints.resume(engine, ckpt_dir, dist.rank)
     stream = PairStream(prepared, tc.seed, dist.rank, dist.world_size)
     sample = validation_sample(valid, tc.eval_impressions, tc.seed) if valid is not None else None
-    log = RunLog(run, state.step, dist.is_main)
+    run_log = RunLog(run, state.step, dist.is_main)
     stop = StopSignal()
-    interactive = dist.is_main and sys.stderr.isatty()
     pairs_per_step = tc.micro_batch * tc.grad_accum * dist.world_size
     if dist.is_main:
         what = f"resuming at step {state.step}" if state.step else "starting"
-        print(f"[recsys24 train] {what}: {tc.steps} steps x {pairs_per_step} pairs, world size "
-              f"{dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}"
-              f"{', mT5 blocks compiled' if tc.compile else ''}"
-              f"{', activations recomputed in backward' if tc.gradient_checkpointing else ''}", flush=True)
+        log(f"train: {what}: {tc.steps} steps x {pairs_per_step} pairs, world size "
+            f"{dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}"
+            f"{', mT5 blocks compiled (the first steps compile them)' if tc.compile else ''}"
+            f"{', activations recomputed in backward' if tc.gradient_checkpointing else ''}")
+    progress = Progress("train", "steps", tc.steps, enabled=dist.is_main)
 
     stopped = False
     last_tag = checkpoints.latest_tag(ckpt_dir)
     if state.step == 0 and sample is not None:  # the untrained model, as a reference point
         engine.eval()
-        log.log(0, _evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
+        run_log.log(0, _evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
         engine.train()
     stride, first_step, first_position = tc.micro_batch * dist.world_size, state.step, state.position
 
@@ -129,45 +129,45 @@ def train(config: Config, run: str | Path) -> dict:
         return collator(stream.micro_batch(first_position + k * stride, tc.micro_batch))
 
     batches = prefetched(collate, (tc.steps - state.step) * tc.grad_accum)
-    while state.step < tc.steps:
-        t0 = time.perf_counter()
-        losses = []
-        for _ in range(tc.grad_accum):
-            batch = next(batches)
-            state.position += stride
-            loss = engine(batch.to(dist.device))
-            engine.backward(loss)
-            engine.step()
-            losses.append(loss.detach())  # read once per step: .item() here would stall the GPU's queue
-        state.step += 1
-        step, done = state.step, state.step == tc.steps
-        values = {"loss": float(torch.stack(losses).float().mean()), "lr": scheduler.get_last_lr()[0],
-                  "samples_per_s": pairs_per_step / (time.perf_counter() - t0),
-                  "epoch": state.position / stream.total}
-        evaluated = sample is not None and (step % tc.eval_every == 0 or done)
-        if evaluated:
-            engine.eval()
-            values.update(_evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
-            engine.train()
-            state.history.append([step, values["val_auc"]])
-            if state.best_auc is None or values["val_auc"] > state.best_auc:
-                state.best_auc, state.best_tag = values["val_auc"], f"step{step}"
-        if step % tc.log_every == 0 or evaluated or done:
-            log.log(step, values)
-            if not interactive and dist.is_main:
-                print("[recsys24 train] " + " ".join(
-                    f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in {"step": step, **values}.items()),
-                    flush=True)
-        stopped = all_true(stop.requested, dist.device)
-        if step % tc.save_every == 0 or evaluated or done or stopped:
-            last_tag = checkpoints.save(engine, ckpt_dir, state, dist.rank)
-        if stopped:
-            break
+    with progress:
+        progress(state.step)
+        while state.step < tc.steps:
+            t0 = time.perf_counter()
+            losses = []
+            for _ in range(tc.grad_accum):
+                batch = next(batches)
+                state.position += stride
+                loss = engine(batch.to(dist.device))
+                engine.backward(loss)
+                engine.step()
+                losses.append(loss.detach())  # read once per step: .item() here would stall the GPU's queue
+            state.step += 1
+            step, done = state.step, state.step == tc.steps
+            values = {"loss": float(torch.stack(losses).float().mean()), "lr": scheduler.get_last_lr()[0],
+                      "samples_per_s": pairs_per_step / (time.perf_counter() - t0),
+                      "epoch": state.position / stream.total}
+            evaluated = sample is not None and (step % tc.eval_every == 0 or done)
+            if evaluated:
+                engine.eval()
+                values.update(_evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
+                engine.train()
+                state.history.append([step, values["val_auc"]])
+                if state.best_auc is None or values["val_auc"] > state.best_auc:
+                    state.best_auc, state.best_tag = values["val_auc"], f"step{step}"
+            logged = step % tc.log_every == 0 or evaluated or done
+            if logged:
+                run_log.log(step, values)
+            progress(step, message=" ".join(f"{k}={v:.4g}" for k, v in values.items()) if logged else "")
+            stopped = all_true(stop.requested, dist.device)
+            if step % tc.save_every == 0 or evaluated or done or stopped:
+                last_tag = checkpoints.save(engine, ckpt_dir, state, dist.rank)
+            if stopped:
+                break
     batches.close()
-    log.close()
+    run_log.close()
     if stopped:
         if dist.is_main:
-            print(f"[recsys24 train] stop requested: saved {last_tag}, exiting to be resumed", flush=True)
+            log(f"train: stop requested: saved {last_tag}, exiting to be resumed")
         return {"stopped": True, "step": state.step, "checkpoint": last_tag}
 
     _export(engine, model, tokenizer, run / "model", dist.is_main)
