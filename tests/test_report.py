@@ -66,6 +66,13 @@ def test_report_from_two_runs_and_a_baseline(demo_data, tmp_path, cli):
     best_auc = acc["auc"].max()
     assert f"<b>{best_auc:.4f}</b>" in html
 
+    # beyond accuracy counts users, not impressions: the distinct users of the rows it ranks
+    beh = pl.read_parquet(split.behaviors, columns=["user_id", "article_ids_inview"])
+    ranked = beh.filter(pl.col("article_ids_inview").list.len() >= 5)
+    beyond = pl.read_csv(out / "beyond.csv")
+    assert beyond["users"].to_list() == [beh["user_id"].n_unique()] * 3 == [ranked["user_id"].n_unique()] * 3
+    assert beyond["impressions"].to_list() == [ranked.height] * 3 and ranked.height > beh["user_id"].n_unique()
+
     eff = pl.read_csv(out / "efficiency.csv")
     assert eff.filter(pl.col("item") == "B")["parameters"][0] == 3000
     assert eff.filter(pl.col("item") == "fresh")["samples_per_s"].is_null().all()
@@ -91,3 +98,24 @@ def test_report_on_test_split_with_truth_labels(demo_data, tmp_path, cli):
     assert all(abs(row[m] - expected[m]) <= 1e-12 for m in METRIC_NAMES)
     n_beyond = pl.read_parquet(split.behaviors, columns=["is_beyond_accuracy"])["is_beyond_accuracy"].sum()
     assert pl.read_csv(out / "beyond.csv")["users"][0] == n_beyond
+
+
+def test_throughput_is_the_median_after_the_warm_up_step():
+    from recsys24.report.tables import steady_throughput
+
+    log = [{"step": 0, "val_auc": 0.5}] + [{"step": s, "samples_per_s": v}
+                                           for s, v in zip(range(10, 60, 10), [2.8, 400.0, 415.0, 40.0, 410.0])]
+    assert steady_throughput(log) == 405.0  # not the mean, 253.6, that the first step and an evaluation drag down
+    assert steady_throughput(log[:2]) == 2.8 and steady_throughput([]) is None
+
+
+def test_each_item_keeps_its_colour_in_every_figure_and_axes_zoom_to_the_values():
+    import numpy as np
+
+    from recsys24.report.figures import REFERENCE_COLOURS, item_colours, zoomed_limits
+
+    colours = item_colours(["CGh", "popular", "random"])
+    assert len({colours[n] for n in ("CGh", "popular", "random")} | set(REFERENCE_COLOURS.values())) == 5
+    lo, hi = zoomed_limits(np.array([0.9912, 0.9934, 0.9941]))
+    assert 0.98 < lo < 0.9912 and 0.9941 < hi < 1.0
+    assert zoomed_limits(np.array([0.1, 0.6]))[0] == 0.0

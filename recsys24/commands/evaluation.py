@@ -86,14 +86,16 @@ def beyond_accuracy(scores_path, data_dir, k, as_json):
     if as_json:
         click.echo(json.dumps(result))
         return
-    table = Table(title=f"beyond accuracy: top {k} of {result['users']:,} users")
+    console.print(f"beyond accuracy: top {k} of {plural(result['impressions'], 'row')} "
+                  f"({plural(result['users'], 'user')})")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in result.items():
         if isinstance(value, dict):
             top3 = ", ".join(f"{v} {share:.1%}" for v, share in list(value.items())[:3])
             table.add_row(name, top3)
-        elif name not in ("users", "k"):
+        elif name not in ("users", "impressions", "k"):
             table.add_row(name, f"{value:,}" if isinstance(value, int) else f"{value:.4f}")
     console.print(table)
 

@@ -5,16 +5,15 @@ from __future__ import annotations
 import time
 
 import click
-from rich.console import Console
 
 from recsys24.data import schema as S
-
-console = Console()
+from recsys24.progress import Progress, console
 
 
 @click.command()
 @click.argument("items", nargs=-1, required=True, metavar="[NAME=]PATH...")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="EB-NeRD folder.")
+@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
+              help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet), not a prepared split.")
 @click.option("--split", type=click.Choice(list(S.SPLITS)), default="validation", show_default=True)
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False), default=None,
               help="Truth labels file for a split without clicks (e.g. DIR/synth_truth/test.parquet).")
@@ -30,7 +29,9 @@ def report(items, data_dir, split, labels_path, out):
     from recsys24.report import build_report, resolve_item
 
     t0 = time.perf_counter()
-    index = build_report([resolve_item(i, split) for i in items], open_split(data_dir, split), out, labels_path)
+    resolved, sp = [resolve_item(i, split) for i in items], open_split(data_dir, split)
+    with Progress("report", "steps") as progress:
+        index = build_report(resolved, sp, out, labels_path, progress)
     console.print(f"wrote {index} in {time.perf_counter() - t0:.1f} s")
 
 

@@ -17,7 +17,8 @@ there the regular impressions with at least ``k`` in-view articles stand in
 - ``category`` / ``sentiment_label`` / ``topics``: share of recommended items per
   value; ``sentiment_score``: mean over recommended items.
 
-All averages are over users (rows), then items. Cosine distances use an
+All averages are over the ranked rows, then items; ``impressions`` counts
+those rows and ``users`` the distinct users among them. Cosine distances use an
 :class:`ArticleVectors` table; the default, :func:`title_vectors`, hashes the
 lower-cased words of each title into ``dim`` signed buckets (CRC32, stable
 across runs and library versions) and L2-normalises: cheap, no model, and
@@ -162,7 +163,8 @@ def beyond_accuracy(
         return {str(v): c / total for v, c in counts.iter_rows()} if total else {}
 
     return {
-        "users": int(rec.shape[0]),
+        "users": int(np.unique(user).size),
+        "impressions": int(rec.shape[0]),
         "k": k,
         "intralist_diversity": float(np.nanmean(diversity)),
         "serendipity": float(np.nanmean(serendipity)),

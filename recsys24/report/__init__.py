@@ -5,7 +5,7 @@
 - ``index.html``: every table and figure on one self-contained page;
 - ``accuracy.csv``: AUC, MRR, nDCG@5/10, HR@1/5 per item (equal to
   ``recsys24 evaluate --json`` on the same scores file and split);
-- ``beyond.csv`` / ``beyond_distribution.csv``: diversity, serendipity,
+- ``beyond.csv`` / ``beyond_distribution.csv``: users and rows ranked, diversity, serendipity,
   novelty, coverage, and category / sentiment shares of the top-5 against the
   candidate pool. On test: the beyond-accuracy rows; on train / validation:
   the regular impressions with at least 5 in-view articles (top-5 of the
@@ -24,6 +24,7 @@ Items: see ``report.items``.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -44,8 +45,13 @@ def _write_csv(df: pl.DataFrame, path: Path) -> None:
         df.write_csv(tmp)
 
 
-def build_report(items: list[Item], split: Split, out: str | Path, labels_path=None) -> Path:
-    """Write the report of ``items`` on ``split`` into the folder ``out``; return ``out/index.html``."""
+def build_report(items: list[Item], split: Split, out: str | Path, labels_path=None,
+                 progress: Callable[[int, int], None] | None = None) -> Path:
+    """Write the report of ``items`` on ``split`` into the folder ``out``; return ``out/index.html``.
+
+    ``progress(done, total)`` is called as the scores files are read (three
+    passes per item: accuracy, beyond accuracy, behaviour) and once the figures are drawn.
+    """
     if not items:
         raise Recsys24Error("report: give at least one scores file or run folder")
     names = [it.name for it in items]
@@ -54,10 +60,19 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    acc = T.accuracy_table(items, split, labels_path)
+    total, done = 3 * len(items) + 1, [0]
+
+    def tick() -> None:
+        done[0] += 1
+        if progress:
+            progress(done[0], total)
+
+    if progress:
+        progress(0, total)
+    acc = T.accuracy_table(items, split, labels_path, tick)
     curves = T.curves_table(items)
-    numbers, shares = T.beyond_tables(items, split)
-    behaviour = T.behaviour_tables(items, split)
+    numbers, shares = T.beyond_tables(items, split, tick)
+    behaviour = T.behaviour_tables(items, split, tick)
     eff = T.efficiency_table(items)
     importance = T.importance_table(items)
     tables = {"accuracy": acc, "curves": curves, "beyond": numbers, "beyond_distribution": shares,
@@ -65,6 +80,8 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
               "top1_category": behaviour["top1_category"], "efficiency": eff, "importance": importance}
     for name, df in tables.items():
         _write_csv(df, out / f"{name}.csv")
+
+    colours = F.item_colours(names)
 
     def figure(name: str, drawn: bool) -> list[str]:
         return [f"{name}.png"] if drawn else []
@@ -75,31 +92,33 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
     sections = [
         ("Accuracy", f"<p class='note'>{split.name} split, {acc['impressions'][0]:,} impressions; "
                      f"best per column in bold. Tables: {csv_links}</p>" + table_html(acc, METRIC_NAMES),
-         figure("accuracy", F.accuracy_figure(acc, out / "accuracy.png"))),
+         figure("accuracy", F.accuracy_figure(acc, out / "accuracy.png", colours))),
         ("Training curves", "" if curves.height else "<p class='note'>n/a: no item has a metrics.jsonl</p>",
-         figure("curves", F.curves_figure(curves, out / "curves.png"))),
-        ("Beyond accuracy", f"<p class='note'>Top-5 recommendations of {ba_rows}.</p>"
+         figure("curves", F.curves_figure(curves, out / "curves.png", colours))),
+        ("Beyond accuracy", f"<p class='note'>Top-5 recommendations of {ba_rows}; users: distinct users of "
+                            "those rows. Each panel's axis is zoomed to its values (see the numbers).</p>"
                             + table_html(numbers.rename(lambda c: c.replace("_", " "))),
-         figure("beyond", F.beyond_figure(numbers, out / "beyond.png"))
-         + figure("category", F.distribution_figure(shares, "category", out / "category.png"))
-         + figure("sentiment", F.distribution_figure(shares, "sentiment_label", out / "sentiment.png"))),
+         figure("beyond", F.beyond_figure(numbers, out / "beyond.png", colours))
+         + figure("category", F.distribution_figure(shares, "category", out / "category.png", colours))
+         + figure("sentiment", F.distribution_figure(shares, "sentiment_label", out / "sentiment.png", colours))),
         ("Model behaviour", ("<p class='note'>Rank percentile of a candidate in its impression: 0 = ranked "
                              "first, 1 = last; 0.5 (dashed) is what a random ranking gives.</p>"),
          figure("age", F.behaviour_figure(behaviour["age"], "age", "Rank vs article age at impression time",
-                                          "hours since publication", out / "age.png"))
+                                          "hours since publication", out / "age.png", colours))
          + figure("position", F.behaviour_figure(behaviour["position"], "position",
                                                  "Rank vs position in the in-view list", "in-view position",
-                                                 out / "position.png"))
-         + figure("top1", F.top1_figure(behaviour["top1_category"], out / "top1.png"))),
-        ("Efficiency", "<p class='note'>samples/s: mean over the logged training steps; parameters: "
-                       "from RUN/model/*.safetensors.</p>" + table_html(eff),
-         figure("efficiency", F.efficiency_figure(eff, out / "efficiency.png"))),
+                                                 out / "position.png", colours))
+         + figure("top1", F.top1_figure(behaviour["top1_category"], out / "top1.png", colours))),
+        ("Efficiency", "<p class='note'>samples/s: median over the logged training steps after the first "
+                       "(warm-up); parameters: from RUN/model/*.safetensors.</p>" + table_html(eff),
+         figure("efficiency", F.efficiency_figure(eff, out / "efficiency.png", colours))),
         ("Feature importance", ("<p class='note'>Rankers (<code>recsys24 rank train</code>): the top features "
                                 "by share of LightGBM's total gain.</p>" + table_html(importance))
          if importance.height else "<p class='note'>n/a: no item is a ranker folder</p>",
-         figure("importance", F.importance_figure(importance, out / "importance.png"))),
+         figure("importance", F.importance_figure(importance, out / "importance.png", colours))),
     ]
     index = out / "index.html"
     with atomic_path(index) as tmp:
         tmp.write_text(page(f"recsys24 report: {', '.join(names)}", sections))
+    tick()
     return index

@@ -19,6 +19,7 @@ On test, the beyond-accuracy rows are left out of the behaviour tables.
 from __future__ import annotations
 
 import itertools
+from typing import Callable, Iterator
 
 import numpy as np
 import polars as pl
@@ -51,19 +52,32 @@ def age_labels() -> list[str]:
     return ["<0h"] + [f"{a}-{b}h" for a, b in itertools.pairwise(e)] + [f">={e[-1]}h"]
 
 
-def accuracy_table(items: list[Item], split: Split, labels_path=None) -> pl.DataFrame:
+def _ticked(items: list[Item], tick: Callable[[], None] | None) -> Iterator[Item]:
+    """``items`` one by one, calling ``tick()`` after each is done (the report's progress)."""
+    for it in items:
+        yield it
+        if tick:
+            tick()
+
+
+def accuracy_table(items: list[Item], split: Split, labels_path=None, tick=None) -> pl.DataFrame:
     """One row per item: ``item, impressions`` and the contest metrics."""
-    rows = [{"item": it.name, **evaluate_scores(it.scores, split, labels_path)} for it in items]
+    rows = [{"item": it.name, **evaluate_scores(it.scores, split, labels_path)} for it in _ticked(items, tick)]
     return pl.DataFrame(rows).select("item", "impressions", *METRIC_NAMES)
 
 
-def beyond_tables(items: list[Item], split: Split) -> tuple[pl.DataFrame, pl.DataFrame]:
+def beyond_tables(items: list[Item], split: Split, tick=None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(numbers, distributions): beyond-accuracy numbers per item, and category /
-    sentiment shares of each item's top-5 beside those of the candidate pool."""
+    sentiment shares of each item's top-5 beside those of the candidate pool.
+
+    ``users`` is the number of distinct users whose rows are ranked (on test:
+    the beyond-accuracy rows; elsewhere: the impressions with 5 or more in-view
+    articles), ``impressions`` the number of those rows."""
     numbers, shares = [], []
-    for it in items:
+    for it in _ticked(items, tick):
         result = beyond_accuracy(it.scores, split, k=TOP_K)
-        numbers.append({"item": it.name, "users": result["users"], **{k: result[k] for k in BEYOND_NUMBERS}})
+        numbers.append({"item": it.name, "users": result["users"], "impressions": result["impressions"],
+                        **{k: result[k] for k in BEYOND_NUMBERS}})
         for kind in DISTRIBUTIONS:
             shares += [{"item": it.name, "kind": kind, "value": v, "share": s} for v, s in result[kind].items()]
     shares += pool_shares(split)
@@ -108,7 +122,7 @@ class _Articles:
         return np.minimum(np.searchsorted(self.ids, article_ids.astype(np.int64)), self.ids.size - 1)
 
 
-def behaviour_tables(items: list[Item], split: Split) -> dict[str, pl.DataFrame]:
+def behaviour_tables(items: list[Item], split: Split, tick=None) -> dict[str, pl.DataFrame]:
     """``age``, ``position`` (mean rank percentile per bin) and ``top1_category``
     tables, one block of rows per item (see the module doc)."""
     arts = _Articles(split)
@@ -116,7 +130,7 @@ def behaviour_tables(items: list[Item], split: Split) -> dict[str, pl.DataFrame]
     on_test = split.name == "test"
     cols = (S.INVIEW, S.IMPRESSION_TIME, S.IS_BEYOND_ACCURACY) if on_test else (S.INVIEW, S.IMPRESSION_TIME, S.CLICKED)
     age, position, top1 = [], [], []
-    for it in items:
+    for it in _ticked(items, tick):
         sums = {"age": np.zeros((2, n_age)), "pos": np.zeros((2, n_pos))}
         top_counts, click_counts = np.zeros(n_cat), np.zeros(n_cat)
         for _, sc, beh in iter_checked(it.scores, split, cols):
@@ -159,15 +173,32 @@ def curves_table(items: list[Item]) -> pl.DataFrame:
                                       "val_auc": pl.Float64})
 
 
+def steady_throughput(entries: list[dict]) -> float | None:
+    """Median ``samples_per_s`` of the logged steps after the first one.
+
+    The first logged step pays for warm-up (DeepSpeed's first step, compiles,
+    caches) and can be a hundred times slower than the rest; the median keeps
+    the evaluation steps and other stragglers from moving the figure. With a
+    single logged step, that one is all there is.
+
+    >>> steady_throughput([{"samples_per_s": 2.8}, {"samples_per_s": 400.0}, {"samples_per_s": 415.0},
+    ...                    {"samples_per_s": 40.0}, {"samples_per_s": 410.0}])
+    405.0
+    """
+    speeds = [e["samples_per_s"] for e in entries if e.get("samples_per_s") is not None]
+    if not speeds:
+        return None
+    return float(np.median(speeds[1:] if len(speeds) > 1 else speeds))
+
+
 def efficiency_table(items: list[Item]) -> pl.DataFrame:
-    """``item, steps, samples_per_s`` (mean over logged steps) and ``parameters``; null = n/a."""
+    """``item, steps, samples_per_s`` (:func:`steady_throughput`) and ``parameters``; null = n/a."""
     rows = []
     for it in items:
-        speeds = [e["samples_per_s"] for e in read_metrics_log(it.run) if e.get("samples_per_s") is not None]
-        steps = [e["step"] for e in read_metrics_log(it.run) if "step" in e]
+        log = read_metrics_log(it.run)
+        steps = [e["step"] for e in log if "step" in e]
         rows.append({"item": it.name, "steps": max(steps) if steps else None,
-                     "samples_per_s": float(np.mean(speeds)) if speeds else None,
-                     "parameters": parameter_count(it.run)})
+                     "samples_per_s": steady_throughput(log), "parameters": parameter_count(it.run)})
     return pl.DataFrame(rows, schema={"item": pl.String, "steps": pl.Int64, "samples_per_s": pl.Float64,
                                       "parameters": pl.Int64})
 
