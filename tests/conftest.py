@@ -167,3 +167,20 @@ def tiny(tmp_path_factory):
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny" / "cgc_d.yaml")
     build_recommender(config, tokenizer).save_pretrained(root / "model", tokenizer=tokenizer)
     return {"root": root, "prepared": prepared, "model": root / "model"}
+
+
+@pytest.fixture(scope="session")
+def cgh_model(tiny, tmp_path_factory):
+    """A random CGh-d model folder for the tiny test split (tokenizer of the session's tiny model)."""
+    import torch
+
+    from recsys24.config import load_config
+    from recsys24.models.loading import build_recommender
+    from recsys24.models.tokenizer import load_tokenizer
+
+    tokenizer = load_tokenizer(tiny["model"])
+    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny" / "cgh_d.yaml")
+    torch.manual_seed(0)
+    folder = tmp_path_factory.mktemp("cgh") / "model"
+    build_recommender(config, tokenizer).save_pretrained(folder, tokenizer=tokenizer)
+    return folder

@@ -105,20 +105,6 @@ def test_training_steps_reduce_the_loss_and_the_folder_round_trips(tiny_tokenize
         torch.testing.assert_close(loaded.score(batch), model.score(batch))
 
 
-@pytest.fixture(scope="module")
-def cgh_model(tiny, tmp_path_factory):
-    """A random CGh-d model folder for the tiny test split (tokenizer of the session's tiny model)."""
-    from recsys24.config import load_config
-    from recsys24.models.tokenizer import load_tokenizer
-
-    tokenizer = load_tokenizer(tiny["model"])
-    config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny" / "cgh_d.yaml")
-    torch.manual_seed(0)
-    folder = tmp_path_factory.mktemp("cgh") / "model"
-    build_recommender(config, tokenizer).save_pretrained(folder, tokenizer=tokenizer)
-    return folder
-
-
 def test_predict_uses_the_fast_path_and_agrees_with_the_reference(tiny, cgh_model, tmp_path, monkeypatch):
     import polars as pl
 
@@ -146,3 +132,27 @@ def test_cli_predicts_a_valid_submission_with_cgh(tiny, cgh_model, tmp_path, cli
                  "--out", tmp_path / "scores", "--make-submission", "--submission", zip_path)
     assert result.exit_code == 0, result.output
     assert "validated" in result.output and zip_path.is_file()
+
+
+def test_scoring_twice_gives_byte_identical_scores_and_predictions(tiny, cgh_model, tmp_path):
+    """Two processes (each with its own hash seed and memory layout), one model, one prepared split,
+    the same thread count: the same scores.parquet and predictions.txt, byte for byte."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONHASHSEED"}
+    env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="2")
+    outputs = []
+    for run in ("first", "second"):
+        cmd = [sys.executable, "-m", "recsys24", "predict", "--model", str(cgh_model), "--data",
+               str(tiny["prepared"].path), "--split", "test", "--out", str(tmp_path / run), "--device", "cpu",
+               "--piece-rows", "600", "--make-submission", "--submission", str(tmp_path / f"{run}.zip")]
+        done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
+        assert done.returncode == 0, done.stdout + done.stderr
+        predictions = zipfile.ZipFile(tmp_path / f"{run}.zip").read("predictions.txt")
+        outputs.append(((tmp_path / run / "scores.parquet").read_bytes(), predictions))
+    assert outputs[0][0] == outputs[1][0]
+    assert outputs[0][1] == outputs[1][1]
