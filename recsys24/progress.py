@@ -89,7 +89,7 @@ def rate_text(rate: float) -> str:
 
 
 class _Counts(ProgressColumn):
-    """``2,500/25,000 impressions  41 impressions/s`` (``?`` while the total is unknown)."""
+    """``2,500/25,000 impressions, 41/s`` (``?`` while the total is unknown), on one line."""
 
     def __init__(self, unit: str):
         super().__init__()
@@ -98,8 +98,8 @@ class _Counts(ProgressColumn):
     def render(self, task) -> Text:
         total = f"{int(task.total):,}" if task.total is not None else "?"
         rate = task.fields.get("rate")
-        speed = f"  {rate_text(rate)} {self.unit}/s" if rate else ""
-        return Text(f"{int(task.completed):,}/{total} {self.unit}{speed}")
+        speed = f", {rate_text(rate)}/s" if rate else ""
+        return Text(f"{int(task.completed):,}/{total} {self.unit}{speed}", no_wrap=True)
 
 
 class Progress:
@@ -130,7 +130,8 @@ class Progress:
 
     def __enter__(self) -> "Progress":
         if self.terminal:
-            columns = (f"[bold]{escape(self.label)}[/]", BarColumn(), _Counts(self.unit), TimeRemainingColumn())
+            columns = (f"[bold]{escape(self.label)}[/]", BarColumn(bar_width=30), _Counts(self.unit),
+                       TimeRemainingColumn())
             self._bar = RichProgress(*columns, console=self.console)
             self._bar.__enter__()
             self._task = self._bar.add_task(self.label, total=self.total, rate=0.0)
