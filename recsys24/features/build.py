@@ -121,24 +121,24 @@ def build_features(
     if progress:
         progress(done, split.num_rows)
     stream = RowStream(split.behaviors, columns)
+
+    def finished(write) -> None:
+        nonlocal done
+        done += write.result()
+        stats["written"] += 1
+        if progress:
+            progress(done, split.num_rows)
+
     # piece i is compressed and written while piece i + 1 is computed, two families at a time
     with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(2) as pool:
         pending = None
-        for lo, hi in ranges:
-            if (lo, hi) not in todo:
-                continue
+        for lo, hi in sorted(todo):
             frame = F.piece_features(F.Piece(stream.take(lo, hi), lo, articles, history, activity, past_only), pool)
             _release_freed_memory()
             if pending is not None:
-                done += pending.result()
-                stats["written"] += 1
-                if progress:
-                    progress(done, split.num_rows)
+                finished(pending)
             pending = writer.submit(_write_piece, frame, P.piece_path(out, lo, hi), hi - lo)
         if pending is not None:
-            done += pending.result()
-            stats["written"] += 1
-            if progress:
-                progress(done, split.num_rows)
+            finished(pending)
     stats["seconds"] = time.perf_counter() - t0
     return stats
