@@ -21,6 +21,7 @@ def main() -> None:
     ap.add_argument("--train", required=True, type=Path)
     ap.add_argument("--valid", required=True, type=Path)
     ap.add_argument("--work", type=Path, default=Path("bench_work/ablation"))
+    ap.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: every core)")
     args = ap.parse_args()
     families = list(json.loads((args.train / "features.json").read_text())["families"])
     rows = []
@@ -28,6 +29,7 @@ def main() -> None:
         out = args.work / (f"without_{drop}" if drop else "all")
         cmd = [sys.executable, "-m", "recsys24", "rank", "train", "--features", str(args.train),
                "--valid-features", str(args.valid), "--out", str(out)] + (["--drop", drop] if drop else [])
+        cmd += ["--param", f"num_threads={args.threads}"] if args.threads else []
         if not (out / "ranker.json").is_file():
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
         spec = json.loads((out / "ranker.json").read_text())

@@ -98,25 +98,31 @@ def _scan(split: Split, articles: ArticleTable) -> _Scan:
     return _Scan(**{k: np.concatenate(v) for k, v in parts.items()})
 
 
-def _inview_table(scan: _Scan, n_articles: int) -> tuple[int, np.ndarray, np.ndarray]:
+def _inview_table(scan: _Scan, n_articles: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
     bucket = scan.time_s // BUCKET_S
     first = int(bucket.min())
     n_buckets = int(bucket.max()) - first + 1
-    real = np.repeat(~scan.beyond, scan.count)
+    offsets = np.concatenate([[0], np.cumsum(scan.count)])
+    rows_per_chunk = max(1, int(COUNT_EVENTS / max(scan.count.mean(), 1)))
+    chunks = [(lo, min(lo + rows_per_chunk, scan.count.size)) for lo in range(0, scan.count.size, rows_per_chunk)]
+
+    def real_articles(lo, hi):  # by rows, so there is no per-candidate copy of the whole split
+        return scan.article[offsets[lo]:offsets[hi]][np.repeat(~scan.beyond[lo:hi], scan.count[lo:hi])]
+
     present = np.zeros(n_articles, dtype=bool)
-    present[scan.article[real]] = True
+    for lo, hi in chunks:
+        present[real_articles(lo, hi)] = True
     slot = np.where(present, np.cumsum(present) - 1, -1).astype(np.int64)
     counts = np.zeros(int(present.sum()) * n_buckets, dtype=np.int64)
-    event_bucket = np.repeat(bucket - first, scan.count)
-    for lo in range(0, real.size, COUNT_EVENTS):
-        sel = slice(lo, lo + COUNT_EVENTS)
-        keep = real[sel]
-        keys = slot[scan.article[sel][keep]] * n_buckets + event_bucket[sel][keep]
+    for lo, hi in chunks:
+        real = np.repeat(~scan.beyond[lo:hi], scan.count[lo:hi])
+        keys = slot[real_articles(lo, hi)] * n_buckets + np.repeat(bucket[lo:hi] - first, scan.count[lo:hi])[real]
         counts += np.bincount(keys, minlength=counts.size)
     cum = np.zeros((counts.size // max(n_buckets, 1), n_buckets + 1), dtype=np.uint32)
     np.cumsum(counts.reshape(-1, n_buckets), axis=1, out=cum[:, 1:])
-    # first bucket with an appearance: where the cumulated count first exceeds 0
-    seen = np.column_stack([(cum[:, 1:] == 0).sum(axis=1), n_buckets - 1 - (cum[:, 1:] == cum[:, -1:]).sum(axis=1) + 1])
+    del counts
+    # first and last bucket with an appearance
+    seen = np.column_stack([(cum[:, 1:] == 0).sum(axis=1), n_buckets - (cum[:, 1:] == cum[:, -1:]).sum(axis=1)])
     return first, slot, cum, seen
 
 

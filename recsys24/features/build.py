@@ -10,6 +10,7 @@ files or options is refused, never reused.
 
 from __future__ import annotations
 
+import ctypes
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -59,6 +60,15 @@ def _plan(out: Path, want: dict) -> dict:
         return have
     write_json(want, path)
     return want
+
+
+def _release_freed_memory() -> None:
+    """Hand freed heap memory back to the OS (glibc keeps what numpy frees in per-thread
+    arenas, so without this the resident size creeps up piece after piece)."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: nothing to do
+        pass
 
 
 def _write_piece(frame, path: Path, rows: int) -> int:
@@ -111,22 +121,24 @@ def build_features(
     if progress:
         progress(done, split.num_rows)
     stream = RowStream(split.behaviors, columns)
-    with ThreadPoolExecutor(1) as writer:  # piece i is compressed and written while piece i + 1 is computed
+
+    def finished(write) -> None:
+        nonlocal done
+        done += write.result()
+        stats["written"] += 1
+        if progress:
+            progress(done, split.num_rows)
+
+    # piece i is compressed and written while piece i + 1 is computed, two families at a time
+    with ThreadPoolExecutor(1) as writer, ThreadPoolExecutor(2) as pool:
         pending = None
-        for lo, hi in ranges:
-            if (lo, hi) not in todo:
-                continue
-            frame = F.piece_features(F.Piece(stream.take(lo, hi), lo, articles, history, activity, past_only))
+        for lo, hi in sorted(todo):
+            frame = F.piece_features(F.Piece(stream.take(lo, hi), lo, articles, history, activity, past_only), pool)
+            _release_freed_memory()
             if pending is not None:
-                done += pending.result()
-                stats["written"] += 1
-                if progress:
-                    progress(done, split.num_rows)
+                finished(pending)
             pending = writer.submit(_write_piece, frame, P.piece_path(out, lo, hi), hi - lo)
         if pending is not None:
-            done += pending.result()
-            stats["written"] += 1
-            if progress:
-                progress(done, split.num_rows)
+            finished(pending)
     stats["seconds"] = time.perf_counter() - t0
     return stats

@@ -24,7 +24,6 @@ from recsys24.features.groups import gap_to_min, group_rank, share_of_max
 from recsys24.features.history import HistoryTable
 
 DOT_CHUNK = 2_000_000  # candidates per block when gathering text vectors
-THREADS = 2
 
 
 @dataclass
@@ -193,17 +192,20 @@ CATEGORICAL = ("article_type", "device_type")
 KEYS = {S.ROW: pl.UInt32, S.IMPRESSION_ID: pl.UInt32, S.USER_ID: pl.UInt32}
 
 
-def piece_features(p: Piece) -> pl.DataFrame:
-    """The key columns and every family's features of one piece, one row per candidate."""
+def piece_features(p: Piece, pool: ThreadPoolExecutor | None = None) -> pl.DataFrame:
+    """The key columns and every family's features of one piece, one row per candidate.
+
+    ``pool``: threads to compute families side by side (numpy releases the GIL
+    in its sorts, gathers and arithmetic, so two families use both cores).
+    """
     columns = {
         S.ROW: np.repeat(np.arange(p.first_row, p.first_row + p.rows.height, dtype=np.uint32), p.count),
         S.IMPRESSION_ID: np.repeat(p.rows[S.IMPRESSION_ID].to_numpy(), p.count),
         S.USER_ID: np.repeat(p.rows[S.USER_ID].to_numpy(), p.count),
     }
-    # numpy releases the GIL in its sorts, gathers and arithmetic: two families at a time use both cores
-    with ThreadPoolExecutor(THREADS) as pool:
-        for out in pool.map(lambda family: family(p), FAMILIES.values()):
-            columns.update(out)
+    outputs = pool.map(lambda family: family(p), FAMILIES.values()) if pool else map(lambda f: f(p), FAMILIES.values())
+    for out in outputs:
+        columns.update(out)
     return pl.DataFrame(columns)
 
 
