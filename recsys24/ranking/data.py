@@ -129,6 +129,7 @@ class Block:
     row: np.ndarray  # behaviors row per impression
     impression: np.ndarray  # impression id per impression
     user: np.ndarray  # user id per impression
+    rows_read: int = 0  # behaviors rows of the pieces read for this block, kept or not
 
 
 def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScores] = (),
@@ -163,7 +164,7 @@ def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScor
         take = np.repeat(kept, group)
         x = np.column_stack([columns[n][take] for n in names]).astype(np.float32, copy=False)
         yield Block(x, None if label is None else label[take], group[kept], rows[kept], impressions[kept],
-                    users[kept])
+                    users[kept], hi - lo)
 
 
 def concat_blocks(blocks) -> Block:

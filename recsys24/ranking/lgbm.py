@@ -111,11 +111,15 @@ def train_ranker(
     params: dict | None = None,
     drop: tuple[str, ...] = (),
     log: Callable[[str], None] = lambda msg: None,
+    reading: Callable[[int, int], None] | None = None,
+    boosting: Callable[[int, int], None] | None = None,
 ) -> dict:
     """Train a lambdarank model on ``train`` features; early-stop on ``valid`` or on held-out users.
 
     ``scores`` maps a features folder's path to the scores files stacked on it
-    (the same names for every folder). Returns the ranker's summary (ranker.json).
+    (the same names for every folder). ``reading(rows read, rows to read)`` is
+    called after each features piece, ``boosting(round, rounds)`` after each
+    boosting round. Returns the ranker's summary (ranker.json).
     """
     import lightgbm as lgb
 
@@ -135,8 +139,18 @@ def train_ranker(
 
     t0 = time.perf_counter()
     log(f"reading {len(train)} features folder(s), {sample:.0%} of impressions")
-    train_block = concat_blocks(b for f in train for b in iter_blocks(f, names, scores.get(str(f.path), []),
-                                                                        keep=keep_train))
+    to_read = sum(f.plan["num_rows"] for f in train) + (0 if in_training else valid.plan["num_rows"])
+    read = [0]
+
+    def counted(blocks):
+        for block in blocks:
+            read[0] += block.rows_read
+            if reading:
+                reading(read[0], to_read)
+            yield block
+
+    train_block = concat_blocks(counted(b for f in train for b in iter_blocks(f, names, scores.get(str(f.path), []),
+                                                                                keep=keep_train)))
     if in_training:
         source = train
         valid_keep = lambda rows, users: (unit_hash(rows, seed) < sample if sample < 1 else True) & held(rows, users)  # noqa: E731
@@ -145,6 +159,8 @@ def train_ranker(
         valid_keep = (lambda rows, users: unit_hash(rows, seed) < sample) if sample < 1 else None
     valid_block = concat_blocks(b for f in source for b in iter_blocks(f, names, scores.get(str(f.path), []),
                                                                          keep=valid_keep))
+    if reading and not in_training:
+        reading(to_read, to_read)
     read_seconds = time.perf_counter() - t0
     log(f"training on {train_block.x.shape[0]:,} candidates of {train_block.group.size:,} impressions, "
         f"early stopping on {valid_block.group.size:,} impressions")
@@ -166,6 +182,8 @@ def train_ranker(
         entry = {"step": env.iteration + 1}
         entry.update({f"val_{name}": value for _, name, value, _ in env.evaluation_result_list})
         history.append(entry)
+        if boosting:
+            boosting(env.iteration + 1, rounds)
         if (env.iteration + 1) % 50 == 0:
             log(f"round {env.iteration + 1}: validation AUC {entry['val_auc']:.4f}")
 
