@@ -95,7 +95,7 @@ def tiny_articles():
 @pytest.fixture(scope="session")
 def tiny_tokenizer(tiny_articles, tmp_path_factory):
     """A sentencepiece tokenizer trained once per session on ``tiny_articles`` and the template words."""
-    from recsys24.models.loading import offline_tokenizer
+    from recsys24.prompts.tokenizer import offline_tokenizer
 
     return offline_tokenizer(tiny_articles, tmp_path_factory.mktemp("spiece"), vocab_size=600)
 
@@ -157,7 +157,8 @@ def make_pairs():
 def tiny(tmp_path_factory):
     """A tiny synthetic dataset, its prepared test split and a randomly initialised CGc-d model folder."""
     from recsys24.config import load_config
-    from recsys24.models.loading import build_recommender, offline_tokenizer
+    from recsys24.models.loading import build_recommender
+    from recsys24.prompts.tokenizer import offline_tokenizer
 
     root = tmp_path_factory.mktemp("tiny")
     synthesize(root / "data", "tiny", seed=1, splits=("test",))
@@ -176,7 +177,7 @@ def cgh_model(tiny, tmp_path_factory):
 
     from recsys24.config import load_config
     from recsys24.models.loading import build_recommender
-    from recsys24.models.tokenizer import load_tokenizer
+    from recsys24.prompts.tokenizer import load_tokenizer
 
     tokenizer = load_tokenizer(tiny["model"])
     config = load_config(Path(__file__).resolve().parents[1] / "configs" / "tiny" / "cgh_d.yaml")

@@ -109,7 +109,7 @@ def test_predict_uses_the_fast_path_and_agrees_with_the_reference(tiny, cgh_mode
     import polars as pl
 
     from recsys24.inference.predict import merge_scores, predict_shard
-    from recsys24.models import cached_decoder
+    from recsys24.models.prompt import cached_decoder
 
     calls = []
     original = cached_decoder.cached_scores

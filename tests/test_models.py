@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from recsys24.config import config_from_dict
-from recsys24.models.collate import Collator
+from recsys24.model_inputs.prompt_collator import PromptCollator as Collator
 from recsys24.models.loading import build_recommender, load_recommender
 from recsys24.models.loss import bpr_loss, combined_loss, listwise_nll
 from recsys24.prompts.article_tokens import build_token_table
@@ -56,7 +56,7 @@ def test_each_architecture_scores_one_per_candidate(tiny_tokenizer, tiny_article
 
 
 def test_cg_and_cgc_share_encoder_decoder_outputs(tiny_tokenizer, tiny_articles, impressions):
-    from recsys24.models.base import first_decoder_state
+    from recsys24.models.prompt.base import first_decoder_state
 
     cg, collate = setup(tiny_tokenizer, tiny_articles, "cg", "d")
     cgc, _ = setup(tiny_tokenizer, tiny_articles, "cgc", "d", seed=1)
@@ -195,8 +195,8 @@ def test_pretrained_checkpoint_folder_loads_into_every_architecture(tiny_tokeniz
     from safetensors.torch import save_file
     from transformers import MT5ForConditionalGeneration
 
-    from recsys24.models.loading import tiny_config
-    from recsys24.models.tokenizer import load_tokenizer
+    from recsys24.models.prompt.base import tiny_config
+    from recsys24.prompts.tokenizer import load_tokenizer
 
     torch.manual_seed(0)
     full = MT5ForConditionalGeneration(tiny_config(len(tiny_tokenizer)))

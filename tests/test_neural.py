@@ -18,8 +18,9 @@ from recsys24.data import schema as S
 from recsys24.data.prepare import prepare
 from recsys24.data.prepared import open_prepared
 from recsys24.data.synth import synthesize
-from recsys24.models.loading import build_recommender, load_recommender, offline_tokenizer
+from recsys24.models.loading import build_recommender, load_recommender
 from recsys24.models.registry import architecture
+from recsys24.prompts.tokenizer import offline_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 MODELS = ("nrms", "naml", "lstur", "npa", "dkn")
@@ -107,7 +108,7 @@ def test_saved_model_folder_loads_to_identical_scores(name, data, tmp_path):
 
 def test_dkn_aligns_entities_with_the_title_tokens_they_name(tiny_tokenizer):
     from recsys24.config import NeuralSize
-    from recsys24.models.neural.features import build_news_features
+    from recsys24.model_inputs.news_collator import build_news_features
 
     articles = pl.DataFrame({
         S.ARTICLE_ID: [1, 2],

@@ -10,7 +10,8 @@ import pytest
 
 from recsys24.config import config_from_dict, load_config
 from recsys24.errors import Recsys24Error
-from recsys24.models.collate import Collator, right_aligned
+from recsys24.model_inputs.candidates import right_aligned
+from recsys24.model_inputs.prompt_collator import PromptCollator as Collator
 from recsys24.models.registry import architecture
 from recsys24.prompts.article_tokens import build_token_table
 from recsys24.prompts.assemble import Prompts, list_prompts, render

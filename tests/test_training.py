@@ -93,7 +93,7 @@ def test_a_log_file_gets_plain_progress_lines_and_a_rounded_summary(trained):
 
 
 def test_exported_model_loads_and_scores(trained, prepared):
-    from recsys24.models.batch import Collator
+    from recsys24.model_inputs.prompt_collator import PromptCollator as Collator
     from recsys24.models.loading import load_recommender
     from recsys24.prompts.article_tokens import build_token_table
 

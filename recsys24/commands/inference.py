@@ -7,7 +7,9 @@ from pathlib import Path
 import click
 
 from recsys24.data import schema as S
+from recsys24.models.scoring import ScoringDefaults
 from recsys24.progress import Progress, console, plural, rate_text
+
 DEFAULT_ZIP = "submission/predictions.zip"
 
 
@@ -32,13 +34,16 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
 @click.option("--num-shards", type=int, default=1, show_default=True,
               help="Into how many shards the split is cut; run one predict per shard, then predict-merge.")
 @click.option("--batch-size", type=int, default=None,
-              help="Candidates per forward pass (default: the architecture's, 256; CGh 4096).")
+              help=f"Candidates per forward pass (default: the architecture's `scoring.batch_size`, "
+                   f"{ScoringDefaults.batch_size:,} unless it declares more, as CGh does).")
 @click.option("--piece-rows", type=int, default=None,
-              help="Impressions per resumable piece (default: the architecture's, 50,000; CGh 1,000,000, "
-                   "so that more impressions of one user share a history encoding).")
+              help=f"Impressions per resumable piece (default: the architecture's `scoring.piece_rows`, "
+                   f"{ScoringDefaults.piece_rows:,} unless it declares more, as CGh does so that more "
+                   "impressions of one user share a history encoding).")
 @click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available).")
 @click.option("--reference", is_flag=True,
-              help="Score through the plain Hugging Face forward, not the architecture's fast path (CGh).")
+              help="Score through the plain forward, not the architecture's fast path (those whose "
+                   "`scoring.fast_path` is true: CGh).")
 @click.option("--make-submission", is_flag=True, help="Merge all shards, write and validate the contest zip.")
 @click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
 def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, reference,

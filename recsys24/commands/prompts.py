@@ -24,7 +24,7 @@ def prompts() -> None:
 @click.option("--tokenizer", "tokenizer_dir", default=None, help="mT5 hub id or folder (default: train one on the articles).")
 def show(prepared_dir, template, n, language, history_size, clip_chars, max_length, tokenizer_dir):
     """Print N prompts of template a–e built from the prepared split."""
-    from recsys24.prompts.preview import preview_prompts
+    from recsys24.model_inputs.preview import preview_prompts
     from recsys24.prompts.templates import PromptConfig
 
     prompt = PromptConfig(

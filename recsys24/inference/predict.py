@@ -3,7 +3,9 @@
 Within a piece, impressions are sorted by the length of their prompt's history
 part (length bucketing, so padding stays small), cut into batches of about
 ``batch_size`` candidates, scored (bf16 on GPU, fp32 on CPU) and put back in
-row order. See :mod:`recsys24.inference.pieces` for how pieces make a killed
+row order. Batch size, piece size and the fast path are the architecture's
+``scoring`` defaults (:class:`recsys24.models.scoring.ScoringDefaults`) unless
+given. See :mod:`recsys24.inference.pieces` for how pieces make a killed
 run resumable and how shards are merged.
 """
 
@@ -12,7 +14,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import polars as pl
@@ -25,16 +27,17 @@ from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
 from recsys24.io import remove_stale_temps, write_parquet
-from recsys24.models.batch import prefetched
+from recsys24.model_inputs.prefetch import prefetched
 
-DEFAULT_BATCH = 256  # candidates per forward pass, unless the architecture says otherwise
-DEFAULT_PIECE_ROWS = 50_000  # impressions per resumable piece, unless the architecture says otherwise
+if TYPE_CHECKING:
+    from recsys24.models.contract import Model
+
 COLUMNS = [S.ROW, S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW, S.HISTORY_IDS, S.HISTORY_TIMES]
 
 
 def resolve_model_dir(path: str | Path) -> Path:
     """A model folder, or a training run folder whose exported ``model/`` is used."""
-    from recsys24.models.base import SPEC_FILE
+    from recsys24.models.contract import SPEC_FILE
 
     path = Path(path)
     wanted = "give a `recsys24 train` run folder, its model/ folder, or baseline:NAME"
@@ -64,21 +67,18 @@ def resolve_prepared(data: str | Path, split: str) -> Prepared:
 
 
 def default_piece_rows(model_dir: Path) -> int:
-    """The architecture's piece size (``scoring_piece_rows``), else :data:`DEFAULT_PIECE_ROWS`."""
-    import json
-
-    from recsys24.models.base import SPEC_FILE
+    """The piece size the model folder's architecture declares (``scoring.piece_rows``)."""
+    from recsys24.models.contract import ModelSpec
     from recsys24.models.registry import architecture
 
-    spec = json.loads((model_dir / SPEC_FILE).read_text())
-    return getattr(architecture(spec["architecture"]), "scoring_piece_rows", DEFAULT_PIECE_ROWS)
+    return architecture(ModelSpec.read(model_dir).architecture).scoring.piece_rows
 
 
 @dataclass
 class Scorer:
     """A loaded model, its token table and collator, on one device."""
 
-    model: torch.nn.Module
+    model: Model
     collator: object
     device: torch.device
 
@@ -96,7 +96,7 @@ class Scorer:
         """Wrap an in-memory model: bf16 on GPU, fp32 on CPU, in eval mode, on its fast path if it has one."""
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(dev, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32).eval()
-        if hasattr(model, "enable_fast_scoring"):
+        if model.scoring.fast_path:
             model.enable_fast_scoring(fast, compile=fast and dev.type == "cuda")
         return cls(model, model.make_collator(articles, tokenizer), dev)
 
@@ -107,7 +107,7 @@ class Scorer:
 
         progress: called after each batch with the number of impressions of ``frame`` scored so far.
         """
-        batch_size = batch_size or getattr(self.model, "scoring_batch_size", DEFAULT_BATCH)
+        batch_size = batch_size or self.model.scoring.batch_size
         key = getattr(self.collator, "sort_key", None)
         order = np.argsort(key(frame), kind="stable") if key else np.arange(frame.height)
         counts = frame[S.INVIEW].list.len().to_numpy().astype(np.int64)

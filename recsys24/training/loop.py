@@ -23,7 +23,7 @@ from recsys24.config import Config
 from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
 from recsys24.io import remove_stale_temps, write_json
-from recsys24.models.batch import prefetched
+from recsys24.model_inputs.prefetch import prefetched
 from recsys24.progress import Progress, log
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
@@ -47,8 +47,7 @@ class StopSignal:
 
 
 def _tokenizer(config: Config, articles: pl.DataFrame, run: Path, is_main: bool):
-    from recsys24.models.loading import offline_tokenizer
-    from recsys24.models.tokenizer import load_tokenizer
+    from recsys24.prompts.tokenizer import load_tokenizer, offline_tokenizer
 
     if config.model.backbone != "tiny":
         return load_tokenizer(config.model.backbone)
@@ -125,8 +124,8 @@ def train(config: Config, run: str | Path) -> dict:
     def collate(k: int):
         """This run's k-th micro-batch: a pure function of (step, micro-batch, rank), so resuming repeats it."""
         step, micro = first_step + k // tc.grad_accum, k % tc.grad_accum
-        collator.rng = np.random.default_rng([tc.seed, step, micro, dist.rank])
-        return collator(stream.micro_batch(first_position + k * stride, tc.micro_batch))
+        rng = np.random.default_rng([tc.seed, step, micro, dist.rank])  # shuffles the pairs' candidates
+        return collator(stream.micro_batch(first_position + k * stride, tc.micro_batch), rng)
 
     batches = prefetched(collate, (tc.steps - state.step) * tc.grad_accum)
     with progress:

@@ -1,4 +1,4 @@
-"""The common frame of the neural baselines: word embeddings, scoring, loss, model folder.
+"""The neural family's base: word embeddings, news and user encoders, scoring, model folder.
 
 A subclass builds its layers in ``build`` and implements two encoders::
 
@@ -14,9 +14,12 @@ so the loss is exactly the published one; λ > 0 adds BPR through the shared
 ``combined_loss``.
 
 The model folder holds ``model.safetensors`` (every weight, word embeddings
-included), ``neural.json`` (the ``NeuralSize`` hyper-parameters and the
-embedding shape), the tokenizer and ``recsys24_model.json``, so
-``recsys24 predict --model DIR`` rebuilds the same network.
+included) and ``neural.json`` (the ``NeuralSize`` hyper-parameters and the
+embedding shape), besides the tokenizer and ``recsys24_model.json`` of every
+family (:mod:`recsys24.models.contract`), so ``recsys24 predict --model DIR``
+rebuilds the same network. Of the config's ``prompt`` section only
+``history_size`` is read: the template and the answer words are not (an old
+config that names them still loads).
 """
 
 from __future__ import annotations
@@ -32,27 +35,23 @@ from torch import nn
 
 from recsys24.config import NeuralSize
 from recsys24.errors import Recsys24Error
-from recsys24.models.base import SPEC_FILE, ModelSpec, Output, Recommender
+from recsys24.model_inputs.batches import News, NewsBatch
+from recsys24.models.contract import Model, ModelSpec, Output
 from recsys24.models.loss import listwise_nll
-from recsys24.models.neural.batch import News, NewsBatch
 from recsys24.models.neural.blocks import pretrained_word_embeddings
 
 WEIGHTS_FILE = "model.safetensors"
 SIZE_FILE = "neural.json"
 
 
-class NeuralRecommender(Recommender):
+class NeuralModel(Model):
     """Base of NRMS, NAML, LSTUR, NPA and DKN (no mT5 backbone: word embeddings only)."""
 
-    templates: ClassVar[tuple[str, ...]] = ("a",)  # titles; only history_size of the prompt is read
-    backbone_class = None
     news_fields: ClassVar[tuple[str, ...]] = ("title",)  # what the collator fetches per article
     user_dependent_news: ClassVar[bool] = False  # encode_news reads its users argument (NPA)
 
     def __init__(self, spec: ModelSpec, size: NeuralSize, vocab_size: int, word_dim: int, pad_id: int = 0):
-        nn.Module.__init__(self)  # not Recommender.__init__: there is no backbone or head
-        if spec.prompt.template not in self.templates:
-            raise Recsys24Error(f"architecture {self.name} takes template a, not {spec.prompt.template!r}")
+        super().__init__()
         if spec.prompt.history_size < 1:
             raise Recsys24Error(f"architecture {self.name} needs prompt.history_size >= 1")
         self.spec, self.size, self.pad_id = spec, size, pad_id
@@ -91,18 +90,19 @@ class NeuralRecommender(Recommender):
         return Output(scores, nll)
 
     def make_collator(self, articles, tokenizer, seed: int = 0):
-        from recsys24.models.neural.features import NewsCollator, build_news_features
+        from recsys24.model_inputs.news_collator import NewsCollator, build_news_features
 
         features = build_news_features(articles, tokenizer, self.size, self.news_fields)
         return NewsCollator(features, self.spec.prompt.history_size, self.size.user_buckets, seed=seed)
 
     # --- building, saving, loading ------------------------------------------
     @classmethod
-    def from_config(cls, spec: ModelSpec, config, tokenizer) -> "NeuralRecommender":
+    def from_config(cls, config, tokenizer) -> "NeuralModel":
         """A new model for a run ``config``: word embeddings by ``model.neural.word_init`` for
         ``backbone: tiny`` (co-occurrence vectors read the train split's articles), else the
         backbone's input embeddings.
         """
+        spec = ModelSpec(architecture=cls.name, prompt=config.prompt, lam=config.loss.lam)
         size, backbone = config.model.neural, config.model.backbone
         pad = int(tokenizer.pad_token_id)
         if backbone == "tiny":
@@ -125,28 +125,15 @@ class NeuralRecommender(Recommender):
             model.words.weight.copy_(weight)
         return model
 
-    @classmethod
-    def create(cls, spec: ModelSpec, backbone) -> "NeuralRecommender":
-        raise Recsys24Error(f"{cls.name}: build it with recsys24.models.loading.build_recommender (needs the tokenizer)")
-
-    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None) -> Path:
-        """Write the model folder atomically (see module docstring)."""
+    def save_weights(self, folder: Path) -> None:
         from safetensors.torch import save_file
 
-        from recsys24.io import atomic_path
-
         shape = {"vocab_size": self.words.num_embeddings, "word_dim": self.words.embedding_dim, "pad_id": self.pad_id}
-        with atomic_path(out_dir) as tmp:
-            tmp.mkdir()
-            save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(tmp / WEIGHTS_FILE))
-            (tmp / SIZE_FILE).write_text(json.dumps({**shape, "size": dataclasses.asdict(self.size)}, indent=2) + "\n")
-            if tokenizer is not None:
-                tokenizer.save_pretrained(tmp)
-            (tmp / SPEC_FILE).write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
-        return Path(out_dir)
+        save_file({k: v.detach().contiguous() for k, v in self.state_dict().items()}, str(folder / WEIGHTS_FILE))
+        (folder / SIZE_FILE).write_text(json.dumps({**shape, "size": dataclasses.asdict(self.size)}, indent=2) + "\n")
 
     @classmethod
-    def from_folder(cls, path: str | os.PathLike, spec: ModelSpec) -> "NeuralRecommender":
+    def from_folder(cls, path: str | os.PathLike, spec: ModelSpec) -> "NeuralModel":
         from safetensors.torch import load_file
 
         path = Path(path)

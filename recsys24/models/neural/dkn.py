@@ -16,13 +16,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys24.models.neural.base import NeuralRecommender
+from recsys24.models.neural.base import NeuralModel
 from recsys24.models.neural.blocks import masked_softmax
 
 WINDOWS = (1, 2, 3)
 
 
-class DKN(NeuralRecommender):
+class DKN(NeuralModel):
     name = "dkn"
     news_fields = ("title", "entities")
 

@@ -13,11 +13,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys24.models.neural.base import NeuralRecommender
+from recsys24.models.neural.base import NeuralModel
 from recsys24.models.neural.blocks import TextEncoder
 
 
-class LSTUR(NeuralRecommender):
+class LSTUR(NeuralModel):
     name = "lstur"
     news_fields = ("title", "category", "subcategory")
 

@@ -11,11 +11,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys24.models.neural.base import NeuralRecommender
+from recsys24.models.neural.base import NeuralModel
 from recsys24.models.neural.blocks import AdditiveAttention, TextEncoder
 
 
-class NAML(NeuralRecommender):
+class NAML(NeuralModel):
     name = "naml"
     news_fields = ("title", "body", "category", "subcategory")
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from recsys24.models.neural.base import NeuralRecommender
+from recsys24.models.neural.base import NeuralModel
 from recsys24.models.neural.blocks import PersonalizedAttention, TextCNN
 
 
-class NPA(NeuralRecommender):
+class NPA(NeuralModel):
     name = "npa"
     news_fields = ("title",)
     user_dependent_news = True

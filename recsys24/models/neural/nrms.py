@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from torch import nn
 
-from recsys24.models.neural.base import NeuralRecommender
+from recsys24.models.neural.base import NeuralModel
 from recsys24.models.neural.blocks import AdditiveAttention, MultiHeadSelfAttention
 
 
-class NRMS(NeuralRecommender):
+class NRMS(NeuralModel):
     name = "nrms"
     news_fields = ("title",)
 

@@ -1,4 +1,4 @@
-"""Article features of the neural recommenders, computed once per run, and their collator.
+"""Article features of the neural models, computed once per run, and their collator.
 
 Every article is tokenised once (title; body for NAML) into fixed-width token
 matrices; categories, subcategories and NER entities are hashed into fixed
@@ -11,8 +11,8 @@ new articles, categories or entities get a hashed row, never an error)::
 
 The candidates of a frame (training pairs: the clicked article and its K = 4
 negatives, shuffled within the impression; impressions: the in-view list in its
-order) come from :meth:`recsys24.models.collate.Collator._candidates`, the
-same code the mT5 models use.
+order) come from :func:`recsys24.model_inputs.candidates.frame_candidates`,
+the same code the mT5 models use.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import torch
 
 from recsys24.data import schema
 from recsys24.errors import DataError
-from recsys24.models.collate import Collator, right_aligned
-from recsys24.models.neural.batch import News, NewsBatch
+from recsys24.model_inputs.batches import News, NewsBatch
+from recsys24.model_inputs.candidates import frame_candidates, right_aligned
+from recsys24.model_inputs.prompt_collator import float_labels
 
 NEWS_FIELDS = ("title", "body", "category", "subcategory", "entities")
 NER = "ner_clusters"
@@ -167,8 +168,8 @@ def _aligned_entities(articles: pl.DataFrame, tokenizer, titles: list[list[int]]
     return out
 
 
-class NewsCollator(Collator):
-    """Prepared rows -> :class:`NewsBatch`. Reuses :class:`Collator`'s candidate logic (and its ``rng``)."""
+class NewsCollator:
+    """Prepared rows -> :class:`NewsBatch`; ``rng`` and ``seed`` as in :class:`PromptCollator`."""
 
     def __init__(self, features: NewsFeatures, history_size: int, user_buckets: int, seed: int = 0):
         self.features = features
@@ -176,8 +177,9 @@ class NewsCollator(Collator):
         self.user_buckets = user_buckets
         self.rng = np.random.default_rng(seed)
 
-    def __call__(self, frame: pl.DataFrame) -> NewsBatch:
-        candidates, labels, counts, group, rows = self._impressions(frame)
+    def __call__(self, frame: pl.DataFrame, rng: np.random.Generator | None = None) -> NewsBatch:
+        c = frame_candidates(frame, self.rng if rng is None else rng)
+        candidates = c.article_ids
         f = self.features
         hist = right_aligned(frame[schema.HISTORY_IDS], self.history_size)
         users = frame[schema.USER_ID].cast(pl.Int64).to_numpy() % self.user_buckets
@@ -191,15 +193,12 @@ class NewsCollator(Collator):
             history_news=inverse[len(candidates):].reshape(hist.shape),
             history_mask=torch.from_numpy(hist >= 0),
             users=torch.from_numpy(users.astype(np.int64)),
-            group=torch.from_numpy(group.astype(np.int64)),
-            labels=None if labels is None else torch.from_numpy(labels.astype(np.float32)),
+            group=torch.from_numpy(c.group.astype(np.int64)),
+            labels=float_labels(c.labels),
             article_ids=candidates.astype(np.int32),
-            rows=rows,
+            rows=c.rows,
         )
 
     def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
-        """All zeros: every row has the same fixed-width inputs, so predict keeps the row order.
-
-        (Overrides :meth:`Collator.sort_key`, which reads the prompt token table.)
-        """
+        """All zeros: every row has the same fixed-width inputs, so predict keeps the row order."""
         return np.zeros(frame.height)

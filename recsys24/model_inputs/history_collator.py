@@ -1,8 +1,9 @@
 """Batches for CGh: distinct histories, distinct articles and per-pair time features.
 
-Candidates and labels come from :class:`recsys24.models.collate.Collator`
+Candidates and labels come from :func:`recsys24.model_inputs.candidates.frame_candidates`
 (training pairs shuffled within the impression, impressions in in-view order),
-so CGh trains and scores on exactly the rows the other architectures see.
+so CGh trains and scores on exactly the rows the other architectures see; the
+history rows and their lengths are those of :class:`PromptCollator`.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ import uuid
 
 import numpy as np
 import polars as pl
-import torch
 
 from recsys24.data import schema
 from recsys24.errors import DataError
-from recsys24.models.cgh import HistoryBatch
-from recsys24.models.collate import Collator
+from recsys24.model_inputs.batches import HistoryBatch
+from recsys24.model_inputs.candidates import frame_candidates
+from recsys24.model_inputs.prompt_collator import PromptCollator, float_labels, tensor
 from recsys24.prompts.assemble import article_prompts, history_prompts
 from recsys24.prompts.templates import MISSING_TIME, age_phrase_index
 
@@ -25,7 +26,7 @@ def _diff(ref: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.where((ref == MISSING_TIME) | (t == MISSING_TIME), MISSING_TIME, ref - t)
 
 
-class HistoryCollator(Collator):
+class HistoryCollator(PromptCollator):
     """Frame of prepared rows -> :class:`HistoryBatch` (histories deduplicated within the frame)."""
 
     def __init__(self, table, prompt, seed: int = 0):
@@ -40,9 +41,10 @@ class HistoryCollator(Collator):
         _, which = np.unique(hist_idx, axis=0, return_inverse=True)
         return self.history_tokens(hist_idx) * (frame.height + 1) + which.reshape(-1)
 
-    def __call__(self, frame: pl.DataFrame) -> HistoryBatch:
+    def __call__(self, frame: pl.DataFrame, rng: np.random.Generator | None = None) -> HistoryBatch:
         t = self.table
-        candidates, labels, counts, group, rows = self._impressions(frame)
+        c = frame_candidates(frame, self.rng if rng is None else rng)
+        candidates, group = c.article_ids, c.group
         hist_idx = self.history_rows(frame)
         histories, history_of = np.unique(hist_idx, axis=0, return_inverse=True)
         ids, mask = history_prompts(t, self.prompt, histories)
@@ -57,9 +59,6 @@ class HistoryCollator(Collator):
         age = age_phrase_index(_diff(when.astype(np.int64)[group], published))
         gap = age_phrase_index(_diff(published, newest_pub[group]))
 
-        def tensor(x):
-            return torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64))
-
         return HistoryBatch(
             input_ids=tensor(ids),
             attention_mask=tensor(mask),
@@ -71,9 +70,9 @@ class HistoryCollator(Collator):
             age=tensor(age),
             gap=tensor(gap),
             group=tensor(group),
-            labels=None if labels is None else torch.from_numpy(labels.astype(np.float32)),
+            labels=float_labels(c.labels),
             article_ids=candidates.astype(np.int32),
-            rows=rows,
+            rows=c.rows,
             table_key=self.key,
             table_size=len(t.article_ids),
         )

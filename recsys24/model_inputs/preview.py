@@ -1,4 +1,4 @@
-"""Render a few prompts of a prepared split as text, to see what the model reads."""
+"""Render a few prompt batches of a prepared split as text, to see what the model reads."""
 
 from __future__ import annotations
 
@@ -34,10 +34,9 @@ def preview_prompts(
     (an mT5 hub id or folder), a sentencepiece tokenizer is trained on the
     split's articles in a temporary folder (offline, a few seconds).
     """
-    # the collator and tokenizers live with the models (imported late: torch is slow to import)
-    from recsys24.models.collate import Collator
-    from recsys24.models.loading import offline_tokenizer
-    from recsys24.models.tokenizer import load_tokenizer
+    # imported late: torch is slow to import
+    from recsys24.model_inputs.prompt_collator import PromptCollator
+    from recsys24.prompts.tokenizer import load_tokenizer, offline_tokenizer
 
     prep = open_prepared(prepared_dir)
     articles = prep.articles()
@@ -48,7 +47,7 @@ def preview_prompts(
         tokenizer = load_tokenizer(tokenizer_dir)
     table = build_token_table(articles, tokenizer, prompt)
     frame = next(prep.iter_impressions(batch_rows=n))
-    batch = Collator(table, prompt)(frame)
+    batch = PromptCollator(table, prompt)(frame)
 
     prompts = Prompts(batch.input_ids.numpy(), batch.attention_mask.numpy(), batch.candidate_row.numpy())
     group = batch.group.numpy()

@@ -15,12 +15,13 @@ from __future__ import annotations
 from torch import nn
 from transformers import MT5EncoderModel
 
-from recsys24.models.base import Output, Recommender
-from recsys24.models.batch import Batch
+from recsys24.model_inputs.batches import Batch
+from recsys24.models.contract import Output
 from recsys24.models.loss import listwise_nll
+from recsys24.models.prompt.base import PromptModel
 
 
-class QAPlus(Recommender):
+class QAPlus(PromptModel):
     name = "qa+"
     templates = ("e",)
     backbone_class = MT5EncoderModel

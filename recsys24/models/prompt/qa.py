@@ -17,11 +17,12 @@ import torch
 from torch import nn
 from transformers import MT5EncoderModel
 
-from recsys24.models.base import Output, Recommender
-from recsys24.models.batch import Batch
+from recsys24.model_inputs.batches import Batch
+from recsys24.models.contract import Output
+from recsys24.models.prompt.base import PromptModel
 
 
-class QA(Recommender):
+class QA(PromptModel):
     name = "qa"
     backbone_class = MT5EncoderModel
 

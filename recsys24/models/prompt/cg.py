@@ -14,11 +14,12 @@ from __future__ import annotations
 import torch
 from transformers import MT5ForConditionalGeneration
 
-from recsys24.models.base import Output, Recommender, first_decoder_state
-from recsys24.models.batch import Batch
+from recsys24.model_inputs.batches import Batch
+from recsys24.models.contract import Output
+from recsys24.models.prompt.base import PromptModel, first_decoder_state
 
 
-class CG(Recommender):
+class CG(PromptModel):
     name = "cg"
     backbone_class = MT5ForConditionalGeneration
 

@@ -19,53 +19,23 @@ cross-entropy, as in CGc, and the loss is the same (1 − λ)·NLL + λ·BPR.
 Two scoring paths give the same scores (tested to 1e-4 in fp32):
 ``forward`` runs the Hugging Face encoder and decoder as is (training,
 validation, ``--reference`` scoring); :meth:`CGh.enable_fast_scoring`
-switches ``score`` to :mod:`recsys24.models.cached_decoder`, which keeps the
+switches ``score`` to :mod:`recsys24.models.prompt.cached_decoder`, which keeps the
 cross-attention keys/values and the start position per history and each
 article's vector per run, so a candidate costs one decoder position.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import MT5Model
 
-from recsys24.models.base import Output, Recommender
-from recsys24.models.batch import BatchBase
+from recsys24.model_inputs.batches import HistoryBatch
+from recsys24.models.contract import Output
+from recsys24.models.prompt.base import PromptModel
+from recsys24.models.scoring import ScoringDefaults
 from recsys24.prompts.templates import NUM_AGE_BUCKETS
-
-
-@dataclass
-class HistoryBatch(BatchBase):
-    """A CGh batch: H distinct histories, A distinct articles, N candidates, B impressions.
-
-    input_ids, attention_mask: [H, L] history prompts. history_row: [N] the
-    history of each candidate. article_input_ids, article_mask: [A, La];
-    article_row: [N] into them; article_table_rows: [A] the articles' rows in
-    the run's token table (keys of the fast path's article cache). age, gap:
-    [N] time-feature buckets. group, labels, article_ids, rows: as in
-    :class:`recsys24.models.batch.Batch`. table_key: identifies the token table.
-    """
-
-    input_ids: torch.Tensor
-    attention_mask: torch.Tensor
-    history_row: torch.Tensor
-    article_input_ids: torch.Tensor
-    article_mask: torch.Tensor
-    article_row: torch.Tensor
-    article_table_rows: torch.Tensor
-    age: torch.Tensor
-    gap: torch.Tensor
-    group: torch.Tensor
-    labels: torch.Tensor | None
-    article_ids: np.ndarray
-    rows: np.ndarray
-    table_key: str = ""
-    table_size: int = 0
 
 
 class CandidateHead(nn.Module):
@@ -82,11 +52,12 @@ class CandidateHead(nn.Module):
         self.score = nn.Linear(d_model, 1)
 
 
-class CGh(Recommender):
+class CGh(PromptModel):
     name = "cgh"
     backbone_class = MT5Model
-    scoring_batch_size = 4096  # candidates per forward pass in predict: each costs one decoder position
-    scoring_piece_rows = 1_000_000  # predict pieces: the more rows, the more share a user's history encoding
+    # A candidate costs one decoder position, so batches can be large; the more rows a predict piece
+    # holds, the more impressions share a user's history encoding.
+    scoring = ScoringDefaults(batch_size=4096, piece_rows=1_000_000, fast_path=True)
 
     def __init__(self, backbone, spec):
         super().__init__(backbone, spec)
@@ -99,7 +70,7 @@ class CGh(Recommender):
         return CandidateHead(d_model)
 
     def make_collator(self, articles, tokenizer, seed: int = 0):
-        from recsys24.models.cgh_collate import HistoryCollator
+        from recsys24.model_inputs.history_collator import HistoryCollator
         from recsys24.prompts.article_tokens import build_token_table
 
         return HistoryCollator(build_token_table(articles, tokenizer, self.spec.prompt), self.spec.prompt, seed=seed)
@@ -150,7 +121,7 @@ class CGh(Recommender):
         self.article_cache = None
         self.compiled_encoder = self.compiled_position = None
         if on and compile:
-            from recsys24.models.cached_decoder import decoder_position
+            from recsys24.models.prompt.cached_decoder import decoder_position
 
             encoder = self.backbone.encoder
             self.compiled_encoder = torch.compile(
@@ -170,6 +141,6 @@ class CGh(Recommender):
     def score(self, batch: HistoryBatch) -> torch.Tensor:
         if not self.fast or self.training:
             return self.forward(batch, with_nll=False).scores
-        from recsys24.models.cached_decoder import cached_scores
+        from recsys24.models.prompt.cached_decoder import cached_scores
 
         return cached_scores(self, batch)

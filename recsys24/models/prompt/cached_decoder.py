@@ -93,7 +93,7 @@ def decoder_position(blocks, x, cross, keep, rows, slot, width, past=None, bias=
 
 
 def cached_scores(model, batch) -> torch.Tensor:
-    """Scores [N] of a :class:`~recsys24.models.cgh.HistoryBatch`, equal to ``model.forward(batch).scores``."""
+    """Scores [N] of a :class:`~recsys24.model_inputs.batches.HistoryBatch`, equal to ``model.forward(batch).scores``."""
     backbone = model.backbone
     enc = model.encode(batch.input_ids, batch.attention_mask)
     num_histories = enc.shape[0]

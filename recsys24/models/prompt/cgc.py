@@ -15,11 +15,12 @@ import torch.nn.functional as F
 from torch import nn
 from transformers import MT5Model
 
-from recsys24.models.base import Output, Recommender, first_decoder_state
-from recsys24.models.batch import Batch
+from recsys24.model_inputs.batches import Batch
+from recsys24.models.contract import Output
+from recsys24.models.prompt.base import PromptModel, first_decoder_state
 
 
-class CGc(Recommender):
+class CGc(PromptModel):
     name = "cgc"
     backbone_class = MT5Model
 

@@ -7,8 +7,9 @@ Real path (needs the network once, or a local copy)::
 
 Offline path (demo and tests; nothing touches the network)::
 
-    train_sentencepiece(texts, DIR)    # writes DIR/spiece.model
-    tok = load_tokenizer(DIR)          # T5Tokenizer.from_pretrained(DIR)
+    tok = offline_tokenizer(articles, DIR)   # trained on the article texts and the template words
+    train_sentencepiece(texts, DIR)          # the same on any texts: writes DIR/spiece.model
+    tok = load_tokenizer(DIR)                # T5Tokenizer.from_pretrained(DIR)
 
 The offline model uses mT5's special ids (pad 0, eos 1, unk 2, no bos), and the
 answer words ("ja", "nej", "yes", "no") are forced to single pieces so that CG can
@@ -19,9 +20,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from recsys24.errors import Recsys24Error
+
+if TYPE_CHECKING:
+    import polars as pl
 
 SPIECE = "spiece.model"
 # "▁ja" rather than "ja": a user-defined symbol is cut out wherever it occurs, so
@@ -84,3 +88,18 @@ def single_token_id(tokenizer, word: str) -> int:
         pieces = tokenizer.convert_ids_to_tokens(ids)
         raise Recsys24Error(f"answer word {word!r} is not a single token in this tokenizer: {pieces}")
     return ids[0]
+
+
+def offline_tokenizer(articles: pl.DataFrame, out_dir: str | os.PathLike, vocab_size: int = 8000):
+    """Train a sentencepiece tokenizer on article titles, subtitles and categories plus the template words."""
+    from recsys24.data import schema
+    from recsys24.prompts.templates import LANGUAGES, template_texts
+
+    texts = []
+    for col in (schema.TITLE, schema.SUBTITLE, schema.CATEGORY_STR):
+        if col in articles.columns:
+            texts += articles[col].drop_nulls().to_list()
+    for language in LANGUAGES:
+        texts += template_texts(language) * 20
+    train_sentencepiece(texts, out_dir, vocab_size=vocab_size)
+    return load_tokenizer(out_dir)

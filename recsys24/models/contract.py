@@ -1,0 +1,153 @@
+"""The contract every model family implements, and the model folder they share.
+
+A family (``models/prompt/``: CG, CGc, CGh, QA, QA+ on an mT5 backbone;
+``models/neural/``: NRMS, NAML, LSTUR, NPA, DKN on word embeddings) is a
+subclass of :class:`Model` that says::
+
+    model = Arch.from_config(config, tokenizer)          # a new model for a run config
+    collate = model.make_collator(articles, tokenizer)   # prepared rows -> its batches (recsys24.model_inputs)
+    batch = collate(frame, rng)                          # rng: shuffles training pairs (optional)
+    scores = model.score(batch)    # [N] one score per (impression, candidate); higher = more likely clicked
+    loss = model.loss(batch)       # scalar: (1 − λ)·NLL + λ·BPR
+    model.save_pretrained(DIR, tokenizer)                # the model folder below
+    model = Arch.from_folder(DIR, spec)
+
+and declares how ``recsys24 predict`` scores it in :attr:`Model.scoring`
+(a :class:`ScoringDefaults`), so training, predict and the CLI read the same
+numbers. Adding a family is one folder of subclasses and one line per name in
+:mod:`recsys24.models.registry`.
+
+A model folder (``save_pretrained``) holds everything ``recsys24 predict
+--model DIR`` needs to rebuild it: ``recsys24_model.json`` (architecture name,
+prompt config, λ, answer token ids), the tokenizer, and the family's weight
+files (:meth:`Model.save_weights`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from abc import ABCMeta, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from recsys24.errors import Recsys24Error
+from recsys24.models.loss import combined_loss
+from recsys24.models.scoring import ScoringDefaults
+from recsys24.prompts.templates import PromptConfig
+
+SPEC_FILE = "recsys24_model.json"
+NO_TOKEN = -1  # answer token id of a model that reads no answer word (the neural family)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model folder needs besides weights: architecture, prompt, λ, answer token ids.
+
+    The neural family reads only ``prompt.history_size`` and λ; its answer ids
+    are :data:`NO_TOKEN`.
+    """
+
+    architecture: str
+    prompt: PromptConfig
+    lam: float
+    yes_id: int = NO_TOKEN
+    no_id: int = NO_TOKEN
+
+    def to_dict(self) -> dict:
+        return {
+            "architecture": self.architecture,
+            "prompt": self.prompt.to_dict(),
+            "lambda": self.lam,
+            "yes_id": self.yes_id,
+            "no_id": self.no_id,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSpec":
+        return cls(d["architecture"], PromptConfig(**d["prompt"]), float(d["lambda"]), int(d["yes_id"]), int(d["no_id"]))
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike) -> "ModelSpec":
+        """The spec of a model folder; refuses a folder without one."""
+        path = Path(folder) / SPEC_FILE
+        if not path.is_file():
+            raise Recsys24Error(f"{folder}: not a recsys24 model folder (no {SPEC_FILE})")
+        return cls.from_dict(json.loads(path.read_text()))
+
+
+@dataclass
+class Output:
+    """scores [N]; nll: the architecture's likelihood term (scalar) when labels were given."""
+
+    scores: torch.Tensor
+    nll: torch.Tensor | None = None
+
+
+class Model(nn.Module, metaclass=ABCMeta):
+    """One architecture of any family: batches, scores, loss, model folder, scoring defaults."""
+
+    name: ClassVar[str]
+    scoring: ClassVar[ScoringDefaults] = ScoringDefaults()
+    spec: ModelSpec
+
+    # --- what a family implements -------------------------------------------
+    @classmethod
+    @abstractmethod
+    def from_config(cls, config, tokenizer) -> "Model":
+        """A new model for a run config (a :class:`recsys24.config.Config`)."""
+
+    @abstractmethod
+    def make_collator(self, articles, tokenizer, seed: int = 0):
+        """The callable ``collate(frame, rng=None)`` that turns prepared rows into this model's batches.
+
+        Training and ``recsys24 predict`` both build their batches through it.
+        The result may have ``sort_key(frame)`` (a length per row) that predict
+        buckets by. ``seed`` seeds the generator used when no ``rng`` is given.
+        """
+
+    @abstractmethod
+    def forward(self, batch, with_nll: bool = True) -> Output:
+        """Scores of the batch's candidates and (``with_nll`` and labels given) the NLL term."""
+
+    @abstractmethod
+    def save_weights(self, folder: Path) -> None:
+        """Write the family's weight files into the (new, empty) model folder."""
+
+    @classmethod
+    @abstractmethod
+    def from_folder(cls, path: str | os.PathLike, spec: ModelSpec) -> "Model":
+        """Rebuild a model written by :meth:`save_pretrained`."""
+
+    # --- the same for every family ------------------------------------------
+    def enable_fast_scoring(self, on: bool = True, compile: bool = False) -> None:
+        """Switch ``score`` to the fast path (families whose ``scoring.fast_path`` is true override this)."""
+
+    def score(self, batch) -> torch.Tensor:
+        """One score per (impression, candidate), in the batch's candidate order."""
+        return self.forward(batch, with_nll=False).scores
+
+    def loss(self, batch, lam: float | None = None) -> torch.Tensor:
+        """(1 − λ)·NLL + λ·BPR on a labelled batch; λ defaults to the model's own."""
+        if batch.labels is None:
+            raise Recsys24Error("loss needs a batch with labels (train or validation rows)")
+        lam = self.spec.lam if lam is None else lam
+        out = self.forward(batch, with_nll=lam != 1.0)
+        nll = out.nll if out.nll is not None else out.scores.sum() * 0.0
+        return combined_loss(nll, out.scores, batch.group, batch.labels, lam)
+
+    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None) -> Path:
+        """Write the model folder atomically: the family's weights, the tokenizer, the spec."""
+        from recsys24.io import atomic_path  # imported here: recsys24.io needs polars, scoring does not
+
+        with atomic_path(out_dir) as tmp:
+            tmp.mkdir()
+            self.save_weights(tmp)
+            if tokenizer is not None:
+                tokenizer.save_pretrained(tmp)
+            (tmp / SPEC_FILE).write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
+        return Path(out_dir)
