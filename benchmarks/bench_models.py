@@ -46,10 +46,10 @@ def save(args) -> None:
     import tempfile
 
     from recsys24.data.prepared import open_prepared
-    from recsys24.models.collate import Collator
-    from recsys24.models.loading import offline_tokenizer
+    from recsys24.model_inputs.prompt_collator import PromptCollator
     from recsys24.prompts.article_tokens import build_token_table
     from recsys24.prompts.templates import PromptConfig
+    from recsys24.prompts.tokenizer import offline_tokenizer
 
     val, train = open_prepared(args.prepared), open_prepared(args.pairs)
     with tempfile.TemporaryDirectory() as tmp:
@@ -57,7 +57,7 @@ def save(args) -> None:
     out = {"yes_id": tok.convert_tokens_to_ids("▁ja"), "no_id": tok.convert_tokens_to_ids("▁nej")}
     for template in ("d", "e"):
         prompt = PromptConfig(template=template, max_length=512 if template == "e" else 256)
-        collate = Collator(build_token_table(val.articles(), tok, prompt), prompt)
+        collate = PromptCollator(build_token_table(val.articles(), tok, prompt), prompt)
         score = [collate(f) for f, _ in zip(val.iter_impressions(batch_rows=args.score_rows), range(args.batches))]
         fit = [collate(f) for f, _ in zip(train.iter_pairs(batch_rows=args.train_rows), range(args.batches))]
         out[template] = {"score": [vars(b) for b in score], "train": [vars(b) for b in fit]}
@@ -68,8 +68,8 @@ def save(args) -> None:
 
 def run(args) -> None:
 
-    from recsys24.models.base import ModelSpec
-    from recsys24.models.batch import Batch
+    from recsys24.model_inputs.batches import Batch
+    from recsys24.models.contract import ModelSpec
     from recsys24.models.registry import architecture
     from recsys24.prompts.templates import PromptConfig
 

@@ -11,7 +11,7 @@ split, so it needs only torch and transformers. One run prints, side by side:
   FACTS.md (1,639 pairs/s on one H100);
 * ``cgh-ref``: CGh through the plain Hugging Face forward (encoder once per
   impression, the encoder states repeated per candidate in the decoder);
-* ``cgh-fast``: CGh through :mod:`recsys24.models.cached_decoder`, as
+* ``cgh-fast``: CGh through :mod:`recsys24.models.prompt.cached_decoder`, as
   ``recsys24 predict`` runs it: regular rows (history 224 tokens, 11.6
   candidates on average) and beyond-accuracy rows (250 candidates);
 * the parts of the fast path alone: history encodings/s, candidate
@@ -83,7 +83,7 @@ def timed(fn, seconds: float, sync) -> tuple[float, int]:
 
 def history_batch(rng, vocab, rows: int, counts: np.ndarray, table_size: int, device):
     """A HistoryBatch of ``rows`` distinct histories and ``counts`` candidates each (all article vectors cached)."""
-    from recsys24.models.cgh import HistoryBatch
+    from recsys24.model_inputs.batches import HistoryBatch
 
     n = int(counts.sum())
     group = np.repeat(np.arange(rows), counts)
@@ -111,11 +111,11 @@ def rows_per_encoding(behaviors: str, piece_rows: int) -> float:
 
 def main() -> None:
 
-    from recsys24.models.base import ModelSpec
-    from recsys24.models.batch import Batch
-    from recsys24.models.cached_decoder import cached_scores
-    from recsys24.models.cgc import CGc
-    from recsys24.models.cgh import CGh
+    from recsys24.model_inputs.batches import Batch
+    from recsys24.models.contract import ModelSpec
+    from recsys24.models.prompt.cached_decoder import cached_scores
+    from recsys24.models.prompt.cgc import CGc
+    from recsys24.models.prompt.cgh import CGh
     from recsys24.prompts.templates import PromptConfig
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

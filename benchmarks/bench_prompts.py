@@ -16,11 +16,11 @@ import tempfile
 import time
 
 from recsys24.data.prepared import open_prepared
-from recsys24.models.collate import Collator
-from recsys24.models.loading import offline_tokenizer
-from recsys24.models.tokenizer import load_tokenizer
+from recsys24.model_inputs.prompt_collator import PromptCollator
 from recsys24.prompts.article_tokens import build_token_table
 from recsys24.prompts.templates import PromptConfig
+from recsys24.prompts.tokenizer import offline_tokenizer
+from recsys24.prompts.tokenizer import load_tokenizer
 
 
 def main() -> None:
@@ -46,7 +46,7 @@ def main() -> None:
         t0 = time.perf_counter()
         table = build_token_table(articles, tok, prompt)
         built = time.perf_counter() - t0
-        collate = Collator(table, prompt)
+        collate = PromptCollator(table, prompt)
         pairs = rows = tokens = 0
         t0 = time.perf_counter()
         for i, frame in enumerate(prep.iter_impressions(batch_rows=args.batch_rows)):

@@ -39,16 +39,16 @@ def save(args) -> None:
     import tempfile
 
     from recsys24.data.prepared import open_prepared
-    from recsys24.models.collate import Collator
-    from recsys24.models.loading import offline_tokenizer
+    from recsys24.model_inputs.prompt_collator import PromptCollator
     from recsys24.prompts.article_tokens import build_token_table
     from recsys24.prompts.templates import PromptConfig
+    from recsys24.prompts.tokenizer import offline_tokenizer
 
     train = open_prepared(args.pairs)
     with tempfile.TemporaryDirectory() as tmp:
         tok = offline_tokenizer(train.articles(), tmp)
     prompt = PromptConfig(template="d", history_size=args.history_size, max_length=256)
-    collate = Collator(build_token_table(train.articles(), tok, prompt), prompt)
+    collate = PromptCollator(build_token_table(train.articles(), tok, prompt), prompt)
     batches = [vars(collate(f)) for f, _ in zip(train.iter_pairs(batch_rows=args.micro_batch), range(args.batches))]
     tokens = sum(int(b["attention_mask"].sum()) for b in batches) / sum(len(b["input_ids"]) for b in batches)
     torch.save({"batches": batches, "yes_id": tok.convert_tokens_to_ids("▁ja"), "no_id": tok.convert_tokens_to_ids("▁nej"),
@@ -119,8 +119,8 @@ def profile(engine, batches, steps: int) -> None:
 
 def run(args) -> None:
 
-    from recsys24.models.base import ModelSpec
-    from recsys24.models.batch import Batch
+    from recsys24.model_inputs.batches import Batch
+    from recsys24.models.contract import ModelSpec
     from recsys24.models.registry import architecture
     from recsys24.prompts.templates import PromptConfig
     from recsys24.training.config import TrainConfig
