@@ -9,9 +9,10 @@ import polars as pl
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from recsys24.data.columns import flat_lists
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.metrics import accuracy, per_impression
-from recsys24.evaluation.ranking import descending_order, descending_ranks, flat_lists
+from recsys24.evaluation.ranking import descending_order, descending_ranks
 
 
 def _reference(scores: list[np.ndarray], labels: list[np.ndarray]) -> dict[str, float]:

@@ -10,14 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-import pyarrow as pa
-import polars as pl
-
 from recsys24.baselines import heuristics as H
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists, list_series
 from recsys24.data.split import Split, iter_batches
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.ranking import flat_lists, row_chunks
+from recsys24.evaluation.ranking import row_chunks
 from recsys24.evaluation.scores import BATCH_ROWS, ScoresWriter, scores_frame
 
 CHUNK_ELEMENTS = 4_000_000  # in-view articles scored per call
@@ -51,7 +49,7 @@ def run_baseline(name: str, split: Split, out: str | Path, seed: int = 0, batch_
                 batch = rows.slice(start, stop - start)
                 values = scorer(ctx, batch, first_row + start)
                 _, offsets = flat_lists(batch[S.INVIEW])
-                scores = pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)))
+                scores = list_series(S.SCORES, values, offsets)
                 writer.write(scores_frame(batch[S.IMPRESSION_ID], batch[S.USER_ID], scores))
                 if progress:
                     progress(writer.rows, split.num_rows)

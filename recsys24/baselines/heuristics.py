@@ -25,8 +25,8 @@ import numpy as np
 import polars as pl
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists
 from recsys24.data.split import Split, iter_batches
-from recsys24.evaluation.ranking import flat_lists
 
 BUCKET_US = 10 * 60 * 1_000_000  # inview-count: 10-minute buckets
 WINDOW_BUCKETS = 3  # ... 3 buckets either side: the hour around the impression

@@ -26,6 +26,7 @@ import polars as pl
 
 from recsys24 import __version__
 from recsys24.data import schema as S
+from recsys24.data.columns import list_series, list_values
 from recsys24.data.prepared import MANIFEST
 from recsys24.data.split import (
     Split,
@@ -33,7 +34,6 @@ from recsys24.data.split import (
     check_behaviors_batch,
     iter_batches,
     known_article_table,
-    list_values,
     open_split,
 )
 from recsys24.errors import DataError
@@ -108,7 +108,10 @@ class HistoryCheck:
 
 
 def click_labels(inview: pl.Series, clicked: pl.Series) -> pl.Series:
-    """1/0 per in-view article (in in-view order): was it in the clicked list?
+    """list[i8]: 1/0 per in-view article (in in-view order): was it in the clicked list?
+
+    Prepare writes it into the prepared impressions; ``recsys24 evaluate`` and
+    the ranker read the same labels straight from a behaviors file.
 
     >>> click_labels(pl.Series([[5, 7, 9]]), pl.Series([[9]])).to_list()
     [[0, 0, 1]]
@@ -120,14 +123,7 @@ def click_labels(inview: pl.Series, clicked: pl.Series) -> pl.Series:
     key_cl = np.repeat(rows, n_cl) << 32 | (list_values(clicked).astype(np.int64) & 0xFFFFFFFF)
     labels = np.isin(key_in, key_cl).astype(np.int8)
     offsets = np.concatenate([[0], np.cumsum(n_in)])
-    return _list_series(S.LABELS, offsets, labels, pl.Int8)
-
-
-def _list_series(name: str, offsets: np.ndarray, values: np.ndarray, dtype) -> pl.Series:
-    import pyarrow as pa
-
-    arr = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), pa.array(values))
-    return pl.Series(name, arr).cast(pl.List(dtype))
+    return list_series(S.LABELS, labels, offsets, pl.Int8)
 
 
 def training_pairs(impressions: pl.DataFrame, npratio: int, rng: np.random.Generator) -> pl.DataFrame:
@@ -163,7 +159,7 @@ def training_pairs(impressions: pl.DataFrame, npratio: int, rng: np.random.Gener
     )[pos_imp]
     return base.with_columns(
         pl.Series(S.POSITIVE, positives.astype(np.int32)),
-        _list_series(S.NEGATIVES, offsets, negatives, pl.Int32),
+        list_series(S.NEGATIVES, negatives, offsets, pl.Int32),
     ).select(list(S.PREPARED_PAIRS_SCHEMA))
 
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
+from recsys24.data.columns import list_values
 from recsys24.errors import DataError
 
 
@@ -250,11 +251,6 @@ class UnknownArticles:
                 f"{path}: column '{column}' has {self.count} article ids unknown to "
                 f"articles.parquet (first: {ex})"
             )
-
-
-def list_values(series: pl.Series) -> np.ndarray:
-    """The flat values of a list column as a numpy array (nulls dropped)."""
-    return series.explode().drop_nulls().to_numpy()
 
 
 def _first_row(mask: pl.Series, row_offset: int) -> int | None:

@@ -38,9 +38,10 @@ import polars as pl
 import scipy.sparse as sp
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists, sorted_rows
 from recsys24.data.split import Split, iter_batches
 from recsys24.errors import DataError
-from recsys24.evaluation.ranking import descending_order, flat_lists, list_ids
+from recsys24.evaluation.ranking import descending_order, list_ids
 from recsys24.evaluation.scores import iter_checked
 
 
@@ -53,8 +54,8 @@ class ArticleVectors:
 
     def rows(self, article_ids: np.ndarray) -> np.ndarray:
         """Row index of each article id (-1 when the table lacks it)."""
-        at = np.minimum(np.searchsorted(self.ids, article_ids), self.ids.size - 1)
-        return np.where(self.ids[at] == article_ids, at, -1)
+        at, found = sorted_rows(self.ids, article_ids)
+        return np.where(found, at, -1)
 
     def of(self, article_ids: np.ndarray) -> np.ndarray:
         """Vectors of ``article_ids`` (zero for unknown ids)."""

@@ -13,32 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from recsys24.data import schema as S
+from recsys24.data.prepare import click_labels
 from recsys24.data.split import Split
 from recsys24.errors import DataError, Recsys24Error
 from recsys24.evaluation.metrics import AccuracyTotals
-from recsys24.evaluation.ranking import flat_lists
 from recsys24.evaluation.scores import BATCH_ROWS, iter_checked
-
-
-def click_labels(inview: pl.Series, clicked: pl.Series) -> pl.Series:
-    """list[i8]: 1 where the in-view article is among the clicked ones, row by row.
-
-    >>> click_labels(pl.Series([[5, 7, 9]]), pl.Series([[9]])).to_list()
-    [[0, 0, 1]]
-    """
-    iv, iv_off = flat_lists(inview)
-    ck, ck_off = flat_lists(clicked)
-    iv_row = np.repeat(np.arange(iv_off.size - 1, dtype=np.int64), np.diff(iv_off))
-    ck_row = np.repeat(np.arange(ck_off.size - 1, dtype=np.int64), np.diff(ck_off))
-    # one int64 key per (row, article): membership of all rows in one np.isin
-    key_iv = (iv_row << 32) | iv.astype(np.int64)
-    key_ck = (ck_row << 32) | ck.astype(np.int64)
-    hit = np.isin(key_iv, key_ck).astype(np.int8)
-    arr = pa.LargeListArray.from_arrays(pa.array(iv_off), pa.array(hit))
-    return pl.Series(S.LABELS, arr)
 
 
 def evaluate_scores(

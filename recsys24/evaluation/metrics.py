@@ -40,8 +40,9 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from recsys24.data.columns import flat_lists
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.ranking import flat_lists, row_chunks
+from recsys24.evaluation.ranking import row_chunks
 
 KS_NDCG = (5, 10)
 KS_HR = (1, 5)

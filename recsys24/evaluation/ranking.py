@@ -12,20 +12,6 @@ concatenated) and ``offsets`` (``offsets[i]:offsets[i+1]`` is list ``i``)::
 from __future__ import annotations
 
 import numpy as np
-import polars as pl
-
-
-def flat_lists(series: pl.Series) -> tuple[np.ndarray, np.ndarray]:
-    """The concatenated values and the int64 offsets (starting at 0) of a list column.
-
-    Null lists count as empty. The values array is a copy only where Arrow needs one.
-    """
-    arr = series.rechunk().to_arrow()
-    lengths = series.list.len().fill_null(0).to_numpy().astype(np.int64)
-    offsets = np.zeros(lengths.size + 1, dtype=np.int64)
-    np.cumsum(lengths, out=offsets[1:])
-    values = arr.flatten().to_numpy(zero_copy_only=False)
-    return values, offsets
 
 
 def list_ids(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

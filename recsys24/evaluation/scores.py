@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists
 from recsys24.data.split import Split, check_columns
 from recsys24.errors import DataError
-from recsys24.evaluation.ranking import flat_lists
 from recsys24.io import atomic_path, write_parquet
 
 BATCH_ROWS = 1_000_000

@@ -26,8 +26,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists
 from recsys24.data.split import Split, iter_batches
-from recsys24.evaluation.ranking import flat_lists
 from recsys24.features.articles import ArticleTable
 
 BUCKET_S = 300

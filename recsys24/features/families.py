@@ -17,7 +17,7 @@ import numpy as np
 import polars as pl
 
 from recsys24.data import schema as S
-from recsys24.evaluation.ranking import flat_lists
+from recsys24.data.columns import flat_lists
 from recsys24.features.activity import WINDOWS, Activity
 from recsys24.features.articles import STATIC, ArticleTable
 from recsys24.features.groups import gap_to_min, group_rank, share_of_max

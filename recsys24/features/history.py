@@ -25,9 +25,9 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists
 from recsys24.data.split import iter_batches
 from recsys24.errors import DataError
-from recsys24.evaluation.ranking import flat_lists
 from recsys24.features.articles import ArticleTable
 
 @dataclass

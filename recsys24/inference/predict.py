@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 import torch
 
 from recsys24.data import schema as S
+from recsys24.data.columns import list_series
 from recsys24.data.prepared import PREPARED_WANTED, Prepared, is_raw_folder, open_prepared, raw_folder_hint
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
@@ -122,8 +122,7 @@ class Scorer:
         start[order] = start_sorted
         offsets = np.concatenate([[0], np.cumsum(counts)])
         gather = np.repeat(start - offsets[:-1], counts) + np.arange(offsets[-1])
-        values = pa.array(flat[gather].astype(np.float32))
-        return pl.Series(S.SCORES, pa.LargeListArray.from_arrays(pa.array(offsets), values))
+        return list_series(S.SCORES, flat[gather].astype(np.float32), offsets)
 
     def _scores(self, frame: pl.DataFrame, order: np.ndarray, bounds: np.ndarray, progress=None):
         """Scores of each batch; the next batch is collated on a thread while the device scores this one."""

@@ -25,7 +25,7 @@ import polars as pl
 import torch
 
 from recsys24.data import schema
-from recsys24.errors import DataError
+from recsys24.data.columns import article_rows
 from recsys24.model_inputs.batches import News, NewsBatch
 from recsys24.model_inputs.candidates import frame_candidates, right_aligned
 from recsys24.model_inputs.prompt_collator import float_labels
@@ -87,13 +87,7 @@ class NewsFeatures:
 
     def index(self, article_ids: np.ndarray) -> np.ndarray:
         """Row of each article id; -1 (an empty history slot) maps to the empty row A."""
-        article_ids = np.asarray(article_ids)
-        pos = np.minimum(np.searchsorted(self.article_ids, article_ids), len(self.article_ids) - 1)
-        found = self.article_ids[pos] == article_ids
-        bad = ~found & (article_ids != -1)
-        if bad.any():
-            raise DataError(f"articles.parquet: article_id {int(article_ids[bad][0])} is not in the article table")
-        return np.where(found, pos, len(self.article_ids)).astype(np.int64)
+        return article_rows(self.article_ids, article_ids, empty=len(self.article_ids))
 
     def news(self, rows: np.ndarray) -> News:
         """The :class:`News` tensors of article rows of any shape."""

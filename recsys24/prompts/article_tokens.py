@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from recsys24.data import schema
-from recsys24.errors import DataError
+from recsys24.data.columns import article_rows
 from recsys24.prompts.templates import MISSING_TIME, WORDS, PromptConfig, age_phrases
 
 _SOURCE_COLUMN = {"title": schema.TITLE, "subtitle": schema.SUBTITLE, "category": schema.CATEGORY_STR}
@@ -48,14 +48,7 @@ class TokenTable:
 
     def index(self, article_ids: np.ndarray) -> np.ndarray:
         """Row of each article id (int64); -1 stays -1 (a missing history slot)."""
-        article_ids = np.asarray(article_ids)
-        pos = np.searchsorted(self.article_ids, article_ids)
-        pos = np.minimum(pos, len(self.article_ids) - 1)
-        found = self.article_ids[pos] == article_ids
-        bad = ~found & (article_ids != -1)
-        if bad.any():
-            raise DataError(f"articles.parquet: article_id {int(article_ids[bad][0])} is not in the article table")
-        return np.where(found, pos, -1).astype(np.int64)
+        return article_rows(self.article_ids, article_ids)
 
     def word(self, name: str) -> tuple[int, int]:
         return self.words[name]

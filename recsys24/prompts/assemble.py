@@ -131,16 +131,25 @@ def _too_long(prompt: PromptConfig, lengths: np.ndarray) -> None:
         )
 
 
-def _fit(table, prompt: PromptConfig, history, before, after) -> tuple[np.ndarray, np.ndarray]:
-    """(starts, lengths) of ``before`` + history + "(ingen)" if empty + ``after``, oldest items dropped to fit."""
+def _fit_history(table, history, before, after, budget: int) -> tuple[np.ndarray, np.ndarray]:
+    """(starts, lengths) of ``before`` + history + "(ingen)" if empty + ``after``, the oldest history
+    items dropped until the whole fits ``budget`` tokens (what does not fit even without history is left
+    to the caller to refuse).
+    """
     h_starts, h_lens, item_len = history
     none_s, none_l = _word(table, "no_history", len(h_starts))
     fixed = sum(l for _, l in before + after)
-    keep = _drop_oldest(item_len, fixed + item_len.sum(axis=1) - prompt.max_length)
+    keep = _drop_oldest(item_len, fixed + item_len.sum(axis=1) - budget)
     h_lens = _apply_keep(h_lens, keep)
     none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
     starts = np.column_stack([before[0][0], h_starts, none_s] + [s for s, _ in after])
     lengths = np.column_stack([before[0][1], h_lens, none_l] + [l for _, l in after])
+    return starts, lengths
+
+
+def _fit(table, prompt: PromptConfig, history, before, after) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_fit_history` to ``max_length``; refuses a prompt that does not fit even without history."""
+    starts, lengths = _fit_history(table, history, before, after, prompt.max_length)
     _too_long(prompt, lengths)
     return starts, lengths
 
@@ -221,17 +230,10 @@ def list_prompts(
     cut (oldest first) to at most half of ``max_length``.
     """
     b = len(counts)
-    h_starts, h_lens, item_len = _history(table, prompt, hist_idx, impression_us[:, None])
-    fixed_head = [_word(table, "prefix", b)]
+    history = _history(table, prompt, hist_idx, impression_us[:, None])
     head_after = [_word(table, "end_history", b), _word(table, "question_list", b)]
+    head_s, head_l = _fit_history(table, history, [_word(table, "prefix", b)], head_after, prompt.max_length // 2)
     tail = [_word(table, w, b) for w in ("question_end", "eos")]
-    none_s, none_l = _word(table, "no_history", b)
-    head_fixed = sum(l for _, l in fixed_head + head_after)
-    keep = _drop_oldest(item_len, head_fixed + item_len.sum(axis=1) - prompt.max_length // 2)
-    h_lens = _apply_keep(h_lens, keep)
-    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
-    head_s = np.column_stack([fixed_head[0][0], h_starts, none_s] + [s for s, _ in head_after])
-    head_l = np.column_stack([fixed_head[0][1], h_lens, none_l] + [l for _, l in head_after])
     tail_s = np.column_stack([s for s, _ in tail])
     tail_l = np.column_stack([l for _, l in tail])
 

@@ -28,10 +28,10 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists
+from recsys24.data.prepare import click_labels
 from recsys24.data.split import check_columns
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.evaluate import click_labels
-from recsys24.evaluation.ranking import flat_lists
 from recsys24.features.groups import group_max, group_rank
 from recsys24.features.store import FeatureSet, RowStream
 

@@ -25,9 +25,9 @@ from typing import Callable
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from recsys24.data import schema as S
+from recsys24.data.columns import list_series
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.metrics import accuracy
 from recsys24.evaluation.scores import ScoresWriter, scores_frame
@@ -57,8 +57,8 @@ DEFAULT_PARAMS = {
 
 
 def _lists(values: np.ndarray, group: np.ndarray, name: str) -> pl.Series:
-    offsets = np.concatenate([[0], np.cumsum(group)]).astype(np.int64)
-    return pl.Series(name, pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(values)))
+    """A list column of ``values`` cut into lists of ``group`` (LightGBM's list lengths) items."""
+    return list_series(name, values, np.concatenate([[0], np.cumsum(group)]))
 
 
 def group_metrics(scores: np.ndarray, block: Block) -> dict[str, float]:

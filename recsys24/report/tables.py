@@ -25,6 +25,7 @@ import numpy as np
 import polars as pl
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists
 from recsys24.data.split import Split, iter_batches
 from recsys24.evaluation.beyond import beyond_accuracy
 from recsys24.evaluation.evaluate import evaluate_scores
@@ -32,7 +33,6 @@ from recsys24.evaluation.metrics import METRIC_NAMES
 from recsys24.evaluation.ranking import (
     descending_order,
     descending_ranks,
-    flat_lists,
     list_ids,
 )
 from recsys24.evaluation.scores import iter_checked

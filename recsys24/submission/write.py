@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
 from recsys24.data import schema as S
+from recsys24.data.columns import flat_lists, list_series
 from recsys24.data.split import Split
-from recsys24.evaluation.ranking import descending_ranks, flat_lists, row_chunks
+from recsys24.evaluation.ranking import descending_ranks, row_chunks
 from recsys24.evaluation.scores import BATCH_ROWS, iter_checked
 from recsys24.io import atomic_path
 from recsys24.submission import PREDICTIONS
@@ -39,7 +39,7 @@ def prediction_lines(impression_ids: pl.Series, scores: pl.Series) -> bytes:
     """
     values, offsets = flat_lists(scores)
     ranks = descending_ranks(values, offsets)
-    rank_lists = pl.Series("ranks", pa.LargeListArray.from_arrays(pa.array(offsets), pa.array(ranks)))
+    rank_lists = list_series("ranks", ranks, offsets)
     text = (
         pl.DataFrame({"id": impression_ids, "ranks": rank_lists})
         .select(pl.format("{} [{}]", "id", pl.col("ranks").cast(pl.List(pl.String)).list.join(",")))
