@@ -50,7 +50,7 @@ from recsys24.recprompt.recommender import (
     Recommender,
     load_template,
     missing_placeholders,
-    scores_frame,
+    ranked_scores,
 )
 from recsys24.recprompt.sampling import sample_impressions
 
@@ -213,7 +213,7 @@ def run_recprompt(
         if not (done.is_file() and done.read_text(encoding="utf-8") == template):
             ranked = recommender.rank(template, test)
             write_parquet(ranked.drop(S.SCORES), out / "answers.parquet")
-            write_parquet(scores_frame(ranked), out / "scores.parquet")
+            write_parquet(ranked_scores(ranked), out / "scores.parquet")
             _write_text(done, template)
         scores = pl.read_parquet(out / "scores.parquet")
         parsed = pl.read_parquet(out / "answers.parquet", columns=["parsed"])["parsed"]

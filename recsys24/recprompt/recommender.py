@@ -183,6 +183,6 @@ class Recommender:
         )
 
 
-def scores_frame(ranked: pl.DataFrame) -> pl.DataFrame:
+def ranked_scores(ranked: pl.DataFrame) -> pl.DataFrame:
     """The scores-file columns of :meth:`Recommender.rank`'s output."""
     return ranked.select(list(S.SCORES_SCHEMA)).cast(S.SCORES_SCHEMA)

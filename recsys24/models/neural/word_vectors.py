@@ -1,4 +1,4 @@
-"""Offline word vectors for the neural baselines: PPMI + SVD over the articles' own text.
+"""Offline word vectors for the neural models: PPMI + SVD over the articles' own text.
 
 The papers start from pretrained GloVe vectors; offline (``backbone: tiny``)
 there are none. Count-based vectors from the article corpus (the classic
