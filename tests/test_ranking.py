@@ -131,6 +131,21 @@ def test_ranker_beats_the_best_heuristic(ranker, feats, demo_data, tmp_path):
     assert len((ranker / "metrics.jsonl").read_text().splitlines()) >= spec["best_iteration"]
 
 
+def test_rank_predict_reads_only_the_features_the_trees_use(ranker, feats, tmp_path):
+    """Scores are the booster's own on every feature, though predict leaves unused ones unread."""
+    from recsys24.evaluation.ranking import flat_lists
+    from recsys24.ranking.data import concat_blocks, iter_blocks
+    from recsys24.ranking.lgbm import load_ranker, predict_ranker
+
+    booster, spec = load_ranker(ranker)
+    assert (booster.feature_importance("split") == 0).any()  # some feature is left unread
+    fs = open_features(feats / "validation")
+    predict_ranker(ranker, fs, [], tmp_path / "scores.parquet")
+    written = flat_lists(pl.read_parquet(tmp_path / "scores.parquet")[S.SCORES])[0]
+    every = concat_blocks(iter_blocks(fs, spec["features"], labels=False)).x
+    np.testing.assert_array_equal(written, booster.predict(every).astype(np.float32))
+
+
 def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cli):
     """A model's scores stack on a split it did not train on, and are refused on the split it trained on."""
     from recsys24.baselines import run_baseline
