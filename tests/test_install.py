@@ -103,3 +103,11 @@ def test_a_shipped_config_is_found_by_path_or_by_name(tmp_path, monkeypatch):
     assert config_file("mine.yaml") == Path("mine.yaml")  # a file by path wins
     with pytest.raises(Recsys24Error, match="tiny/cgh_x: no such config file"):
         config_file("tiny/cgh_x")
+
+
+def test_a_run_without_git_records_the_version_and_no_commit(monkeypatch):
+    from recsys24 import __version__
+    from recsys24.training.runlog import code_version
+
+    monkeypatch.setenv("PATH", "")  # no git to ask
+    assert code_version() == {"recsys24": __version__}
