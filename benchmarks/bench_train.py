@@ -119,11 +119,11 @@ def profile(engine, batches, steps: int) -> None:
 
 def run(args) -> None:
 
+    from recsys24.config import TrainConfig
     from recsys24.model_inputs.batches import Batch
     from recsys24.models.contract import ModelSpec
     from recsys24.models.registry import architecture
     from recsys24.prompts.templates import PromptConfig
-    from recsys24.training.config import TrainConfig
     from recsys24.training.distributed import setup_distributed
     from recsys24.training.engine import make_engine
 

@@ -1,7 +1,7 @@
-"""Typed run configs: a YAML file under ``configs/`` loaded into dataclasses.
+"""Typed run configs: a YAML file under ``configs/`` loaded into dataclasses, and the one typed-YAML reader.
 
 Sections: ``model`` (architecture and backbone), ``prompt`` (see
-:class:`recsys24.prompts.templates.PromptConfig`) and ``loss``. A later stage
+:class:`recsys24.prompts.templates.PromptConfig`), ``loss`` and ``train``. A later stage
 adds its section as one more dataclass field on :class:`Config` (nested
 dataclasses are read recursively). Unknown keys
 are refused, so a typo does not silently fall back to a default::
@@ -9,22 +9,25 @@ are refused, so a typo does not silently fall back to a default::
     model:  {architecture: cgc, backbone: google/mt5-small}
     prompt: {template: d, language: da, history_size: 4, clip_chars: 60, max_length: 256}
     loss:   {lambda: 0.4}
+
+The reader (:func:`read_config`) takes any tree of dataclasses, so other
+config files (``configs/recprompt.yaml``) are read and refused the same way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import os
 import types
 import typing
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import yaml
 
 from recsys24.errors import Recsys24Error
 from recsys24.prompts.templates import PromptConfig
-from recsys24.training.config import TrainConfig
+from recsys24.resources import config_file
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,56 @@ class LossConfig:
             raise Recsys24Error(f"loss.lambda must be in [0, 1], got {self.lam}")
 
 
+PRECISIONS = ("auto", "fp32", "bf16")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to train: data, steps, optimiser, schedule, evaluation, checkpoints.
+
+    ``micro_batch`` is pairs per rank per forward pass; one optimiser step sees
+    ``micro_batch × grad_accum × world_size`` pairs. ``precision: auto`` means
+    bf16 on GPU and fp32 on CPU. ``deepspeed`` names a JSON file under
+    ``configs/deepspeed/`` (``zero2`` default, ``zero3``) or a path.
+    ``compile`` compiles each mT5 block with ``torch.compile`` (ZeRO 0–2; on a
+    GPU it fuses the many small element-wise kernels of eager T5).
+    ``gradient_checkpointing`` recomputes each mT5 block's activations in the
+    backward pass: about a third more compute for far less activation memory,
+    so larger micro-batches fit.
+    """
+
+    train_data: str = "demo_run/prepared/train"
+    valid_data: str | None = "demo_run/prepared/validation"
+    steps: int = 200
+    micro_batch: int = 8
+    grad_accum: int = 1
+    lr: float = 3e-4
+    weight_decay: float = 0.01
+    warmup_steps: int = 20
+    min_lr_ratio: float = 0.1
+    grad_clip: float = 1.0
+    precision: str = "auto"
+    deepspeed: str = "zero2"
+    compile: bool = False
+    gradient_checkpointing: bool = False
+    eval_every: int = 50
+    eval_impressions: int = 200
+    eval_batch_impressions: int = 16
+    save_every: int = 50
+    log_every: int = 10
+    seed: int = 0
+
+    def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise Recsys24Error(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("compile", "gradient_checkpointing"):
+            if not isinstance(getattr(self, name), bool):
+                raise Recsys24Error(f"train.{name} must be true or false, got {getattr(self, name)!r}")
+        for name in ("steps", "micro_batch", "grad_accum", "eval_every", "save_every", "log_every"):
+            if getattr(self, name) < 1:
+                raise Recsys24Error(f"train.{name} must be >= 1, got {getattr(self, name)}")
+
+
 @dataclass(frozen=True)
 class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -128,14 +181,15 @@ def _describe(hint) -> str:
         return " or ".join(_describe(a) for a in args) + (" or null" if type(None) in typing.get_args(hint) else "")
     if typing.get_origin(hint) in (tuple, list):
         return f"a list of {_describe(args[0]).split(' ', 1)[1]}s"
-    return {bool: "true or false", int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+    return {bool: "true or false", int: "an integer", float: "a number", str: "a string",
+            dict: "a section (key: value pairs)"}.get(hint, str(hint))
 
 
 def _typed(hint, value):
     """``value`` as the field type ``hint`` wants, or raise TypeError.
 
     Integers are numbers; a string that reads as a number is one for a number
-    field (YAML reads ``3e-4`` as a string); a list is a tuple.
+    field (YAML reads ``3e-4`` as a string); a list is a tuple where the field is one.
 
     >>> _typed(float, "3e-4"), _typed(int | None, None), _typed(tuple[str, ...] | None, ["title"])
     (0.0003, None, ('title',))
@@ -151,7 +205,9 @@ def _typed(hint, value):
         raise TypeError(hint)
     if typing.get_origin(hint) in (tuple, list) and isinstance(value, (list, tuple)):
         item = typing.get_args(hint)[0]
-        return tuple(_typed(item, v) for v in value)
+        return typing.get_origin(hint)(_typed(item, v) for v in value)
+    if hint is dict and isinstance(value, dict):
+        return value
     if hint is bool and isinstance(value, bool):
         return value
     if hint is int and isinstance(value, int) and not isinstance(value, bool):
@@ -193,7 +249,9 @@ def _build(cls, data, prefix: str, origins: _Origins):
     for key, value in data.items():
         name, dotted = _RENAMED.get(key, key), f"{prefix}.{key}" if prefix else str(key)
         if name not in known:
-            raise Recsys24Error(f"{origins.of(dotted)}: {dotted}: unknown key (known: {', '.join(sorted(known))})")
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"; {key} looks like a typo of {close[0]}" if close else ""
+            raise Recsys24Error(f"{origins.of(dotted)}: {dotted}: unknown key (known: {', '.join(sorted(known))}){hint}")
         if dataclasses.is_dataclass(known[name]):
             kwargs[name] = _build(known[name], value, dotted, origins)
             continue
@@ -251,23 +309,33 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
     return data
 
 
-def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> Config:
-    """Read a YAML config file (e.g. ``configs/cgc_d.yaml``), then apply ``key=value`` overrides."""
-    path = Path(path)
-    if not path.is_file():
-        raise Recsys24Error(f"{path}: no such config file")
+def read_config(cls, path: str | os.PathLike, overrides: list[str] = ()):
+    """A ``cls`` (a dataclass of dataclass sections) from a YAML file, with ``key=value`` overrides applied.
+
+    path: a file, or a shipped config by name (see :func:`recsys24.resources.config_file`).
+    Unknown keys and values of the wrong type are refused with one line naming
+    the key and where it came from (the file or the command line).
+    """
+    path = config_file(path)
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise Recsys24Error(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
     if data is not None and not isinstance(data, dict):
-        raise Recsys24Error(f"{path}: expected sections (model:, prompt:, loss:, train:), got {type(data).__name__}")
+        sections = ", ".join(f"{f.name}:" for f in dataclasses.fields(cls))
+        raise Recsys24Error(f"{path}: expected sections ({sections}), got {type(data).__name__}")
     overrides = list(overrides)
     in_file = _dotted_keys(data or {})
     merged = apply_overrides(data or {}, overrides)
     # a section the file lacks came from the command line too (trian.steps=5: "trian")
     from_line = override_keys(overrides) | (_dotted_keys(merged) - in_file)
-    return config_from_dict(merged, str(path), from_line)
+    return _build(cls, merged, "", _Origins(str(path), from_line))
+
+
+def load_config(path: str | os.PathLike, overrides: list[str] = ()) -> Config:
+    """Read a run config (e.g. ``configs/cgc_d.yaml``, or a shipped one by name, ``tiny/cgc_d``), then apply
+    ``key=value`` overrides."""
+    return read_config(Config, path, overrides)
 
 
 def _dotted_keys(data: dict, prefix: str = "") -> set[str]:

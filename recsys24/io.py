@@ -23,11 +23,14 @@ import socket
 import time
 import uuid
 from pathlib import Path
-from typing import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Iterable, Iterator, TypeVar
 
 import polars as pl
 
 from recsys24.errors import Recsys24Error
+
+T = TypeVar("T")
 
 # Failures that mean "this place cannot take the file"; any other error passes through as it is.
 WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EFBIG}
@@ -215,3 +218,19 @@ def folder_fingerprint(folder: str | os.PathLike) -> str:
 def file_digest(path: str | os.PathLike) -> str:
     """A hash of a small file's whole content (e.g. a manifest)."""
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
+
+
+def read_ahead(items: Iterable[T]) -> Iterator[T]:
+    """The items of ``items``, each made on a worker thread while the caller works on the one before.
+
+    For a loop that reads a piece (parquet decoding, which releases the GIL)
+    and then computes on it: the next read overlaps the computation. Errors
+    come out where the item would have.
+    """
+    iterator = iter(items)
+    done = object()
+    with ThreadPoolExecutor(1) as pool:
+        upcoming = pool.submit(next, iterator, done)
+        while (item := upcoming.result()) is not done:
+            upcoming = pool.submit(next, iterator, done)
+            yield item

@@ -170,6 +170,8 @@ def test_repeats_and_context(hand):
     # user 1: row 2 sees 12 and 11 again (row 0), row 4 sees 10 (row 0) and 11 (rows 0, 2)
     assert [cell(hand, 2, i, "seen_before") for i in range(3)] == [1, 1, 0]
     assert [cell(hand, 4, i, "seen_before") for i in range(2)] == [1, 2]
+    assert [cell(hand, 0, i, "seen_after") for i in range(3)] == [1, 2, 1]  # 10: row 4; 11: rows 2, 4; 12: row 2
+    assert [cell(hand, 2, i, "seen_after") for i in range(3)] == [0, 1, 0]
     assert cell(hand, 2, 0, "prev_impression_gap_s") == 20 * 60 - 30
     assert cell(hand, 0, 0, "next_impression_gap_s") == 20 * 60 - 30
     assert np.isnan(cell(hand, 0, 0, "prev_impression_gap_s"))

@@ -108,3 +108,26 @@ def test_train_help_lists_the_shipped_configs(cli):
     text = " ".join(cli("train", "--help").output.split())
     assert "configs/tiny/" in text and "cgh_d" in text and "qaplus_e" in text
     assert "recprompt" not in text  # not a training config
+
+
+# --- history: what a model reads against what prepare kept -------------------------------------
+
+
+def test_a_model_reading_more_history_than_prepared_is_refused_at_train_and_predict(cli, tiny, tmp_path):
+    from recsys24.data.prepare import prepare
+    from recsys24.data.synth import synthesize
+
+    synthesize(tmp_path / "data", "tiny", seed=1, splits=("train",))
+    prepare(tmp_path / "data", "train", tmp_path / "train", history_size=2)
+    run = tmp_path / "run"
+    line = error_line(cli("train", "--config", CGH, "--output", run, f"train.train_data={tmp_path / 'train'}",
+                          "train.valid_data=null"))
+    assert line.startswith(f"error: {tmp_path / 'train'}: prepared with 2 history items per user, "
+                           "but prompt.history_size asks for 4; prepare it again with `recsys24 prepare --data ")
+    assert line.endswith(f"--split train --out {tmp_path / 'train'} --history-size 4`")
+    assert not run.exists()  # refused before anything is written
+
+    prepare(tiny["root"] / "data", "test", tmp_path / "test", history_size=2)
+    line = error_line(cli("predict", "--model", tiny["model"], "--data", tmp_path / "test", "--out", tmp_path / "s"))
+    assert f"prepared with 2 history items per user, but the model {tiny['model']} (prompt.history_size) asks for 4" \
+        in line and line.endswith("--history-size 4`")

@@ -181,7 +181,7 @@ def test_trained_by_recsys24_train_and_scored_by_predict(data, tmp_path):
 
 
 def test_compare_writes_one_table_of_models_and_heuristics(data, tmp_path):
-    from recsys24.report.compare import HEURISTICS, compare
+    from recsys24.experiments import HEURISTICS, compare
 
     root = data["root"]
     overrides = ("train.steps=6", "train.eval_every=6", "train.save_every=6", "train.eval_impressions=50")

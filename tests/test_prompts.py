@@ -117,6 +117,84 @@ def test_template_e_chunks_250_candidates_independently_of_the_batch(tiny_tokeni
     assert np.array_equal(alone.input_ids[alone.candidate_row, alone.candidate_pos], table.pool[start[many]])
 
 
+def _list_prompts_loop(table, prompt, hist_idx, cand_idx, counts, impression_us):
+    """Template e as it was assembled before it went over whole columns: one impression at a time."""
+    from recsys24.prompts import assemble as A
+
+    def chunks(cand_len, sep_len, budget):
+        n = len(cand_len)
+        k = max(1, int(np.ceil((cand_len.sum() + sep_len * (n - 1)) / budget)))
+        while True:
+            parts = np.array_split(np.arange(n), k)
+            if all(cand_len[c].sum() + sep_len * (len(c) - 1) <= budget for c in parts):
+                return parts
+            k += 1
+
+    b = len(counts)
+    h_starts, h_lens, item_len = A._history(table, prompt, hist_idx, impression_us[:, None])
+    fixed_head = [A._word(table, "prefix", b)]
+    head_after = [A._word(table, "end_history", b), A._word(table, "question_list", b)]
+    tail = [A._word(table, w, b) for w in ("question_end", "eos")]
+    none_s, none_l = A._word(table, "no_history", b)
+    head_fixed = sum(l for _, l in fixed_head + head_after)
+    keep = A._drop_oldest(item_len, head_fixed + item_len.sum(axis=1) - prompt.max_length // 2)
+    h_lens = A._apply_keep(h_lens, keep)
+    none_l = np.where(h_lens.sum(axis=1) == 0, none_l, 0)
+    head_s = np.column_stack([fixed_head[0][0], h_starts, none_s] + [s for s, _ in head_after])
+    head_l = np.column_stack([fixed_head[0][1], h_lens, none_l] + [l for _, l in head_after])
+    tail_s = np.column_stack([s for s, _ in tail])
+    tail_l = np.column_stack([l for _, l in tail])
+    group = np.repeat(np.arange(b), counts)
+    cand = A._article_segments(table, prompt.candidate_fields, cand_idx, impression_us[group])
+    cand_s = np.column_stack([s for s, _ in cand])
+    cand_l = np.column_stack([l for _, l in cand])
+    cand_len = cand_l.sum(axis=1)
+    sep_s, sep_len = table.words["sep"]
+    budget = prompt.max_length - head_l.sum(axis=1) - tail_l.sum(axis=1)
+    rows_s, rows_l, first_seg, cand_row = [], [], np.zeros(len(cand_idx), np.int64), np.zeros(len(cand_idx), np.int64)
+    begin = np.cumsum(counts) - counts
+    nf = cand_s.shape[1]
+    for i in range(b):
+        mine = np.arange(begin[i], begin[i] + counts[i])
+        for part in chunks(cand_len[mine], sep_len, int(budget[i])) if len(mine) else [np.arange(0)]:
+            c = mine[part]
+            seps_l = np.full((len(c), 1), sep_len)
+            if len(c):
+                seps_l[-1] = 0
+            s = np.concatenate([cand_s[c], np.full((len(c), 1), sep_s)], axis=1).ravel()
+            l = np.concatenate([cand_l[c], seps_l], axis=1).ravel()
+            cand_row[c] = len(rows_s)
+            first_seg[c] = head_s.shape[1] + np.arange(len(c)) * (nf + 1)
+            rows_s.append(np.concatenate([head_s[i], s, tail_s[i]]))
+            rows_l.append(np.concatenate([head_l[i], l, tail_l[i]]))
+    width = max(len(r) for r in rows_s)
+    starts = np.zeros((len(rows_s), width), np.int64)
+    lengths = np.zeros((len(rows_s), width), np.int64)
+    for r, (s, l) in enumerate(zip(rows_s, rows_l)):
+        starts[r, : len(s)] = s
+        lengths[r, : len(l)] = l
+    ids, mask, seg_pos = A.gather_segments(table.pool, starts, lengths, table.pad_id)
+    return Prompts(ids, mask, candidate_row=cand_row, candidate_pos=seg_pos[cand_row, first_seg])
+
+
+@pytest.mark.parametrize("fields, max_length", [(("title",), 256), (("category", "title"), 96), (("age", "title"), 160)])
+def test_template_e_over_whole_columns_gives_the_token_ids_of_the_loop(tiny_tokenizer, tiny_articles, fields,
+                                                                      max_length):
+    """Impressions of 1 to 300 candidates, budgets that force extra chunks: the same prompts as one at a time."""
+    prompt = PromptConfig(template="e", max_length=max_length, fields=fields, history_size=6)
+    table = build_token_table(tiny_articles, tiny_tokenizer, prompt)
+    rng = np.random.default_rng(0)
+    counts = np.concatenate([[1, 300, 2], rng.integers(1, 40, 60)])
+    hist = rng.integers(-1, tiny_articles.height, (counts.size, 6))
+    cand = rng.integers(0, tiny_articles.height, counts.sum())
+    when = rng.integers(0, 10**15, counts.size)
+    new, old = list_prompts(table, prompt, hist, cand, counts, when), _list_prompts_loop(table, prompt, hist, cand,
+                                                                                        counts, when)
+    assert len(new.input_ids) > counts.size  # some impressions take several prompts
+    for field in ("input_ids", "attention_mask", "candidate_row", "candidate_pos"):
+        assert np.array_equal(getattr(new, field), getattr(old, field)), field
+
+
 def test_collator_pairs_have_one_shuffled_positive(tiny_tokenizer, tiny_articles, make_pairs):
     n = 40
     frame = make_pairs([[1000, 1001]] * n, list(range(1100, 1100 + n)), [[1200, 1201, 1202, 1203]] * n)

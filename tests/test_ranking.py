@@ -56,7 +56,7 @@ def test_past_only_features_ignore_later_impressions(demo_data, tmp_path):
     keep = pl.col(S.ROW).is_in(np.flatnonzero(~later).tolist())
     before, after = _frame(tmp_path / "before").filter(keep), _frame(tmp_path / "after").filter(keep)
     assert before.height > 100_000
-    assert "inview_next_1h" not in before.columns and "next_impression_gap_s" not in before.columns
+    assert not {"inview_next_1h", "next_impression_gap_s", "seen_after"} & set(before.columns)
     assert before.equals(after)
     # ... while the full features do see the future
     build_features(root, "validation", tmp_path / "full_after")
@@ -129,6 +129,21 @@ def test_ranker_beats_the_best_heuristic(ranker, feats, demo_data, tmp_path):
     importance = pl.read_csv(ranker / "importance.csv")
     assert set(importance["feature"]) == set(spec["features"]) and importance["gain"].is_sorted(descending=True)
     assert len((ranker / "metrics.jsonl").read_text().splitlines()) >= spec["best_iteration"]
+
+
+def test_rank_predict_reads_only_the_features_the_trees_use(ranker, feats, tmp_path):
+    """Scores are the booster's own on every feature, though predict leaves unused ones unread."""
+    from recsys24.data.columns import flat_lists
+    from recsys24.ranking.data import concat_blocks, iter_blocks
+    from recsys24.ranking.lgbm import load_ranker, predict_ranker
+
+    booster, spec = load_ranker(ranker)
+    assert (booster.feature_importance("split") == 0).any()  # some feature is left unread
+    fs = open_features(feats / "validation")
+    predict_ranker(ranker, fs, [], tmp_path / "scores.parquet")
+    written = flat_lists(pl.read_parquet(tmp_path / "scores.parquet")[S.SCORES])[0]
+    every = concat_blocks(iter_blocks(fs, spec["features"], labels=False)).x
+    np.testing.assert_array_equal(written, booster.predict(every).astype(np.float32))
 
 
 def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cli):

@@ -10,7 +10,7 @@ from recsys24.data import schema as S
 from recsys24.data.mind import mind_tables, write_synthetic_mind
 from recsys24.errors import Recsys24Error
 from recsys24.recprompt.backends import Cached
-from recsys24.recprompt.config import RecPromptConfig, load_config
+from recsys24.recprompt.config import RecPromptConfig, read_recprompt_config
 from recsys24.recprompt.optimizer import extract_template, run_recprompt
 from recsys24.recprompt.recommender import load_template
 
@@ -117,19 +117,19 @@ def test_extract_template_takes_the_last_marked_block():
 
 
 def test_shipped_config_loads_typed_and_refuses_typos(tmp_path):
-    config = load_config("configs/recprompt.yaml")
+    config = read_recprompt_config("configs/recprompt.yaml")
     assert config.loop.iterations == 10 and config.data.num_validation == 100 and config.data.num_test == 400
     assert config.recommender.temperature == 0.0 and config.recommender.api_key_env == "OPENAI_API_KEY"
     bad = tmp_path / "bad.yaml"
     bad.write_text("loop:\n  iteratoins: 3\n")
     with pytest.raises(Recsys24Error, match="unknown key.*iteratoins"):
-        load_config(bad)
+        read_recprompt_config(bad)
 
 
 def test_request_params_follow_the_config(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("recommender: {temperature: 0.2, max_tokens: null, extra: {seed: 7}}\n")
-    config = load_config(path)
+    config = read_recprompt_config(path)
     assert config.recommender.params == {"temperature": 0.2, "seed": 7}
     assert config.optimizer.params == {"temperature": 0.0, "max_tokens": 1024}
 

@@ -155,7 +155,7 @@ def test_speed_and_memory_options_train_like_eager(trained, prepared, tmp_path, 
 
 def test_compile_refuses_zero3():
     from recsys24.errors import Recsys24Error
-    from recsys24.training.config import TrainConfig
+    from recsys24.config import TrainConfig
     from recsys24.training.engine import make_engine
 
     with pytest.raises(Recsys24Error, match="train.compile works with ZeRO stages 0-2, not zero3"):

@@ -25,7 +25,7 @@ def compare(data_dir, prepared, split, out, models, configs, overrides):
     OVERRIDES (section.key=value) apply to every training run, e.g. train.steps=100.
     Finished steps are skipped on a rerun; OUT/table.md holds the markdown table.
     """
-    from recsys24.report.compare import CONFIGS, compare as run
+    from recsys24.experiments import CONFIGS, compare as run
 
     names = tuple(m for m in models.split(",") if m)
     run(data_dir, prepared, out, split, names, tuple(overrides), configs or CONFIGS,

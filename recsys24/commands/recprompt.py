@@ -28,31 +28,11 @@ def recprompt(config_path, data, mind, split, backend, model, base_url, iteratio
     """Optimise a RecPrompt template with an LLM and evaluate it (AUC, MRR, nDCG)."""
     from recsys24.data.mind import mind_tables
     from recsys24.data.tables import ebnerd_tables
-    from recsys24.errors import Recsys24Error
-    from recsys24.recprompt.config import load_config
+    from recsys24.recprompt.config import resolve_recprompt_config
     from recsys24.recprompt.optimizer import run_recprompt
 
-    config = load_config(config_path)
-    if data and mind:
-        raise Recsys24Error("give --data or --mind, not both")
-    if data or mind:
-        config.data.source, config.data.path = ("ebnerd", data) if data else ("mind", mind)
-    if split:
-        config.data.split = split
-    for section in (config.recommender, config.optimizer):
-        section.kind = backend or section.kind
-        section.model = model or section.model
-        section.base_url = base_url or section.base_url
-    if iterations is not None:
-        config.loop.iterations = iterations
-    if no_cache:
-        config.cache_dir = None
-    elif cache:
-        config.cache_dir = cache
-    if not config.data.path:
-        raise Recsys24Error("no data: give --data DIR or --mind DIR (or data.path in the config)")
-    if config.data.source not in ("ebnerd", "mind"):
-        raise Recsys24Error(f"data.source '{config.data.source}': expected ebnerd or mind")
+    config = resolve_recprompt_config(config_path, data=data, mind=mind, split=split, backend=backend, model=model,
+                                      base_url=base_url, iterations=iterations, cache=cache, no_cache=no_cache)
     tables = (
         ebnerd_tables(config.data.path, config.data.split)
         if config.data.source == "ebnerd"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+from recsys24.resources import CONFIGS
 
 
 def shipped_configs() -> list[tuple[str, str]]:
-    """(folder, config names) of the training configs under configs/ (files with a ``model:`` section)."""
+    """(folder, config names) of the training configs shipped under configs/ (files with a ``model:`` section)."""
     groups = []
     for folder in [CONFIGS, *sorted(p for p in CONFIGS.iterdir() if p.is_dir())] if CONFIGS.is_dir() else []:
         names = sorted(p.stem for p in folder.glob("*.yaml") if re.search(r"^model:", p.read_text(), re.M))
@@ -26,7 +26,7 @@ class _TrainCommand(click.Command):
     """``train`` whose --help lists the training configs shipped under configs/ (found when asked)."""
 
     def format_epilog(self, ctx, formatter):
-        with formatter.section("Shipped configs (--config configs/tiny/cgh_d.yaml)"):
+        with formatter.section("Shipped configs (--config configs/tiny/cgh_d.yaml, or tiny/cgh_d from any folder)"):
             formatter.write_dl(shipped_configs() or [("configs/", "none next to this installation")])
             formatter.write_paragraph()
             formatter.write_text("configs/tiny/: the offline models of the demo and the tests (a random tiny "
@@ -36,7 +36,8 @@ class _TrainCommand(click.Command):
 
 @click.command(cls=_TrainCommand, context_settings={"ignore_unknown_options": False})
 @click.option("--config", "config_path", required=True, type=click.Path(dir_okay=False),
-              help="A YAML file, e.g. configs/tiny/cgh_d.yaml (see Shipped configs below).")
+              help="A YAML file, e.g. configs/tiny/cgh_d.yaml, or a shipped config's name, e.g. tiny/cgh_d "
+                   "(see Shipped configs below).")
 @click.option("--output", type=click.Path(file_okay=False), help="Run folder (default: runs/<config name>).")
 @click.argument("overrides", nargs=-1)
 def train(config_path, output, overrides):

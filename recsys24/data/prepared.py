@@ -49,6 +49,22 @@ class Prepared:
     def history_size(self) -> int:
         return self.manifest["params"]["history_size"]
 
+    def require_history(self, wanted: int, asker: str) -> None:
+        """Refuse a model that reads more history items per user than this split was prepared with.
+
+        A model asking for 50 items of a split prepared with 20 would silently
+        see 20: the split must be prepared again, or the model ask for fewer.
+        asker: who asks, for the message (``prompt.history_size``).
+        """
+        if wanted <= self.history_size:
+            return
+        params = self.manifest["params"]
+        again = f"recsys24 prepare --data {self.source_dir} --split {self.split} --out {self.path} --history-size {wanted}"
+        again += "".join(f" --{key} {params[key]}" for key, default in (("npratio", 4), ("seed", 0))
+                         if params.get(key, default) != default)  # the same pairs as before
+        raise DataError(f"{self.path}: prepared with {self.history_size} history items per user, but {asker} asks "
+                        f"for {wanted}; prepare it again with `{again}`")
+
     @property
     def source_dir(self) -> Path:
         """The EB-NeRD data folder this split was prepared from."""

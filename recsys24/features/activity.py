@@ -11,11 +11,12 @@ time and the number of candidates, and per candidate its article; from those:
   *next* windows cover ``[b, b + k)``, the impression's own bucket included;
 - ``prev_gap`` / ``next_gap``: seconds since the user's previous impression in
   the split (strictly earlier) and until the next one (strictly later);
-- ``seen_before``: how many of the user's strictly earlier impressions in the
-  split had the candidate in view (beyond-accuracy rows never count as one).
+- ``seen_before`` / ``seen_after``: how many of the user's strictly earlier
+  (later) impressions in the split had the candidate in view (beyond-accuracy
+  rows never count as one); ``seen_after`` only when the future may be read.
 
 Memory: about 4 bytes per candidate of the split for the scan, one uint16 per
-candidate kept for ``seen_before``, and the count table (in-view articles x
+candidate kept for ``seen_before`` (and ``seen_after``), and the count table (in-view articles x
 buckets, uint32).
 """
 
@@ -45,6 +46,7 @@ class Activity:
     prev_gap: np.ndarray  # float32 per behaviors row, NaN where there is none
     next_gap: np.ndarray
     seen_before: np.ndarray  # uint16 per candidate of the split, in file order
+    seen_after: np.ndarray | None  # the same, strictly later impressions (None: past only)
     row_offsets: np.ndarray  # int64 [rows + 1]: where each row's candidates start
 
     def inview_counts(self, article_rows: np.ndarray, times_s: np.ndarray) -> dict[str, np.ndarray]:
@@ -153,14 +155,25 @@ def _run_starts(keys: np.ndarray) -> np.ndarray:
     return np.maximum.accumulate(np.where(new, np.arange(keys.size), 0))
 
 
-def _seen_before(scan: _Scan, user_index: np.ndarray, n_articles: int) -> np.ndarray:
-    """Per candidate: the user's strictly earlier real impressions that had it in view."""
+def _run_ends(keys: np.ndarray) -> np.ndarray:
+    """For each element of a sorted array, the index just past its run of equal keys."""
+    last = np.ones(keys.size, dtype=bool)
+    last[:-1] = keys[:-1] != keys[1:]
+    return np.minimum.accumulate(np.where(last, np.arange(1, keys.size + 1), keys.size)[::-1])[::-1]
+
+
+def _seen(scan: _Scan, user_index: np.ndarray, n_articles: int,
+          later: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """Per candidate: the user's strictly earlier (and, with ``later``, strictly later) real
+    impressions that had it in view."""
     rel = scan.time_s - scan.time_s.min()
     pair_bits = int(user_index.max(initial=0) + 1).bit_length() + int(n_articles).bit_length()
     shift = max(0, int(rel.max(initial=0)).bit_length() + 1 + pair_bits - 63)
     rel >>= shift  # coarser than a second only when the split spans years
     t_bits = int(rel.max(initial=0)).bit_length() + 1
+    cap = np.iinfo(np.uint16).max
     out = np.zeros(scan.article.size, dtype=np.uint16)
+    after = np.zeros(scan.article.size, dtype=np.uint16) if later else None
     parts = max(1, -(-scan.article.size // SORT_EVENTS))
     for p in range(parts):  # users split into groups so the sort stays bounded
         rows = user_index % parts == p
@@ -172,17 +185,20 @@ def _seen_before(scan: _Scan, user_index: np.ndarray, n_articles: int) -> np.nda
         key = key[order]
         real = np.concatenate([[0], np.cumsum((key & 1) == 0)])
         earlier = real[_run_starts(key >> 1)] - real[_run_starts(key >> t_bits)]
-        out[events[order]] = np.minimum(earlier, np.iinfo(np.uint16).max)
-    return out
+        out[events[order]] = np.minimum(earlier, cap)
+        if later:  # real events after this time's run, up to the end of the (user, article) run
+            after[events[order]] = np.minimum(real[_run_ends(key >> t_bits)] - real[_run_ends(key >> 1)], cap)
+    return out, after
 
 
-def scan_split(split: Split, articles: ArticleTable) -> Activity:
-    """One pass over ``split``'s behaviors; every split-level table the features need."""
+def scan_split(split: Split, articles: ArticleTable, past_only: bool = False) -> Activity:
+    """One pass over ``split``'s behaviors; every split-level table the features need
+    (``past_only``: none that reads later impressions of the user)."""
     scan = _scan(split, articles)
     n_articles = articles.unknown + 1
     first, slot, cum, seen_buckets = _inview_table(scan, n_articles)
     _, user_index = np.unique(scan.user, return_inverse=True)
     prev_gap, next_gap = _gaps(user_index.astype(np.int64), scan.time_s, scan.beyond)
-    seen = _seen_before(scan, user_index.astype(np.int64), n_articles)
+    before, after = _seen(scan, user_index.astype(np.int64), n_articles, later=not past_only)
     offsets = np.concatenate([[0], np.cumsum(scan.count)])
-    return Activity(first, slot, cum, seen_buckets, prev_gap, next_gap, seen, offsets)
+    return Activity(first, slot, cum, seen_buckets, prev_gap, next_gap, before, after, offsets)

@@ -114,7 +114,7 @@ def build_features(
     log("building the user tables from the history file")
     history = build_history_table(split.history, articles)
     log("scanning the behaviors: in-view counts, impression gaps, repeats")
-    activity = scan_split(split, articles)
+    activity = scan_split(split, articles, past_only)
     stats["table_seconds"] = time.perf_counter() - t0
     first = F.Piece(RowStream(split.behaviors, columns).take(0, 1), 0, articles, history, activity, past_only)
     _plan(out, {**want, "families": F.family_names(first)})

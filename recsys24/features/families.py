@@ -135,7 +135,9 @@ def user_candidate(p: Piece) -> dict[str, np.ndarray]:
         11       0.25            0.25               0
         12       0.50            0.50               1
 
-    ``seen_before``: in user 1's next impression [12, 11, 14], 12 and 11 get 1, 14 gets 0.
+    ``seen_before``: in user 1's next impression [12, 11, 14], 12 and 11 get 1, 14 gets 0;
+    ``seen_after`` (not with ``--past-only``) counts forward: if user 1's impressions are
+    [10, 11, 12], then [12, 11, 14], then [10, 11], the first one's 10, 11, 12 get 1, 2, 1.
 
     ``text_similarity`` is the cosine of the candidate's text vector and the
     history's mean vector (NaN without history).
@@ -151,6 +153,8 @@ def user_candidate(p: Piece) -> dict[str, np.ndarray]:
     out["already_read"] = p.history.already_read(p.user, p.article)
     lo, hi = p.activity.row_offsets[p.first_row], p.activity.row_offsets[p.first_row + p.rows.height]
     out["seen_before"] = p.activity.seen_before[lo:hi].astype(np.float32)
+    if not p.past_only:
+        out["seen_after"] = p.activity.seen_after[lo:hi].astype(np.float32)
     return out
 
 

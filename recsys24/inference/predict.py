@@ -88,6 +88,7 @@ class Scorer:
         from recsys24.models.loading import load_recommender
 
         model, tokenizer = load_recommender(model_dir)
+        prepared.require_history(model.spec.prompt.history_size, f"the model {model_dir} (prompt.history_size)")
         return cls.from_model(model, tokenizer, prepared.articles(), device, fast)
 
     @classmethod

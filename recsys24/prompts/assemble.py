@@ -203,15 +203,41 @@ def article_prompts(table: TokenTable, prompt: PromptConfig, idx: np.ndarray) ->
     return ids, mask
 
 
-def _chunks(cand_len: np.ndarray, sep_len: int, budget: int) -> list[np.ndarray]:
-    """Split candidates into the fewest contiguous, about equal-count chunks that fit ``budget``."""
-    n = len(cand_len)
-    k = max(1, int(np.ceil((cand_len.sum() + sep_len * (n - 1)) / budget)))
+def _parts(counts: np.ndarray, cand_len: np.ndarray, sep_len: int, budget: np.ndarray):
+    """Split each impression's candidates into the fewest contiguous, about equal-count parts that fit.
+
+    counts: candidates per impression (B); cand_len: tokens per candidate (N,
+    impressions in order); budget: tokens per impression (B). Parts are
+    ``np.array_split``'s: the first ``n % k`` of an impression's ``k`` parts
+    hold one candidate more. Returns (parts per impression [B], each
+    candidate's part among its impression's [N], its place in that part [N]).
+    Every candidate fits alone, so ``k`` never passes ``n``; the rare
+    impression whose first guess does not fit tries one part more, all such
+    impressions at once.
+
+    >>> k, part, place = _parts(np.array([3, 2]), np.array([4, 4, 4, 9, 1]), 1, np.array([9, 11]))
+    >>> k.tolist(), part.tolist(), place.tolist()
+    ([2, 1], [0, 0, 1, 0, 0], [0, 1, 0, 0, 1])
+    """
+    n = counts.astype(np.int64)
+    group = np.repeat(np.arange(n.size), n)
+    j = np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)  # position in the impression
+    total = np.bincount(group, cand_len, minlength=n.size) + sep_len * np.maximum(n - 1, 0)
+    k = np.maximum(1, np.ceil(total / budget)).astype(np.int64)
     while True:
-        parts = np.array_split(np.arange(n), k)
-        if all(cand_len[c].sum() + sep_len * (len(c) - 1) <= budget for c in parts):
-            return parts
-        k += 1
+        q, r = np.divmod(n, k)
+        q_, r_ = q[group], r[group]
+        big = j < r_ * (q_ + 1)  # in one of the first r parts, of q + 1 candidates
+        part = np.where(big, j // np.maximum(q_ + 1, 1), r_ + (j - r_ * (q_ + 1)) // np.maximum(q_, 1))
+        first = np.where(big, part * (q_ + 1), r_ * (q_ + 1) + (part - r_) * q_)
+        key = np.cumsum(k) - k  # a global id per part
+        sizes = np.bincount(key[group] + part, minlength=int(k.sum()))
+        used = np.bincount(key[group] + part, cand_len, minlength=int(k.sum())) + sep_len * np.maximum(sizes - 1, 0)
+        over = np.zeros(n.size, bool)
+        np.logical_or.at(over, np.repeat(np.arange(n.size), k), used > np.repeat(budget, k))
+        if not over.any():
+            return k, part, j - first
+        k = k + over
 
 
 def list_prompts(
@@ -245,34 +271,32 @@ def list_prompts(
     sep_s, sep_len = table.words["sep"]
     budget = prompt.max_length - head_l.sum(axis=1) - tail_l.sum(axis=1)
 
-    rows_s, rows_l, first_seg, cand_row = [], [], np.zeros(len(cand_idx), np.int64), np.zeros(len(cand_idx), np.int64)
-    begin = np.cumsum(counts) - counts
-    nf = cand_s.shape[1]
-    for i in range(b):
-        mine = np.arange(begin[i], begin[i] + counts[i])
-        if len(mine) and cand_len[mine].max() > budget[i]:
-            raise Recsys24Error(
-                f"a candidate of {int(cand_len[mine].max())} tokens does not fit the "
-                f"{int(budget[i])} tokens left by the history in max_length {prompt.max_length}"
-            )
-        for part in _chunks(cand_len[mine], sep_len, int(budget[i])) if len(mine) else [np.arange(0)]:
-            c = mine[part]
-            seps_l = np.full((len(c), 1), sep_len)
-            if len(c):
-                seps_l[-1] = 0
-            s = np.concatenate([cand_s[c], np.full((len(c), 1), sep_s)], axis=1).ravel()
-            l = np.concatenate([cand_l[c], seps_l], axis=1).ravel()
-            cand_row[c] = len(rows_s)
-            first_seg[c] = head_s.shape[1] + np.arange(len(c)) * (nf + 1)
-            rows_s.append(np.concatenate([head_s[i], s, tail_s[i]]))
-            rows_l.append(np.concatenate([head_l[i], l, tail_l[i]]))
-
-    width = max(len(r) for r in rows_s)
-    starts = np.zeros((len(rows_s), width), np.int64)
-    lengths = np.zeros((len(rows_s), width), np.int64)
-    for r, (s, l) in enumerate(zip(rows_s, rows_l)):
-        starts[r, : len(s)] = s
-        lengths[r, : len(l)] = l
+    too_long = cand_len > budget[group]
+    if too_long.any():
+        i = group[np.argmax(too_long)]
+        raise Recsys24Error(
+            f"a candidate of {int(cand_len[group == i].max())} tokens does not fit the "
+            f"{int(budget[i])} tokens left by the history in max_length {prompt.max_length}"
+        )
+    # one prompt row per part: the head's segments, each candidate's fields and separator, the tail's
+    k, part, place = _parts(counts, cand_len, sep_len, budget)
+    row_first = np.cumsum(k) - k
+    cand_row = row_first[group] + part
+    impression = np.repeat(np.arange(b), k)
+    size = np.bincount(cand_row, minlength=int(k.sum()))
+    nh, nf, nt = head_s.shape[1], cand_s.shape[1], tail_s.shape[1]
+    width = int(nh + size.max(initial=0) * (nf + 1) + nt)
+    starts = np.zeros((len(size), width), np.int64)
+    lengths = np.zeros((len(size), width), np.int64)
+    starts[:, :nh], lengths[:, :nh] = head_s[impression], head_l[impression]
+    first_seg = nh + place * (nf + 1)
+    columns = first_seg[:, None] + np.arange(nf + 1)
+    starts[cand_row[:, None], columns] = np.column_stack([cand_s, np.full(len(cand_s), sep_s)])
+    last = place == size[cand_row] - 1  # no separator after a part's last candidate
+    lengths[cand_row[:, None], columns] = np.column_stack([cand_l, np.where(last, 0, sep_len)])
+    tail_columns = (nh + size * (nf + 1))[:, None] + np.arange(nt)
+    rows = np.arange(len(size))[:, None]
+    starts[rows, tail_columns], lengths[rows, tail_columns] = tail_s[impression], tail_l[impression]
     ids, mask, seg_pos = gather_segments(table.pool, starts, lengths, table.pad_id)
     return Prompts(ids, mask, candidate_row=cand_row, candidate_pos=seg_pos[cand_row, first_seg])
 

@@ -133,8 +133,13 @@ class Block:
 
 
 def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScores] = (),
-                labels: bool = True, keep=None):
-    """Yield a :class:`Block` per features piece, with only the impressions ``keep(rows, users)`` selects."""
+                labels: bool = True, keep=None, needed: set[str] | None = None):
+    """Yield a :class:`Block` per features piece, with only the impressions ``keep(rows, users)`` selects.
+
+    ``needed``: the features to read (default: all of ``names``); the others
+    are NaN columns, for a model whose trees never split on them (prediction
+    then reads less and gives the same scores).
+    """
     split = features.split()
     if labels and not split.has_clicks:
         raise Recsys24Error(f"{features.path}: the {split.name} split has no clicks to train on")
@@ -144,13 +149,13 @@ def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScor
     if missing:
         raise Recsys24Error(f"{features.path}: has no feature(s) {', '.join(missing)} "
                             "(made with other options, e.g. --past-only?)")
+    read = [n for n in base if needed is None or n in needed]
     streams = [s.open(features) for s in scores]
     clicks = RowStream(split.behaviors, [S.INVIEW, S.CLICKED]) if labels else None
     for lo, hi, path in features.pieces():
-        frame = pl.read_parquet(path, columns=[S.ROW, S.IMPRESSION_ID, S.USER_ID, *base])
-        columns = {n: frame[n].to_numpy() for n in base}
+        frame = pl.read_parquet(path, columns=[S.ROW, S.IMPRESSION_ID, S.USER_ID, *read])
         for s, stream in zip(scores, streams):
-            columns.update(s.columns(stream, lo, hi, frame))
+            frame = frame.with_columns(pl.Series(n, v) for n, v in s.columns(stream, lo, hi, frame).items())
         group = np.bincount(frame[S.ROW].to_numpy().astype(np.int64) - lo, minlength=hi - lo)
         label = None
         if clicks is not None:
@@ -160,10 +165,15 @@ def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScor
         first = np.cumsum(group) - group
         users = frame[S.USER_ID].to_numpy()[first]
         impressions = frame[S.IMPRESSION_ID].to_numpy()[first]
-        kept = np.ones(hi - lo, bool) if keep is None else keep(rows, users)
-        take = np.repeat(kept, group)
-        x = np.column_stack([columns[n][take] for n in names]).astype(np.float32, copy=False)
-        yield Block(x, None if label is None else label[take], group[kept], rows[kept], impressions[kept],
+        kept = np.ones(hi - lo, bool) if keep is None else np.broadcast_to(keep(rows, users), hi - lo)
+        if not kept.all():
+            take = np.repeat(kept, group)
+            frame = frame.filter(pl.Series(take))
+            label = None if label is None else label[take]
+        # one C-order float32 matrix, as LightGBM reads it without a copy
+        x = frame.select(pl.col(n).cast(pl.Float32) if n in frame.columns else pl.lit(None, pl.Float32).alias(n)
+                         for n in names).to_numpy(order="c")
+        yield Block(x, label, group[kept], rows[kept], impressions[kept],
                     users[kept], hi - lo)
 
 

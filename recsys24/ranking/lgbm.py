@@ -34,7 +34,7 @@ from recsys24.evaluation.scores import ScoresWriter, scores_frame
 from recsys24.features.families import CATEGORICAL
 from recsys24.features.groups import group_index, group_rank
 from recsys24.features.store import FeatureSet
-from recsys24.io import atomic_path
+from recsys24.io import atomic_path, read_ahead
 from recsys24.ranking.data import Block, StackedScores, concat_blocks, iter_blocks, stacked_names, unit_hash
 
 MODEL_FILE, SPEC_FILE = "model.txt", "ranker.json"
@@ -250,8 +250,10 @@ def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[Stacke
     order = {s.name: s for s in scores}
     scores = [order[n] for n in spec["scores"]]
     threads = os.cpu_count() or 1
+    # features no tree splits on are not read: their values cannot change a score
+    needed = {n for n, count in zip(spec["features"], booster.feature_importance("split")) if count > 0}
     with ScoresWriter(out) as writer:
-        for block in iter_blocks(features, spec["features"], scores, labels=False):
+        for block in read_ahead(iter_blocks(features, spec["features"], scores, labels=False, needed=needed)):
             values = booster.predict(block.x, num_threads=threads).astype(np.float32)
             writer.write(scores_frame(block.impression, block.user, _lists(values, block.group, S.SCORES)))
             if progress:

@@ -1,8 +1,9 @@
-"""``configs/recprompt*.yaml`` as typed objects.
+"""``configs/recprompt*.yaml`` as typed objects, merged with the ``recsys24 recprompt`` options.
 
 Sections: ``data`` (which impressions), ``recommender`` and ``optimizer``
-(which LLM answers, and how), ``loop`` (the optimiser loop). Unknown keys are
-refused, so a typo cannot silently fall back to a default.
+(which LLM answers, and how), ``loop`` (the optimiser loop). Read by the run
+configs' reader (:func:`recsys24.config.read_config`): unknown keys and wrong
+types are refused, so a typo cannot silently fall back to a default.
 """
 
 from __future__ import annotations
@@ -14,8 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
+from recsys24.config import read_config
 from recsys24.errors import Recsys24Error
 from recsys24.recprompt.backends import Backend, Cached, LocalTransformers, OpenAICompatible
 
@@ -106,31 +106,50 @@ class RecPromptConfig:
         return Path(os.path.expanduser(self.cache_dir)) if self.cache_dir else None
 
 
-def _build(cls, values: dict | None, where: str):
-    values = values or {}
-    if not isinstance(values, dict):
-        raise Recsys24Error(f"{where}: expected a mapping")
-    names = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(values) - set(names))
-    if unknown:
-        raise Recsys24Error(f"{where}: unknown key(s) {', '.join(unknown)}")
-    kwargs = {}
-    sections = {c.__name__: c for c in (DataConfig, BackendConfig, LoopConfig)}
-    for name, value in values.items():
-        match = sections.get(str(names[name].type))
-        kwargs[name] = _build(match, value, f"{where}.{name}") if match else value
-    return cls(**kwargs)
+def read_recprompt_config(path: str | Path | None) -> RecPromptConfig:
+    """Read a RecPrompt YAML config (a file, or a shipped one by name: ``recprompt``); ``None`` gives the defaults."""
+    return RecPromptConfig() if path is None else read_config(RecPromptConfig, path)
 
 
-def load_config(path: str | Path | None) -> RecPromptConfig:
-    """Read a YAML config; ``None`` gives the defaults."""
-    if path is None:
-        return RecPromptConfig()
-    path = Path(path)
-    if not path.is_file():
-        raise Recsys24Error(f"{path}: no such config file")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise Recsys24Error(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    return _build(RecPromptConfig, values, str(path))
+def resolve_recprompt_config(
+    path: str | Path | None,
+    *,
+    data: str | None = None,
+    mind: str | None = None,
+    split: str | None = None,
+    backend: str | None = None,
+    model: str | None = None,
+    base_url: str | None = None,
+    iterations: int | None = None,
+    cache: str | None = None,
+    no_cache: bool = False,
+) -> RecPromptConfig:
+    """A RecPrompt config: the YAML file (``None``: the defaults) with the command line's options on top.
+
+    data / mind: an EB-NeRD or a MIND folder (one of them, or ``data.path`` in
+    the file); backend, model, base_url: set on both LLMs; cache / no_cache: the
+    answer cache folder, or none. Refuses a config without data or with an
+    unknown data source.
+    """
+    config = read_recprompt_config(path)
+    if data and mind:
+        raise Recsys24Error("give --data or --mind, not both")
+    if data or mind:
+        config.data.source, config.data.path = ("ebnerd", data) if data else ("mind", mind)
+    if split:
+        config.data.split = split
+    for section in (config.recommender, config.optimizer):
+        section.kind = backend or section.kind
+        section.model = model or section.model
+        section.base_url = base_url or section.base_url
+    if iterations is not None:
+        config.loop.iterations = iterations
+    if no_cache:
+        config.cache_dir = None
+    elif cache:
+        config.cache_dir = cache
+    if not config.data.path:
+        raise Recsys24Error("no data: give --data DIR or --mind DIR (or data.path in the config)")
+    if config.data.source not in ("ebnerd", "mind"):
+        raise Recsys24Error(f"data.source '{config.data.source}': expected ebnerd or mind")
+    return config

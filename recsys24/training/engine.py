@@ -8,14 +8,12 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from recsys24.errors import Recsys24Error
-
-DEEPSPEED_CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "deepspeed"
+from recsys24.resources import deepspeed_file
 
 
 class _LossModule(nn.Module):
@@ -43,7 +41,7 @@ def warmup_cosine(warmup: int, total: int, min_ratio: float):
 
 def deepspeed_config(name: str, micro_batch: int, grad_accum: int, grad_clip: float, bf16: bool) -> dict:
     """A DeepSpeed JSON config (``configs/deepspeed/<name>.json`` or a path) with our numbers filled in."""
-    path = Path(name) if name.endswith(".json") else DEEPSPEED_CONFIGS / f"{name}.json"
+    path = deepspeed_file(name)
     if not path.is_file():
         raise Recsys24Error(f"train.deepspeed: no DeepSpeed config {path}")
     cfg = json.loads(path.read_text())
@@ -77,7 +75,7 @@ def compile_blocks(model: nn.Module) -> int:
 def make_engine(model: nn.Module, tc, bf16: bool):
     """``deepspeed.initialize`` with torch AdamW and warmup + cosine; ``engine(batch)`` returns the loss.
 
-    ``tc`` is a :class:`recsys24.training.config.TrainConfig`; with ``tc.compile``
+    ``tc`` is a :class:`recsys24.config.TrainConfig`; with ``tc.compile``
     the backbone's blocks are compiled first (:func:`compile_blocks`); with
     ``tc.gradient_checkpointing`` they recompute their activations in the
     backward pass. Returns

@@ -81,13 +81,15 @@ def train(config: Config, run: str | Path) -> dict:
 
     tc = config.train
     run = Path(run)
+    prepared = open_prepared(tc.train_data)
+    valid = open_prepared(tc.valid_data) if tc.valid_data else None
+    for split in (prepared, valid) if valid is not None else (prepared,):
+        split.require_history(config.prompt.history_size, "prompt.history_size")
     dist = setup_distributed(say=lambda message: log(f"train: {message}"))
     run.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
         remove_stale_temps(run)  # e.g. .model.tmp-*/ of a run killed while exporting
         write_run_header(run, config.to_dict())
-    prepared = open_prepared(tc.train_data)
-    valid = open_prepared(tc.valid_data) if tc.valid_data else None
     articles = prepared.articles()
     if valid is not None and valid.source_dir != prepared.source_dir:
         articles = pl.concat([articles, valid.articles()]).unique(S.ARTICLE_ID, keep="first")

@@ -18,12 +18,15 @@ import yaml
 
 from recsys24 import __version__
 from recsys24.io import atomic_path
+from recsys24.resources import checkout_root
 
 
 def code_version() -> dict:
-    """recsys24's version and, when run from a git checkout, its commit."""
-    root = Path(__file__).resolve().parents[2]
+    """recsys24's version and, when imported from a git checkout, its commit (an installed package has none)."""
     info = {"recsys24": __version__}
+    root = checkout_root()
+    if root is None:
+        return info
     try:
         commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
         if commit.returncode == 0:

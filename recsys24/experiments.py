@@ -1,4 +1,5 @@
-"""``recsys24 compare``: the neural baselines, the heuristics and CGc-d on one split, in one table.
+"""The experiment runner behind ``recsys24 compare``: the neural baselines, the heuristics and CGc-d on one
+split, trained, scored and evaluated into one table.
 
 For each model config (``configs/tiny/{nrms,naml,lstur,npa,dkn,cgc_d}.yaml`` by
 default) it trains a run with ``recsys24 train`` (a subprocess, as a user would
@@ -18,9 +19,10 @@ import sys
 from pathlib import Path
 from typing import Callable
 
+from recsys24 import resources
 from recsys24.errors import Recsys24Error
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "tiny"
+CONFIGS = resources.CONFIGS / "tiny"
 MODELS = ("nrms", "naml", "lstur", "npa", "dkn", "cgc_d")
 LABELS = {"nrms": "NRMS", "naml": "NAML", "lstur": "LSTUR", "npa": "NPA", "dkn": "DKN", "cgc_d": "CGc-d (tiny mT5)"}
 HEURISTICS = ("random", "popular", "category", "freshness", "inview-count")
