@@ -83,7 +83,7 @@ class NeuralSize:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """architecture: cg, cgc, qa, qa+, or a neural baseline (nrms, naml, lstur, npa, dkn).
+    """architecture: cg, cgc, qa, qa+, or a neural model (nrms, naml, lstur, npa, dkn).
 
     backbone: a hub id (google/mt5-small), a local folder, or ``tiny``; the neural
     baselines take only its input embeddings as word embeddings (``neural`` sizes them).

@@ -1,4 +1,5 @@
-"""Files that ship with recsys24, found the same way in a checkout and in an installed package.
+"""Files that ship with recsys24, found the same way in a checkout and in an installed package,
+and the version of the code that runs.
 
 The run configs and DeepSpeed JSONs live in the checkout's top-level
 ``configs/``; ``recsys24/configs`` is a link to it, and a wheel carries the
@@ -12,6 +13,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from recsys24 import __version__
 from recsys24.errors import Recsys24Error
 
 PACKAGE = Path(__file__).resolve().parent
@@ -61,3 +63,21 @@ def checkout_root() -> Path | None:
     if top.returncode != 0 or Path(top.stdout.strip()).resolve() != root:
         return None
     return root
+
+
+def code_version() -> dict:
+    """recsys24's version and, when imported from a git checkout, its commit (an installed package has none)."""
+    info = {"recsys24": __version__}
+    root = checkout_root()
+    if root is None:
+        return info
+    try:
+        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+        if commit.returncode == 0:
+            info["git_commit"] = commit.stdout.strip()
+            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
+                                   capture_output=True, text=True, timeout=10)
+            info["git_dirty"] = bool(dirty.stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        pass
+    return info

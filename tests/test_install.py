@@ -107,7 +107,7 @@ def test_a_shipped_config_is_found_by_path_or_by_name(tmp_path, monkeypatch):
 
 def test_a_run_without_git_records_the_version_and_no_commit(monkeypatch):
     from recsys24 import __version__
-    from recsys24.training.runlog import code_version
+    from recsys24.resources import code_version
 
     monkeypatch.setenv("PATH", "")  # no git to ask
     assert code_version() == {"recsys24": __version__}

@@ -123,9 +123,17 @@ class Model(nn.Module, metaclass=ABCMeta):
     def from_folder(cls, path: str | os.PathLike, spec: ModelSpec) -> "Model":
         """Rebuild a model written by :meth:`save_pretrained`."""
 
-    # --- the same for every family ------------------------------------------
+    # --- the same for every family (a family overrides what it has) ---------
     def enable_fast_scoring(self, on: bool = True, compile: bool = False) -> None:
         """Switch ``score`` to the fast path (families whose ``scoring.fast_path`` is true override this)."""
+
+    def transformer_blocks(self) -> list[nn.Module]:
+        """The repeated blocks ``train.compile`` compiles one by one; none: the model is compiled whole."""
+        return []
+
+    def enable_gradient_checkpointing(self) -> None:
+        """Recompute activations in the backward pass (``train.gradient_checkpointing``)."""
+        raise Recsys24Error(f"train.gradient_checkpointing applies to the mT5 architectures, not {self.name}")
 
     def score(self, batch) -> torch.Tensor:
         """One score per (impression, candidate), in the batch's candidate order."""

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +52,7 @@ from recsys24.recprompt.recommender import (
     ranked_scores,
 )
 from recsys24.recprompt.sampling import sample_impressions
+from recsys24.resources import code_version
 
 STATE = "state.json"
 _PROPOSAL = re.compile(
@@ -111,13 +111,11 @@ def _better(a: dict, b: dict | None, metric: str) -> bool:
 
 
 def _code_version() -> str:
-    try:
-        return subprocess.run(
-            ["git", "describe", "--always", "--dirty"], capture_output=True, text=True,
-            cwd=Path(__file__).parent, timeout=10,
-        ).stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    """The short commit (``-dirty`` with local changes) from a checkout, else ``recsys24 <version>``."""
+    info = code_version()
+    if "git_commit" not in info:
+        return f"recsys24 {info['recsys24']}"
+    return info["git_commit"][:7] + ("-dirty" if info.get("git_dirty") else "")
 
 
 def _load_samples(run_dir: Path, config: RecPromptConfig, tables: NewsTables) -> tuple[pl.DataFrame, pl.DataFrame]:

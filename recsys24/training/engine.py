@@ -57,14 +57,13 @@ def compile_blocks(model: nn.Module) -> int:
     folders are the same as an eager run's. Blocks share one compiled graph per
     kind (first encoder block, other encoder blocks, the same for the decoder),
     so compiling costs a few graphs, not one per layer. Returns how many blocks
-    were compiled; a model without mT5 blocks (the neural baselines) is
+    were compiled; a model without mT5 blocks (the neural models) is
     compiled whole.
     """
     config = torch._dynamo.config
     limit = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
     setattr(config, limit, max(getattr(config, limit), 64))  # train/eval x block kinds x shapes
-    backbone = getattr(model, "backbone", None)
-    blocks = [b for stack in ("encoder", "decoder") for b in getattr(getattr(backbone, stack, None), "block", [])]
+    blocks = model.transformer_blocks()
     for block in blocks:
         block.compile(dynamic=True)
     if not blocks:
@@ -83,11 +82,7 @@ def make_engine(model: nn.Module, tc, bf16: bool):
     """
     config = deepspeed_config(tc.deepspeed, tc.micro_batch, tc.grad_accum, tc.grad_clip, bf16)
     if tc.gradient_checkpointing:
-        backbone = getattr(model, "backbone", None)
-        if not hasattr(backbone, "gradient_checkpointing_enable"):
-            raise Recsys24Error(f"train.gradient_checkpointing applies to the mT5 architectures, not "
-                                f"{type(model).__name__}")
-        backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.enable_gradient_checkpointing()
     if tc.compile:
         if config.get("zero_optimization", {}).get("stage", 0) >= 3:
             raise Recsys24Error(f"train.compile works with ZeRO stages 0-2, not {tc.deepspeed}: ZeRO-3 gathers "

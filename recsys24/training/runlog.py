@@ -11,32 +11,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import yaml
 
-from recsys24 import __version__
 from recsys24.io import atomic_path
-from recsys24.resources import checkout_root
-
-
-def code_version() -> dict:
-    """recsys24's version and, when imported from a git checkout, its commit (an installed package has none)."""
-    info = {"recsys24": __version__}
-    root = checkout_root()
-    if root is None:
-        return info
-    try:
-        commit = subprocess.run(["git", "-C", str(root), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
-        if commit.returncode == 0:
-            info["git_commit"] = commit.stdout.strip()
-            dirty = subprocess.run(["git", "-C", str(root), "status", "--porcelain", "--untracked-files=no"],
-                                   capture_output=True, text=True, timeout=10)
-            info["git_dirty"] = bool(dirty.stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        pass
-    return info
+from recsys24.resources import code_version
 
 
 def write_run_header(run: Path, resolved_config: dict) -> None:

@@ -55,7 +55,6 @@ class NeuralModel(Model):
         if spec.prompt.history_size < 1:
             raise Recsys24Error(f"architecture {self.name} needs prompt.history_size >= 1")
         self.spec, self.size, self.pad_id = spec, size, pad_id
-        self.backbone = self.head = None
         self.words = nn.Embedding(vocab_size, word_dim, padding_idx=pad_id)
         self.build()
         if size.freeze_words:

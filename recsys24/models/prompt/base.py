@@ -70,6 +70,13 @@ class PromptModel(Model):
         """The score head on top of the backbone (None for CG, which reads the LM head)."""
         return None
 
+    def transformer_blocks(self) -> list[nn.Module]:
+        """The mT5 encoder and decoder blocks."""
+        return [b for stack in ("encoder", "decoder") for b in getattr(getattr(self.backbone, stack, None), "block", [])]
+
+    def enable_gradient_checkpointing(self) -> None:
+        self.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+
     def make_collator(self, articles, tokenizer, seed: int = 0):
         from recsys24.model_inputs.prompt_collator import PromptCollator
         from recsys24.prompts.article_tokens import build_token_table
