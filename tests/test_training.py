@@ -76,6 +76,26 @@ def test_training_reduces_validation_loss_and_fills_the_run_folder(trained):
     assert kept == sorted({"step24", summary["best_checkpoint"]})
 
 
+def test_the_exported_model_is_the_best_checkpoint_by_validation_auc(trained):
+    """model/ holds the weights of the best validation AUC, and its spec file says which step they are."""
+    summary = json.loads((trained / "summary.json").read_text())
+    origin = json.loads((trained / "model" / "recsys24_model.json").read_text())["origin"]
+    aucs = {m["step"]: m["val_auc"] for m in metrics(trained) if "val_auc" in m and m["step"] > 0}
+    best = max(aucs, key=aucs.get)
+    assert origin == {"checkpoint": f"step{best}", "step": best, "val_auc": pytest.approx(aucs[best]),
+                      "last_step": 24}
+    assert summary["best_checkpoint"] == f"step{best}"
+
+    def checkpoint(tag):
+        return torch.load(trained / "checkpoints" / tag / "mp_rank_00_model_states.pt", weights_only=False)["module"]
+
+    exported, saved, last = weights(trained), checkpoint(f"step{best}"), checkpoint("step24")
+    head = {k.removeprefix("model.head."): v for k, v in saved.items() if k.startswith("model.head.")}
+    assert head and all(torch.equal(exported[k], v) for k, v in head.items())
+    if best != 24:  # the last step's weights were not kept
+        assert not all(torch.equal(saved[k], last[k]) for k in saved)
+
+
 def test_a_log_file_gets_plain_progress_lines_and_a_rounded_summary(trained):
     """Not a terminal (SLURM, a pipe): timestamped progress lines, no ANSI codes, nothing wrapped."""
     import re

@@ -148,8 +148,12 @@ class Model(nn.Module, metaclass=ABCMeta):
         nll = out.nll if out.nll is not None else out.scores.sum() * 0.0
         return combined_loss(nll, out.scores, batch.group, batch.labels, lam)
 
-    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None) -> Path:
-        """Write the model folder atomically: the family's weights, the tokenizer, the spec."""
+    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None, origin: dict | None = None) -> Path:
+        """Write the model folder atomically: the family's weights, the tokenizer, the spec.
+
+        origin: where the weights came from (training writes the checkpoint, its
+        step and validation AUC), kept in the spec file beside the spec.
+        """
         from recsys24.io import atomic_path  # imported here: recsys24.io needs polars, scoring does not
 
         with atomic_path(out_dir) as tmp:
@@ -157,5 +161,6 @@ class Model(nn.Module, metaclass=ABCMeta):
             self.save_weights(tmp)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
-            (tmp / SPEC_FILE).write_text(json.dumps(self.spec.to_dict(), indent=2) + "\n")
+            spec = self.spec.to_dict() | ({"origin": origin} if origin else {})
+            (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
         return Path(out_dir)

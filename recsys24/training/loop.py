@@ -171,7 +171,8 @@ def train(config: Config, run: str | Path) -> dict:
             log(f"train: stop requested: saved {last_tag}, exiting to be resumed")
         return {"stopped": True, "step": state.step, "checkpoint": last_tag}
 
-    _export(engine, model, tokenizer, run / "model", dist.is_main)
+    origin = _best_weights(engine, ckpt_dir, state, last_tag)
+    _export(engine, model, tokenizer, run / "model", dist.is_main, origin)
     summary = {"stopped": False, "step": state.step, "pairs_seen": state.position,
                "best_checkpoint": state.best_tag, "best_val_auc": state.best_auc,
                "last_checkpoint": last_tag, "model": str(run / "model")}
@@ -180,14 +181,28 @@ def train(config: Config, run: str | Path) -> dict:
     return summary
 
 
-def _export(engine, model, tokenizer, out: Path, is_main: bool) -> None:
+def _best_weights(engine, ckpt_dir: Path, state, last_tag: str | None) -> dict:
+    """Put the best checkpoint's weights (by validation AUC) in the engine; say where they come from.
+
+    Without validation, or when the last step is the best, the weights stay the last step's.
+    """
+    tag = state.best_tag if state.best_tag and (ckpt_dir / state.best_tag).is_dir() else None
+    if tag is not None and tag != last_tag:
+        engine.load_checkpoint(str(ckpt_dir), tag=tag, load_module_only=True, load_optimizer_states=False,
+                               load_lr_scheduler_states=False)
+    tag = tag or last_tag
+    return {"checkpoint": tag, "step": int(tag.removeprefix("step")) if tag else state.step,
+            "val_auc": state.best_auc if tag == state.best_tag else None, "last_step": state.step}
+
+
+def _export(engine, model, tokenizer, out: Path, is_main: bool, origin: dict | None = None) -> None:
     """Write a from_pretrained-loadable model folder (ZeRO-3 shards gathered first)."""
     import deepspeed
 
     if engine.zero_optimization_stage() == 3:
         with deepspeed.zero.GatheredParameters(list(model.parameters()), modifier_rank=None):
             if is_main:
-                model.save_pretrained(out, tokenizer=tokenizer)
+                model.save_pretrained(out, tokenizer=tokenizer, origin=origin)
     elif is_main:
-        model.save_pretrained(out, tokenizer=tokenizer)
+        model.save_pretrained(out, tokenizer=tokenizer, origin=origin)
     barrier()
