@@ -116,11 +116,15 @@ class Progress:
     """
 
     def __init__(self, label: str, unit: str = "rows", total: int | None = None, *, enabled: bool = True,
-                 out: Console | None = None, every_share: float = EVERY_SHARE, every_s: float = EVERY_S,
-                 quiet_s: float = QUIET_S, clock: Callable[[], float] = time.monotonic):
+                 out: Console | None = None, every_share: float | None = None, every_s: float | None = None,
+                 quiet_s: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.label, self.unit, self.total, self.enabled = label, unit, total, enabled
         self.console = out or console
-        self.every_share, self.every_s, self.quiet_s, self.clock = every_share, every_s, quiet_s, clock
+        # None: the module's settings as they are when the step starts
+        self.every_share = EVERY_SHARE if every_share is None else every_share
+        self.every_s = EVERY_S if every_s is None else every_s
+        self.quiet_s = QUIET_S if quiet_s is None else quiet_s
+        self.clock = clock
         self.terminal = enabled and self.console.is_terminal
         self.done = 0
         self._start: tuple[float, int] | None = None  # (time, done) of the first call
