@@ -234,3 +234,26 @@ def read_ahead(items: Iterable[T]) -> Iterator[T]:
         while (item := upcoming.result()) is not done:
             upcoming = pool.submit(next, iterator, done)
             yield item
+
+
+# Row-range pieces: the resumable unit of predict and features, one file per rows LO..HI-1.
+_PIECE = re.compile(r"rows-(\d+)-(\d+)\.parquet$")
+
+
+def piece_path(out: Path, lo: int, hi: int) -> Path:
+    return out / "pieces" / f"rows-{lo:010d}-{hi:010d}.parquet"
+
+
+def existing_pieces(out: Path) -> list[tuple[int, int, Path]]:
+    found = []
+    for path in (out / "pieces").glob("rows-*.parquet"):
+        m = _PIECE.match(path.name)
+        if m:
+            found.append((int(m.group(1)), int(m.group(2)), path))
+    return sorted(found)
+
+
+def iter_missing(out: Path, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    for lo, hi in ranges:
+        if not piece_path(out, lo, hi).is_file():
+            yield lo, hi

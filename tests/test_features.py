@@ -10,7 +10,7 @@ import pytest
 
 from recsys24.data import schema as S
 from recsys24.features.build import build_features
-from recsys24.features.store import open_features
+from recsys24.model_inputs.feature_table import open_features
 
 T0 = datetime(2023, 5, 25, 7, 0)  # a multiple of the 5-minute bucket
 H = timedelta(hours=1)

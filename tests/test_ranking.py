@@ -16,7 +16,7 @@ from recsys24.errors import Recsys24Error
 from recsys24.evaluation.evaluate import evaluate_scores
 from recsys24.evaluation.scores import check_scores
 from recsys24.features.build import build_features
-from recsys24.features.store import open_features
+from recsys24.model_inputs.feature_table import open_features
 from recsys24.inference import pieces as P
 
 

@@ -109,7 +109,7 @@ def rank_train(features_dirs, valid_features, out, score_specs, sample, holdout,
     """Train a LightGBM lambdarank ranker (group = impression), early stopping on validation AUC."""
     import yaml
 
-    from recsys24.features.store import open_features
+    from recsys24.model_inputs.feature_table import open_features
     from recsys24.ranking.lgbm import train_ranker
 
     train = [open_features(p) for p in features_dirs]
@@ -141,7 +141,7 @@ def rank_train(features_dirs, valid_features, out, score_specs, sample, holdout,
               type=click.Path(dir_okay=False))
 def rank_predict(ranker, features_dir, score_specs, out, make_submission, zip_path):
     """Score a split's features with a ranker into a standard scores file."""
-    from recsys24.features.store import open_features
+    from recsys24.model_inputs.feature_table import open_features
     from recsys24.ranking.lgbm import predict_ranker
 
     fs = open_features(features_dir)

@@ -25,7 +25,7 @@ from recsys24.features import families as F
 from recsys24.features.activity import scan_split
 from recsys24.features.articles import build_article_table
 from recsys24.features.history import build_history_table
-from recsys24.features.store import PLAN_FILE, RowStream
+from recsys24.model_inputs.feature_table import PLAN_FILE, RowStream
 from recsys24.inference import pieces as P
 from recsys24.io import atomic_path, fingerprint, remove_stale_temps, write_json
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Iterator, TypeVar
+
+from recsys24.io import read_ahead
 
 T = TypeVar("T")
 
@@ -17,12 +18,4 @@ def prefetched(make: Callable[[int], T], count: int) -> Iterator[T]:
     its argument alone (training passes each batch its own seeded generator),
     not from state the caller changes meanwhile.
     """
-    if count <= 0:
-        return
-    with ThreadPoolExecutor(1) as pool:
-        upcoming = pool.submit(make, 0)
-        for i in range(count):
-            item = upcoming.result()
-            if i + 1 < count:
-                upcoming = pool.submit(make, i + 1)
-            yield item
+    return read_ahead(make(i) for i in range(count))

@@ -33,7 +33,7 @@ from recsys24.data.prepare import click_labels
 from recsys24.data.split import check_columns
 from recsys24.errors import Recsys24Error
 from recsys24.features.groups import group_max, group_rank
-from recsys24.features.store import FeatureSet, RowStream
+from recsys24.model_inputs.feature_table import FeatureSet, RowStream
 
 
 def unit_hash(values: np.ndarray, seed: int) -> np.ndarray:

@@ -33,7 +33,7 @@ from recsys24.evaluation.metrics import accuracy
 from recsys24.evaluation.scores import ScoresWriter, scores_frame
 from recsys24.features.families import CATEGORICAL
 from recsys24.features.groups import group_index, group_rank
-from recsys24.features.store import FeatureSet
+from recsys24.model_inputs.feature_table import FeatureSet
 from recsys24.io import atomic_path, read_ahead
 from recsys24.ranking.data import Block, StackedScores, concat_blocks, iter_blocks, stacked_names, unit_hash
 

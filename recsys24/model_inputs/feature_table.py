@@ -23,7 +23,7 @@ import polars as pl
 
 from recsys24.data.split import Split, iter_batches, open_split
 from recsys24.errors import Recsys24Error
-from recsys24.inference import pieces as P
+from recsys24.io import existing_pieces
 
 PLAN_FILE = "features.json"
 
@@ -50,7 +50,7 @@ class FeatureSet:
 
     def pieces(self) -> list[tuple[int, int, Path]]:
         """Every piece in row order; refuses a folder whose pieces do not cover the split."""
-        found = P.existing_pieces(self.path)
+        found = existing_pieces(self.path)
         expected = 0
         for lo, hi, _ in found:
             if lo != expected:
