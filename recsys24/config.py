@@ -87,10 +87,16 @@ class ModelConfig:
 
     backbone: a hub id (google/mt5-small), a local folder, or ``tiny``; the neural
     baselines take only its input embeddings as word embeddings (``neural`` sizes them).
+    features (CGh only, making it CGh-f): the columns of the feature table
+    (``recsys24 features``) the model reads for each candidate, ``[all]`` for
+    every one; each is coded into ``feature_buckets`` quantile buckets fitted on
+    ``train.train_features``.
     """
 
     architecture: str = "cgc"
     backbone: str = "tiny"
+    features: tuple[str, ...] = ()
+    feature_buckets: int = 32
     tiny: TinySize = field(default_factory=TinySize)
     neural: NeuralSize = field(default_factory=NeuralSize)
 
@@ -126,6 +132,8 @@ class TrainConfig:
 
     train_data: str = "demo_run/prepared/train"
     valid_data: str | None = "demo_run/prepared/validation"
+    train_features: str | None = None  # the features folders of both splits, for a model with model.features
+    valid_features: str | None = None
     steps: int = 200
     micro_batch: int = 8
     grad_accum: int = 1

@@ -44,10 +44,12 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
 @click.option("--reference", is_flag=True,
               help="Score through the plain forward, not the architecture's fast path (those whose "
                    "`scoring.fast_path` is true: CGh).")
+@click.option("--features", default=None, type=click.Path(file_okay=False),
+              help="The `recsys24 features` folder of this split, for a model that reads the feature table (CGh-f).")
 @click.option("--make-submission", is_flag=True, help="Merge all shards, write and validate the contest zip.")
 @click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
 def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, reference,
-            make_submission, zip_path):
+            features, make_submission, zip_path):
     """Score (a shard of) a prepared split into a scores folder; rerun to finish what is missing."""
     from recsys24.inference.predict import merge_scores, predict_shard, resolve_prepared
 
@@ -63,7 +65,7 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
     else:
         with Progress(f"predict shard {shard_id}/{num_shards}", "impressions") as progress:
             stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress,
-                                  fast=not reference)
+                                  fast=not reference, features=features)
         rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
         console.print(f"shard {shard_id}/{num_shards}: scored {plural(stats['scored_rows'], 'impression')} "
                       f"({plural(stats['pairs'], 'pair')}, {rate_text(rate)} impressions/s), "

@@ -17,9 +17,7 @@ prepared again, are never mixed with new ones or merged into a submission.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import polars as pl
@@ -29,16 +27,16 @@ from recsys24.data import schema as S
 from recsys24.data.prepared import MANIFEST, Prepared
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import ScoresWriter
-from recsys24.io import file_digest, folder_fingerprint, write_json
+from recsys24.io import existing_pieces, file_digest, folder_fingerprint, iter_missing, piece_path, write_json  # noqa: F401 (piece names)
 
 PLAN_FILE = "predict.json"
-_PIECE = re.compile(r"rows-(\d+)-(\d+)\.parquet$")
 
 
 # How a plan field that differs is told to the user.
 _CHANGED = {
     "model_fingerprint": "the model's files changed since",
     "prepared_fingerprint": "the split was prepared again since",
+    "features_fingerprint": "the features were made again since",
 }
 
 
@@ -47,8 +45,9 @@ def prepared_fingerprint(prepared: Prepared) -> str:
     return file_digest(prepared.path / MANIFEST)
 
 
-def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int) -> dict:
-    """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces.
+def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, features: str | Path | None = None) -> dict:
+    """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces (and which
+    features folder, for a model that reads one).
 
     Raises Recsys24Error when ``out`` holds pieces of another model or split,
     of other weights at the same model path, or of the same split prepared again.
@@ -56,6 +55,9 @@ def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int) -> dic
     want = {"model": str(Path(model_dir).resolve()), "model_fingerprint": folder_fingerprint(model_dir),
             "prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
             "split": prepared.split, "num_rows": prepared.num_impressions, "piece_rows": piece_rows}
+    if features is not None:  # the feature plan changes whenever the folder is made from other inputs
+        want |= {"features": str(Path(features).resolve()), "features_fingerprint": file_digest(
+            Path(features) / "features.json")}
     path = out / PLAN_FILE
     if path.is_file():
         _check_plan(out, json.loads(path.read_text()), want)
@@ -103,10 +105,6 @@ def shard_pieces(num_rows: int, piece_rows: int, shard_id: int, num_shards: int)
     return pieces[lo:hi]
 
 
-def piece_path(out: Path, lo: int, hi: int) -> Path:
-    return out / "pieces" / f"rows-{lo:010d}-{hi:010d}.parquet"
-
-
 def read_rows(prepared: Prepared, lo: int, hi: int, columns: list[str] | None = None) -> pl.DataFrame:
     """Impressions ``lo`` (inclusive) to ``hi`` (exclusive) of a prepared split, reading only their shards."""
     parts = []
@@ -118,15 +116,6 @@ def read_rows(prepared: Prepared, lo: int, hi: int, columns: list[str] | None = 
         start = max(lo - first, 0)
         parts.append(pl.from_arrow(table.slice(start, min(hi, first + rows) - first - start)))
     return pl.concat(parts) if len(parts) > 1 else parts[0]
-
-
-def existing_pieces(out: Path) -> list[tuple[int, int, Path]]:
-    found = []
-    for path in (out / "pieces").glob("rows-*.parquet"):
-        m = _PIECE.match(path.name)
-        if m:
-            found.append((int(m.group(1)), int(m.group(2)), path))
-    return sorted(found)
 
 
 def merge(out: Path, num_rows: int, scores_path: Path) -> int:
@@ -151,9 +140,3 @@ def merge(out: Path, num_rows: int, scores_path: Path) -> int:
         if expected != num_rows:
             raise Recsys24Error(f"{out}: rows {expected}..{num_rows - 1} have no scores (rerun the shard that owns them)")
     return expected
-
-
-def iter_missing(out: Path, ranges: list[tuple[int, int]]) -> Iterator[tuple[int, int]]:
-    for lo, hi in ranges:
-        if not piece_path(out, lo, hi).is_file():
-            yield lo, hi

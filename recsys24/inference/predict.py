@@ -66,6 +66,20 @@ def resolve_prepared(data: str | Path, split: str) -> Prepared:
     return prepared
 
 
+def model_features(model, model_dir: Path, prepared: Prepared, features: str | Path | None):
+    """The checked features folder a model reads (None for one that reads none); refuses a missing or wrong one."""
+    if not model.reads_features:
+        if features is not None:
+            raise Recsys24Error(f"{model_dir}: this model reads no feature table; drop --features")
+        return None
+    if features is None:
+        raise Recsys24Error(f"{model_dir}: this model (CGh-f) reads the feature table: give --features FEAT, the "
+                            f"`recsys24 features` folder of the '{prepared.split}' split")
+    from recsys24.model_inputs.feature_codes import open_model_features
+
+    return open_model_features(features, prepared)
+
+
 def default_piece_rows(model_dir: Path) -> int:
     """The piece size the model folder's architecture declares (``scoring.piece_rows``)."""
     from recsys24.models.contract import ModelSpec
@@ -83,23 +97,28 @@ class Scorer:
     device: torch.device
 
     @classmethod
-    def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None, fast: bool = True) -> "Scorer":
-        """Load a model folder and build the token table of ``prepared``'s articles."""
+    def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None, fast: bool = True,
+             features: str | Path | None = None) -> "Scorer":
+        """Load a model folder and build the token table of ``prepared``'s articles.
+
+        features: the features folder of ``prepared``'s split, for a model that reads the feature table (CGh-f).
+        """
         from recsys24.models.loading import load_recommender
 
         model, tokenizer = load_recommender(model_dir)
         prepared.require_history(model.spec.prompt.history_size, f"the model {model_dir} (prompt.history_size)")
-        return cls.from_model(model, tokenizer, prepared.articles(), device, fast)
+        return cls.from_model(model, tokenizer, prepared.articles(), device, fast,
+                              model_features(model, model_dir, prepared, features))
 
     @classmethod
     def from_model(cls, model, tokenizer, articles: pl.DataFrame, device: str | None = None,
-                   fast: bool = True) -> "Scorer":
+                   fast: bool = True, features=None) -> "Scorer":
         """Wrap an in-memory model: bf16 on GPU, fp32 on CPU, in eval mode, on its fast path if it has one."""
         dev = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         model = model.to(dev, dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32).eval()
         if model.scoring.fast_path:
             model.enable_fast_scoring(fast, compile=fast and dev.type == "cuda")
-        return cls(model, model.make_collator(articles, tokenizer), dev)
+        return cls(model, model.make_collator(articles, tokenizer, features=features), dev)
 
     @torch.inference_mode()
     def score_frame(self, frame: pl.DataFrame, batch_size: int | None = None,
@@ -147,6 +166,7 @@ def predict_shard(
     device: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     fast: bool = True,
+    features: str | Path | None = None,
 ) -> dict:
     """Score this shard's missing pieces into ``out/pieces``; return counts and throughput.
 
@@ -160,7 +180,11 @@ def predict_shard(
     out = Path(out)
     model_dir = resolve_model_dir(model)
     piece_rows = piece_rows or default_piece_rows(model_dir)
-    P.plan(out, prepared, model_dir, piece_rows)
+    if features is not None:  # a wrong features folder is refused before anything is written
+        from recsys24.model_inputs.feature_codes import open_model_features
+
+        open_model_features(features, prepared)
+    P.plan(out, prepared, model_dir, piece_rows, features)
     for folder in (out, out / "pieces"):  # other shards' live temporaries are kept
         remove_stale_temps(folder)
     mine = P.shard_pieces(prepared.num_impressions, piece_rows, shard_id, num_shards)
@@ -173,7 +197,7 @@ def predict_shard(
         progress(done, total)
     if not todo:
         return stats
-    scorer = Scorer.load(model_dir, prepared, device, fast)
+    scorer = Scorer.load(model_dir, prepared, device, fast, features)
     t0 = time.perf_counter()
     for lo, hi in todo:
         frame = P.read_rows(prepared, lo, hi, COLUMNS)

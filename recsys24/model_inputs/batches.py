@@ -72,7 +72,8 @@ class HistoryBatch(BatchBase):
     article_row: [N] into them; article_table_rows: [A] the articles' rows in
     the run's token table (keys of the fast path's article cache). age, gap:
     [N] time-feature buckets. group, labels, article_ids, rows: as in
-    :class:`Batch`. table_key: identifies the token table.
+    :class:`Batch`. table_key: identifies the token table. feature_codes:
+    uint8 [N, F], each candidate's quantile-coded feature-table row (CGh-f only).
     """
 
     input_ids: torch.Tensor
@@ -90,6 +91,7 @@ class HistoryBatch(BatchBase):
     rows: np.ndarray
     table_key: str = ""
     table_size: int = 0
+    feature_codes: torch.Tensor | None = None
 
 
 @dataclass

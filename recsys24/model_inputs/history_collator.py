@@ -12,11 +12,13 @@ import uuid
 
 import numpy as np
 import polars as pl
+import torch
 
 from recsys24.data import schema
 from recsys24.errors import DataError
 from recsys24.model_inputs.batches import HistoryBatch
 from recsys24.model_inputs.candidates import frame_candidates
+from recsys24.model_inputs.feature_codes import FeatureCodes
 from recsys24.model_inputs.prompt_collator import PromptCollator, float_labels, tensor
 from recsys24.prompts.assemble import article_prompts, history_prompts
 from recsys24.prompts.templates import MISSING_TIME, age_phrase_index
@@ -29,11 +31,12 @@ def _diff(ref: np.ndarray, t: np.ndarray) -> np.ndarray:
 class HistoryCollator(PromptCollator):
     """Frame of prepared rows -> :class:`HistoryBatch` (histories deduplicated within the frame)."""
 
-    def __init__(self, table, prompt, seed: int = 0):
+    def __init__(self, table, prompt, seed: int = 0, features: FeatureCodes | None = None):
         if prompt.is_list:
             raise DataError("architecture cgh takes templates a-d (one candidate per decoder pass), not e")
         super().__init__(table, prompt, seed)
         self.key = uuid.uuid4().hex
+        self.features = features  # CGh-f: the frames' split's feature codes
 
     def sort_key(self, frame: pl.DataFrame) -> np.ndarray:
         """History length, then the history itself: a user's impressions end up in the same batch."""
@@ -75,4 +78,6 @@ class HistoryCollator(PromptCollator):
             rows=c.rows,
             table_key=self.key,
             table_size=len(t.article_ids),
+            feature_codes=None if self.features is None else torch.from_numpy(
+                self.features.lookup(c.rows.astype(np.int64)[group], candidates)),
         )

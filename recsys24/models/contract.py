@@ -57,6 +57,11 @@ class ModelSpec:
     lam: float
     yes_id: int = NO_TOKEN
     no_id: int = NO_TOKEN
+    # CGh-f: the feature-table columns it reads, in order, and each one's quantile edges
+    # (recsys24.model_inputs.feature_codes.FeatureEncoding, fitted on the train split)
+    features: tuple[str, ...] = ()
+    feature_buckets: int = 0
+    feature_edges: tuple[tuple[float, ...], ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -65,11 +70,14 @@ class ModelSpec:
             "lambda": self.lam,
             "yes_id": self.yes_id,
             "no_id": self.no_id,
-        }
+        } | ({"features": {"names": list(self.features), "buckets": self.feature_buckets,
+                          "edges": [list(e) for e in self.feature_edges]}} if self.features else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
-        return cls(d["architecture"], PromptConfig(**d["prompt"]), float(d["lambda"]), int(d["yes_id"]), int(d["no_id"]))
+        f = d.get("features") or {"names": [], "buckets": 0, "edges": []}
+        return cls(d["architecture"], PromptConfig(**d["prompt"]), float(d["lambda"]), int(d["yes_id"]),
+                   int(d["no_id"]), tuple(f["names"]), int(f["buckets"]), tuple(tuple(e) for e in f["edges"]))
 
     @classmethod
     def read(cls, folder: str | os.PathLike) -> "ModelSpec":
@@ -102,12 +110,14 @@ class Model(nn.Module, metaclass=ABCMeta):
         """A new model for a run config (a :class:`recsys24.config.Config`)."""
 
     @abstractmethod
-    def make_collator(self, articles, tokenizer, seed: int = 0):
+    def make_collator(self, articles, tokenizer, seed: int = 0, features=None):
         """The callable ``collate(frame, rng=None)`` that turns prepared rows into this model's batches.
 
         Training and ``recsys24 predict`` both build their batches through it.
         The result may have ``sort_key(frame)`` (a length per row) that predict
         buckets by. ``seed`` seeds the generator used when no ``rng`` is given.
+        ``features``: the features folder (a ``FeatureSet``) of the frames' split,
+        for a model that reads the feature table (:attr:`reads_features`).
         """
 
     @abstractmethod
@@ -124,6 +134,11 @@ class Model(nn.Module, metaclass=ABCMeta):
         """Rebuild a model written by :meth:`save_pretrained`."""
 
     # --- the same for every family (a family overrides what it has) ---------
+    @property
+    def reads_features(self) -> bool:
+        """Whether batches need the feature table of their split (``make_collator(..., features=)``)."""
+        return bool(self.spec.features)
+
     def enable_fast_scoring(self, on: bool = True, compile: bool = False) -> None:
         """Switch ``score`` to the fast path (families whose ``scoring.fast_path`` is true override this)."""
 

@@ -19,6 +19,7 @@ import os
 from pathlib import Path
 
 from recsys24.config import Config
+from recsys24.errors import Recsys24Error
 from recsys24.models.contract import Model, ModelSpec
 from recsys24.models.registry import architecture
 from recsys24.prompts.tokenizer import load_tokenizer
@@ -26,7 +27,11 @@ from recsys24.prompts.tokenizer import load_tokenizer
 
 def build_recommender(config: Config, tokenizer) -> Model:
     """A new model for ``config``, of the architecture it names (see :mod:`recsys24.models.registry`)."""
-    return architecture(config.model.architecture).from_config(config, tokenizer)
+    model = architecture(config.model.architecture).from_config(config, tokenizer)
+    if config.model.features and not model.reads_features:
+        raise Recsys24Error(f"model.features: architecture {config.model.architecture} reads no feature table "
+                            "(CGh does: architecture cgh)")
+    return model
 
 
 def load_recommender(path: str | os.PathLike) -> tuple[Model, object]:

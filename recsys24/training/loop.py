@@ -22,6 +22,7 @@ import torch
 from recsys24.config import Config
 from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
+from recsys24.errors import Recsys24Error
 from recsys24.io import remove_stale_temps, write_json
 from recsys24.model_inputs.prefetch import prefetched
 from recsys24.progress import Progress, log
@@ -75,6 +76,31 @@ def _evaluate(model, collator, sample: pl.DataFrame, per_batch: int, device) -> 
     return out
 
 
+def _collators(model, config: Config, articles, tokenizer, prepared, valid, is_main: bool):
+    """The collators of the train and validation frames (they differ for a model that reads the feature table:
+    each split has its own features folder, checked against the prepared split)."""
+    tc = config.train
+    if not model.reads_features:
+        collator = model.make_collator(articles, tokenizer, seed=tc.seed)
+        return collator, collator
+    from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes, open_model_features
+
+    if valid is not None and not tc.valid_features:
+        raise Recsys24Error("model.features needs train.valid_features too: the features folder of the "
+                            f"validation split {valid.path}")
+    train_features = open_model_features(tc.train_features, prepared)
+    valid_features = open_model_features(tc.valid_features, valid) if valid is not None else None
+    if is_main:  # rank 0 codes the features folders, the other ranks wait and then read them
+        for features in (train_features, valid_features):
+            if features is not None:
+                feature_codes(features, FeatureEncoding.from_spec(model.spec), log)
+    barrier()
+    collator = model.make_collator(articles, tokenizer, seed=tc.seed, features=train_features)
+    if valid is None:
+        return collator, None
+    return collator, model.make_collator(articles, tokenizer, seed=tc.seed, features=valid_features)
+
+
 def train(config: Config, run: str | Path) -> dict:
     """Train ``config`` into the run folder ``run``; returns the final summary."""
     from recsys24.models.loading import build_recommender
@@ -96,7 +122,7 @@ def train(config: Config, run: str | Path) -> dict:
     tokenizer = _tokenizer(config, articles, run, dist.is_main)
     torch.manual_seed(tc.seed)  # identical initial weights on every rank and every rerun
     model = build_recommender(config, tokenizer)
-    collator = model.make_collator(articles, tokenizer, seed=tc.seed)
+    collator, valid_collator = _collators(model, config, articles, tokenizer, prepared, valid, dist.is_main)
 
     bf16 = tc.precision == "bf16" or (tc.precision == "auto" and dist.device.type == "cuda")
     engine, _, scheduler = make_engine(model, tc, bf16)
@@ -119,7 +145,7 @@ def train(config: Config, run: str | Path) -> dict:
     last_tag = checkpoints.latest_tag(ckpt_dir)
     if state.step == 0 and sample is not None:  # the untrained model, as a reference point
         engine.eval()
-        run_log.log(0, _evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
+        run_log.log(0, _evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device))
         engine.train()
     stride, first_step, first_position = tc.micro_batch * dist.world_size, state.step, state.position
 
@@ -150,7 +176,7 @@ def train(config: Config, run: str | Path) -> dict:
             evaluated = sample is not None and (step % tc.eval_every == 0 or done)
             if evaluated:
                 engine.eval()
-                values.update(_evaluate(model, collator, sample, tc.eval_batch_impressions, dist.device))
+                values.update(_evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device))
                 engine.train()
                 state.history.append([step, values["val_auc"]])
                 if state.best_auc is None or values["val_auc"] > state.best_auc:

@@ -88,7 +88,7 @@ class NeuralModel(Model):
             nll = listwise_nll(scores, batch.group, batch.labels.to(scores.device))
         return Output(scores, nll)
 
-    def make_collator(self, articles, tokenizer, seed: int = 0):
+    def make_collator(self, articles, tokenizer, seed: int = 0, features=None):
         from recsys24.model_inputs.news_collator import NewsCollator, build_news_features
 
         features = build_news_features(articles, tokenizer, self.size, self.news_fields)

@@ -77,7 +77,7 @@ class PromptModel(Model):
     def enable_gradient_checkpointing(self) -> None:
         self.backbone.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
 
-    def make_collator(self, articles, tokenizer, seed: int = 0):
+    def make_collator(self, articles, tokenizer, seed: int = 0, features=None):
         from recsys24.model_inputs.prompt_collator import PromptCollator
         from recsys24.prompts.article_tokens import build_token_table
 
@@ -89,17 +89,25 @@ class PromptModel(Model):
         """A new model: the answer words of ``config.prompt.language`` must be single tokens of ``tokenizer``;
         ``model.backbone`` is a hub id / folder (pretrained weights) or ``tiny`` (random, sized by ``model.tiny``).
         """
+        return cls.create(cls.spec_from_config(config, tokenizer), cls.backbone_from_config(config, tokenizer))
+
+    @classmethod
+    def spec_from_config(cls, config: Config, tokenizer) -> ModelSpec:
         words = WORDS[config.prompt.language]
-        spec = ModelSpec(
+        return ModelSpec(
             architecture=cls.name,
             prompt=config.prompt,
             lam=config.loss.lam,
             yes_id=single_token_id(tokenizer, words["yes"].strip()),
             no_id=single_token_id(tokenizer, words["no"].strip()),
         )
+
+    @staticmethod
+    def backbone_from_config(config: Config, tokenizer):
+        """What :meth:`create` takes: the hub id / folder, or the MT5Config of a tiny random model."""
         if config.model.backbone == "tiny":
-            return cls.create(spec, tiny_config(len(tokenizer), config.model.tiny))
-        return cls.create(spec, config.model.backbone)
+            return tiny_config(len(tokenizer), config.model.tiny)
+        return config.model.backbone
 
     @classmethod
     def create(cls, spec: ModelSpec, backbone) -> "PromptModel":

@@ -13,6 +13,12 @@ history goes through the encoder once per candidate. CGh splits the prompt:
   age at the impression, and its publish time relative to the newest history
   article, both in the bucketing of template d's phrases).
 
+CGh-f (``model.features`` set): the candidate position also receives the pair's
+row of the feature table (``recsys24 features``: popularity around the
+impression, the user's share of the candidate's category, ...), each feature a
+quantile code (:mod:`recsys24.model_inputs.feature_codes`, fitted on the train
+split and kept in the model folder's spec) with its own learned embedding, summed.
+
 score = head(decoder state at the candidate position), a logit; NLL is binary
 cross-entropy, as in CGc, and the loss is the same (1 − λ)·NLL + λ·BPR.
 
@@ -26,22 +32,28 @@ article's vector per run, so a candidate costs one decoder position.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 from transformers import MT5Model
 
+from recsys24.errors import Recsys24Error
 from recsys24.model_inputs.batches import HistoryBatch
-from recsys24.models.contract import Output
+from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes
+from recsys24.model_inputs.feature_table import open_features
+from recsys24.models.contract import ModelSpec, Output
 from recsys24.models.prompt.base import PromptModel
 from recsys24.models.scoring import ScoringDefaults
+from recsys24.progress import log
 from recsys24.prompts.templates import NUM_AGE_BUCKETS
 
 
 class CandidateHead(nn.Module):
-    """Article projection, time-feature embeddings and the d_model → 1 score layer."""
+    """Article projection, time-feature and feature-code embeddings, and the d_model → 1 score layer."""
 
-    def __init__(self, d_model: int):
+    def __init__(self, d_model: int, num_features: int = 0, buckets: int = 0):
         super().__init__()
         phrases = 2 * NUM_AGE_BUCKETS + 1
         self.article = nn.Linear(d_model, d_model)
@@ -49,6 +61,12 @@ class CandidateHead(nn.Module):
         self.gap = nn.Embedding(phrases, d_model)  # candidate published after/before the newest history article
         nn.init.normal_(self.age.weight, std=0.1)
         nn.init.normal_(self.gap.weight, std=0.1)
+        self.features = None
+        if num_features:
+            # one table for all features: feature j's code c is row j * (buckets + 1) + c; the bag sums a pair's rows
+            self.features = nn.EmbeddingBag(num_features * (buckets + 1), d_model, mode="sum")
+            nn.init.normal_(self.features.weight, std=0.1 / num_features ** 0.5)
+            self.register_buffer("feature_rows", torch.arange(num_features) * (buckets + 1), persistent=False)
         self.score = nn.Linear(d_model, 1)
 
 
@@ -67,13 +85,42 @@ class CGh(PromptModel):
         self.article_cache = None  # fast path: (table_key, vectors [T, d], known [T])
 
     def make_head(self, d_model: int) -> nn.Module:
-        return CandidateHead(d_model)
+        return CandidateHead(d_model, len(self.spec.features), self.spec.feature_buckets)
 
-    def make_collator(self, articles, tokenizer, seed: int = 0):
+    @property
+    def encoding(self) -> FeatureEncoding | None:
+        """CGh-f: how the feature table becomes the codes the head embeds."""
+        return FeatureEncoding.from_spec(self.spec) if self.spec.features else None
+
+    @classmethod
+    def spec_from_config(cls, config, tokenizer) -> ModelSpec:
+        """CGh-f (``model.features``): the feature encoding is fitted on ``train.train_features`` here."""
+        spec = super().spec_from_config(config, tokenizer)
+        if not config.model.features:
+            return spec
+        if not config.train.train_features:
+            raise Recsys24Error("model.features needs train.train_features: the features folder of the train "
+                                "split (`recsys24 features --split train`), on which the encoding is fitted")
+        features = open_features(config.train.train_features)
+        names = tuple(features.names) if tuple(config.model.features) == ("all",) else tuple(config.model.features)
+        log(f"train: fitting {config.model.feature_buckets} quantile buckets of {len(names)} features on "
+            f"{features.path}")
+        encoding = FeatureEncoding.fit(features, names, config.model.feature_buckets, config.train.seed)
+        return replace(spec, features=encoding.names, feature_buckets=encoding.buckets,
+                       feature_edges=encoding.ragged_edges)
+
+    def make_collator(self, articles, tokenizer, seed: int = 0, features=None):
         from recsys24.model_inputs.history_collator import HistoryCollator
         from recsys24.prompts.article_tokens import build_token_table
 
-        return HistoryCollator(build_token_table(articles, tokenizer, self.spec.prompt), self.spec.prompt, seed=seed)
+        codes = None
+        if self.spec.features:
+            if features is None:
+                raise Recsys24Error("this CGh-f reads the feature table: give the features folder of the split "
+                                    "(predict --features FEAT; train.train_features, train.valid_features)")
+            codes = feature_codes(features, self.encoding, log)
+        table = build_token_table(articles, tokenizer, self.spec.prompt)
+        return HistoryCollator(table, self.spec.prompt, seed=seed, features=codes)
 
     # --- pieces shared by both paths ----------------------------------------
     def article_vectors(self, input_ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -83,10 +130,12 @@ class CGh(PromptModel):
         return self.head.article((h * m).sum(1) / m.sum(1).clamp(min=1))
 
     def candidate_inputs(self, batch: HistoryBatch, articles: torch.Tensor) -> torch.Tensor:
-        """Decoder input at the candidate position: article vector (+ time features). [N, d]."""
+        """Decoder input at the candidate position: article vector (+ time features, + feature codes). [N, d]."""
         x = articles[batch.article_row]
         if self.time_features:
             x = x + self.head.age(batch.age) + self.head.gap(batch.gap)
+        if self.head.features is not None:
+            x = x + self.head.features(batch.feature_codes.long() + self.head.feature_rows).to(x.dtype)
         return x
 
     def start_embedding(self, n: int) -> torch.Tensor:

@@ -1,0 +1,118 @@
+"""CGh-f: CGh whose candidate position reads the pair's feature-table row as quantile codes.
+
+The codes are those of the features folder's own rows, the encoding travels in
+the model folder (same scores after reload), fast and reference scoring agree,
+and a missing or wrong features folder is refused with one line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+import torch
+
+from recsys24.data import schema as S
+from recsys24.data.prepare import prepare
+from recsys24.data.prepared import open_prepared
+from recsys24.data.synth import synthesize
+from recsys24.errors import Recsys24Error
+from recsys24.features.build import build_features
+from recsys24.inference import pieces as P
+from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes
+from recsys24.model_inputs.feature_table import open_features
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@pytest.fixture(scope="module")
+def split(tiny, tmp_path_factory):
+    """Tiny train and test splits, their features, the prepared test split and a random CGh-f model folder."""
+    from recsys24.config import load_config
+    from recsys24.models.loading import build_recommender
+    from recsys24.prompts.tokenizer import load_tokenizer
+
+    root = tmp_path_factory.mktemp("cgh_f")
+    synthesize(root / "data", "tiny", seed=2, splits=("train", "test"))
+    for name in ("train", "test"):
+        build_features(root / "data", name, root / "features" / name, piece_candidates=3_000)
+    prepare(root / "data", "test", root / "prepared" / "test")
+    tokenizer = load_tokenizer(tiny["model"])
+    config = load_config(CONFIGS / "tiny" / "cgh_f.yaml",
+                         [f"train.train_features={root / 'features' / 'train'}", "model.feature_buckets=8"])
+    torch.manual_seed(0)
+    model = build_recommender(config, tokenizer).eval()
+    model.save_pretrained(root / "model", tokenizer=tokenizer)
+    prepared = open_prepared(root / "prepared" / "test")
+    return {"root": root, "model": model, "tokenizer": tokenizer, "prepared": prepared,
+            "features": open_features(root / "features" / "test")}
+
+
+def test_codes_are_the_quantile_buckets_of_each_pairs_own_row(split):
+    features, model = split["features"], split["model"]
+    encoding = FeatureEncoding.from_spec(model.spec)
+    assert len(features.pieces()) > 1  # the lookup crosses pieces
+    assert encoding.names == tuple(features.names) and encoding.buckets == 8
+    table = pl.concat(features.iter_pieces())
+    inview = pl.read_parquet(split["root"] / "data" / "test" / "behaviors.parquet", columns=[S.INVIEW])[S.INVIEW]
+    articles = inview.explode().to_numpy()
+    rows = table[S.ROW].to_numpy()
+    pick = np.random.default_rng(0).permutation(len(rows))[:500]  # any order, any rows
+    codes = feature_codes(features, encoding).lookup(rows[pick], articles[pick])
+    # by hand: code = 1 + number of the feature's edges <= value, 0 for null
+    values = table.select(encoding.names).to_numpy()[pick]
+    finite = [np.asarray(e) for e in model.spec.feature_edges]
+    expected = np.stack([np.where(np.isnan(values[:, j]), 0, 1 + (values[:, j, None] >= finite[j]).sum(1))
+                         for j in range(len(finite))], axis=1)
+    np.testing.assert_array_equal(codes, expected)
+    assert len(np.unique(codes)) > 3  # not all one bucket
+
+
+def test_features_reach_the_score_and_survive_the_model_folder(split):
+    from recsys24.inference.predict import Scorer, model_features
+    from recsys24.models.loading import load_recommender
+
+    prepared, folder = split["prepared"], split["root"] / "model"
+    frame = P.read_rows(prepared, 0, 40)
+    loaded, tokenizer = load_recommender(folder)
+    assert loaded.spec == split["model"].spec  # names, buckets and edges round-trip
+    collate = loaded.make_collator(prepared.articles(), tokenizer,
+                                   features=model_features(loaded, folder, prepared, split["features"].path))
+    batch = collate(frame)
+    with torch.no_grad():
+        reference = loaded.score(batch)
+        in_memory = split["model"].score(batch)
+        loaded.enable_fast_scoring()
+        fast = loaded.score(batch)
+        batch.feature_codes = torch.zeros_like(batch.feature_codes)  # every feature null
+        without = loaded.score(batch)
+    torch.testing.assert_close(reference, in_memory, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast, reference, atol=1e-4, rtol=1e-4)
+    assert (fast - without).abs().max() > 1e-3
+    # and predict scores the split through the same path
+    scorer = Scorer.load(folder, prepared, "cpu", features=split["features"].path)
+    scores = scorer.score_frame(frame)
+    np.testing.assert_allclose(np.concatenate(scores.to_list()), fast.numpy(), atol=1e-4)
+
+
+def test_predict_refuses_missing_or_foreign_features(split, tmp_path):
+    from recsys24.inference.predict import predict_shard
+
+    prepared, folder = split["prepared"], split["root"] / "model"
+    with pytest.raises(Recsys24Error, match="give --features FEAT"):
+        predict_shard(folder, prepared, tmp_path / "a")
+    with pytest.raises(Recsys24Error, match="features of the 'train' split .* is the 'test' split"):
+        predict_shard(folder, prepared, tmp_path / "b", features=split["root"] / "features" / "train")
+    # the same split made again from other behaviors: the fingerprints differ
+    other = tmp_path / "other"
+    shutil.copytree(split["features"].path, other)
+    plan = json.loads((other / "features.json").read_text())
+    plan["inputs"]["test/behaviors.parquet"] = "0-changed"
+    (other / "features.json").write_text(json.dumps(plan))
+    with pytest.raises(Recsys24Error, match="features of the 'test' split"):
+        predict_shard(folder, prepared, tmp_path / "c", features=other)
+    assert not (tmp_path / "c").exists()  # nothing written
