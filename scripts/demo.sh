@@ -50,41 +50,56 @@ step "7. test scores and a contest zip from the trained CGh (its fast scoring pa
 recsys24 predict --model "$RUN/runs/tiny_cgh_d" --data "$RUN/prepared" --split test --out "$RUN/scores/test-cgh_d" \
   --make-submission --submission submission/cgh_d.zip
 
-step "8. contest features of every split; a features-only LightGBM ranker and a stacked one"
+step "8. contest features of every split"
 for split in train validation test; do
   recsys24 features --data "$RUN/data" --split "$split" --out "$RUN/features/$split"
 done
+
+step "9. a tiny CGh-f: the CGh whose candidate position also reads the pair's features"
+recsys24 train --config configs/tiny/cgh_f.yaml --output "$RUN/runs/tiny_cgh_f" \
+  train.train_data="$RUN/prepared/train" train.valid_data="$RUN/prepared/validation" \
+  train.train_features="$RUN/features/train" train.valid_features="$RUN/features/validation"
+recsys24 predict --model "$RUN/runs/tiny_cgh_f" --data "$RUN/prepared" --split validation \
+  --features "$RUN/features/validation" --out "$RUN/runs/tiny_cgh_f/scores/validation"
+recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_cgh_f/scores/validation"
+recsys24 predict --model "$RUN/runs/tiny_cgh_f" --data "$RUN/prepared" --split test \
+  --features "$RUN/features/test" --out "$RUN/scores/test-cgh_f" --make-submission --submission submission/cgh_f.zip
+
+step "10. a features-only LightGBM ranker and a stacked one"
 # level 1, features only: trained on train, early stopping on validation; it scores validation and test
 recsys24 rank train --features "$RUN/features/train" --valid-features "$RUN/features/validation" --out "$RUN/rankers/features"
 for split in validation test; do
   recsys24 rank predict --model "$RUN/rankers/features" --features "$RUN/features/$split" \
     --out "$RUN/rankers/features/scores/$split.parquet"
 done
-# level 2, stacked: the features plus the scores of two models that never saw validation (the CGh and the
-# level-1 ranker, both trained on train); it trains on validation with 20% of its users held out
+# level 2, stacked: the features plus the scores of three models trained on train (the CGh, the CGh-f and
+# the level-1 ranker); it trains on validation with 20% of its users held out
 stacked=(--scores "cgh=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet"
+         --scores "cgh_f=$RUN/runs/tiny_cgh_f/scores/validation/scores.parquet"
          --scores "ranker=$RUN/rankers/features/scores/validation.parquet")
 recsys24 rank train --features "$RUN/features/validation" "${stacked[@]}" --holdout 0.2 --out "$RUN/rankers/stacked"
 recsys24 rank predict --model "$RUN/rankers/stacked" --features "$RUN/features/validation" "${stacked[@]}" \
   --out "$RUN/rankers/stacked/scores/validation.parquet"
 rankers=(--scores "ranker (features)=$RUN/rankers/features/scores/validation.parquet"
          --scores "ranker (stacked)=$RUN/rankers/stacked/scores/validation.parquet")
-cgh_valid="tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet"
+cgh_valid=(--scores "tiny CGh-f=$RUN/runs/tiny_cgh_f/scores/validation/scores.parquet"
+           --scores "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet")
 echo "Whole validation split (the stacked ranker trained on 80% of these users: in sample there):"
-recsys24 evaluate "${rankers[@]}" --scores "$cgh_valid" "${scores[@]}" --data "$RUN/data" --split validation
+recsys24 evaluate "${rankers[@]}" "${cgh_valid[@]}" "${scores[@]}" --data "$RUN/data" --split validation
 echo "The held-out 20% of validation users, out of sample for every row:"
 holdout="$RUN/rankers/stacked/holdout_users.parquet"
-recsys24 evaluate "${rankers[@]}" --scores "$cgh_valid" --scores "category=$RUN/scores/validation/category.parquet" \
+recsys24 evaluate "${rankers[@]}" "${cgh_valid[@]}" --scores "category=$RUN/scores/validation/category.parquet" \
   --data "$RUN/data" --split validation --users "$holdout"
 
-step "9. the contest submission from the better ranker on the held-out users"
+step "11. the contest submission from the better ranker on the held-out users"
 auc() { recsys24 evaluate --scores "$1" --data "$RUN/data" --split validation --users "$holdout" --json \
   | python -c 'import json,sys; print(json.load(sys.stdin)["auc"])'; }
 if python -c "import sys; sys.exit(not float(sys.argv[1]) >= float(sys.argv[2]))" \
     "$(auc "$RUN/rankers/stacked/scores/validation.parquet")" "$(auc "$RUN/rankers/features/scores/validation.parquet")"; then
-  echo "the stacked ranker: it reads the CGh's and the level-1 ranker's test scores"
+  echo "the stacked ranker: it reads the CGh's, the CGh-f's and the level-1 ranker's test scores"
   recsys24 rank predict --model "$RUN/rankers/stacked" --features "$RUN/features/test" \
-    --scores "cgh=$RUN/scores/test-cgh_d/scores.parquet" --scores "ranker=$RUN/rankers/features/scores/test.parquet" \
+    --scores "cgh=$RUN/scores/test-cgh_d/scores.parquet" --scores "cgh_f=$RUN/scores/test-cgh_f/scores.parquet" \
+    --scores "ranker=$RUN/rankers/features/scores/test.parquet" \
     --out "$RUN/scores/test-ranker.parquet" --make-submission --submission submission/predictions.zip
 else
   echo "the features-only ranker"
@@ -93,11 +108,11 @@ else
   recsys24 submission validate submission/predictions.zip --data "$RUN/data" --split test
 fi
 
-step "10. report: tables and figures comparing the models with the baselines"
+step "12. report: tables and figures comparing the models with the baselines"
 items=()
 for name in random popular category freshness inview-count; do
   items+=("$name=$RUN/scores/validation/$name.parquet")
 done
 recsys24 report "ranker (features)=$RUN/rankers/features" "ranker (stacked)=$RUN/rankers/stacked" \
-  "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation" "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation" \
+  "tiny CGh-f=$RUN/runs/tiny_cgh_f/scores/validation" "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation" "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation" \
   "${items[@]}" --data "$RUN/data" --split validation --out "$RUN/report"
