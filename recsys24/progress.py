@@ -207,3 +207,35 @@ class Progress:
             if self.total is not None and self.done < self.total:
                 text += f", {duration((self.total - self.done) / rate)} left"
         return text
+
+
+class Phases:
+    """Progress of a command with several phases, one bar (or series of plain lines) at a time."""
+
+    def __init__(self):
+        self.current: Progress | None = None
+
+    def step(self, label: str, unit: str):
+        """The ``(done, total)`` callback of one phase; its first call ends the phase before it."""
+        def call(done: int, total: int) -> None:
+            if self.current is None or self.current.label != label:
+                self.close()
+                self.current = Progress(label, unit).__enter__()
+            self.current(done, total)
+        return call
+
+    def note(self, message: str) -> None:
+        if self.current is None:
+            log(message)
+        else:
+            self.current.note(message)
+
+    def close(self) -> None:
+        if self.current is not None:
+            self.current.__exit__(None, None, None)
+
+    def __enter__(self) -> "Phases":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

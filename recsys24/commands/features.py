@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from recsys24.data import schema as S
-from recsys24.progress import Progress, console, log, plural
+from recsys24.progress import Phases, Progress, console, plural
 
 
 @click.command()
@@ -51,38 +51,6 @@ def _scores(specs, features_sets):
     return out
 
 
-class _Phases:
-    """Progress of a command with several phases, one bar (or series of plain lines) at a time."""
-
-    def __init__(self):
-        self.current: Progress | None = None
-
-    def step(self, label: str, unit: str):
-        """The ``(done, total)`` callback of one phase; its first call ends the phase before it."""
-        def call(done: int, total: int) -> None:
-            if self.current is None or self.current.label != label:
-                self.close()
-                self.current = Progress(label, unit).__enter__()
-            self.current(done, total)
-        return call
-
-    def note(self, message: str) -> None:
-        if self.current is None:
-            log(message)
-        else:
-            self.current.note(message)
-
-    def close(self) -> None:
-        if self.current is not None:
-            self.current.__exit__(None, None, None)
-
-    def __enter__(self) -> "_Phases":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
 @click.group()
 def rank():
     """LightGBM learning to rank over features (and stacked scores of any model)."""
@@ -120,7 +88,7 @@ def rank_train(features_dirs, valid_features, out, score_specs, sample, holdout,
     for kv in params:
         key, _, value = kv.partition("=")
         parsed[key] = yaml.safe_load(value)
-    with _Phases() as phases:
+    with Phases() as phases:
         summary = train_ranker(train, out, valid if separate else None, stacked, sample, holdout, seed, rounds,
                                params=parsed, drop=tuple(drop), log=phases.note,
                                reading=phases.step("rank train: read", "rows"),
