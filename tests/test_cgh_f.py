@@ -116,3 +116,34 @@ def test_predict_refuses_missing_or_foreign_features(split, tmp_path):
     with pytest.raises(Recsys24Error, match="features of the 'test' split"):
         predict_shard(folder, prepared, tmp_path / "c", features=other)
     assert not (tmp_path / "c").exists()  # nothing written
+
+
+def test_train_then_predict_reads_the_features_of_each_split(split, tmp_path):
+    """`recsys24 train` codes each split's features and evaluates on them; the exported model predicts with them."""
+    import os
+    import subprocess
+    import sys
+
+    root = split["root"]
+    prepare(root / "data", "train", tmp_path / "prepared" / "train")
+    env = dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONPATH=str(CONFIGS.parent))
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        env.pop(var, None)
+    run = tmp_path / "run"
+    train = {"train_data": tmp_path / "prepared" / "train", "valid_data": tmp_path / "prepared" / "train",
+             "train_features": root / "features" / "train", "valid_features": root / "features" / "train",
+             "steps": 4, "eval_every": 2, "save_every": 2, "eval_impressions": 64, "warmup_steps": 1}
+    done = subprocess.run([sys.executable, "-m", "recsys24", "train", "--config", "tiny/cgh_f", "--output", str(run),
+                           *[f"train.{k}={v}" for k, v in train.items()]],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    spec = json.loads((run / "model" / "recsys24_model.json").read_text())
+    assert spec["features"]["names"] == split["features"].names and spec["features"]["buckets"] == 32
+    assert len(list((root / "features" / "train").glob("codes-*/codes.npy"))) == 1  # coded once, for both uses
+    done = subprocess.run([sys.executable, "-m", "recsys24", "predict", "--model", str(run), "--data",
+                           str(split["prepared"].path), "--split", "test", "--out", str(tmp_path / "scores"),
+                           "--features", str(split["features"].path), "--make-submission",
+                           "--submission", str(tmp_path / "predictions.zip")],
+                          env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert (tmp_path / "predictions.zip").is_file()
