@@ -34,6 +34,13 @@ def by_users(tiny, cgh_model, tmp_path_factory):
     return out, stats, pl.read_parquet(merge_scores(tiny["prepared"], out))
 
 
+def assert_same_scores(a: pl.DataFrame, b: pl.DataFrame) -> None:
+    """Same rows in the same order; scores equal to float rounding (article vectors of another run's
+    batches differ in the last bits)."""
+    assert a.drop(S.SCORES).equals(b.drop(S.SCORES))
+    np.testing.assert_allclose(a[S.SCORES].explode().to_numpy(), b[S.SCORES].explode().to_numpy(), atol=1e-5)
+
+
 def distinct_histories(prepared) -> int:
     frame = pl.read_parquet(prepared.path / "impressions", columns=[S.HISTORY_IDS])
     return frame[S.HISTORY_IDS].n_unique()
@@ -42,10 +49,8 @@ def distinct_histories(prepared) -> int:
 def test_user_pieces_give_the_scores_of_row_pieces(by_rows, by_users):
     _, stats, scores = by_users
     assert stats["order"] == "users"  # CGh's default
-    assert scores[S.IMPRESSION_ID].equals(by_rows[S.IMPRESSION_ID])
-    assert scores[S.USER_ID].equals(by_rows[S.USER_ID])
-    a, b = scores[S.SCORES].explode().to_numpy(), by_rows[S.SCORES].explode().to_numpy()
-    assert np.abs(a - b).max() < 1e-5 and a.std() > 1e-3
+    assert_same_scores(scores, by_rows)
+    assert scores[S.SCORES].explode().std() > 1e-3  # the comparison is not between constants
 
 
 def test_each_history_is_encoded_once(tiny, by_users):
@@ -60,12 +65,11 @@ def test_each_history_is_encoded_once(tiny, by_users):
 
 
 def test_small_batches_still_hold_whole_users(tiny, cgh_model, by_users, tmp_path):
-    """A history with more candidates than --batch-size gets a batch of its own, not two encodings."""
-    stats = predict_shard(cgh_model, tiny["prepared"], tmp_path, piece_rows=PIECE_ROWS, batch_size=8)
+    """A history with more candidates than --batch-size (the tiny split's largest user has 1,174)
+    gets a batch of its own, not two encodings."""
+    stats = predict_shard(cgh_model, tiny["prepared"], tmp_path, piece_rows=PIECE_ROWS, batch_size=1024)
     assert stats["history_encodings"] == by_users[1]["history_encodings"]
-    scores = pl.read_parquet(merge_scores(tiny["prepared"], tmp_path))
-    np.testing.assert_allclose(scores[S.SCORES].explode().to_numpy(),
-                               by_users[2][S.SCORES].explode().to_numpy(), atol=1e-5)
+    assert_same_scores(pl.read_parquet(merge_scores(tiny["prepared"], tmp_path)), by_users[2])
 
 
 def test_a_killed_user_grouped_run_resumes_with_every_row_once(tiny, cgh_model, by_users, tmp_path, monkeypatch):
@@ -90,14 +94,14 @@ def test_a_killed_user_grouped_run_resumes_with_every_row_once(tiny, cgh_model, 
     assert stats["scored_rows"] == tiny["prepared"].num_impressions - sum(written)
     # the encodings of both runs add up to one per history
     assert stats["counts"]["history_encodings"] == by_users[1]["history_encodings"]
-    assert pl.read_parquet(merge_scores(tiny["prepared"], out)).equals(by_users[2])
+    assert_same_scores(pl.read_parquet(merge_scores(tiny["prepared"], out)), by_users[2])
 
 
 def test_two_shards_merge_to_one_and_a_doubled_row_is_refused(tiny, cgh_model, by_users, tmp_path):
     out = tmp_path / "shards"
     for shard in (0, 1):
         predict_shard(cgh_model, tiny["prepared"], out, shard, 2, piece_rows=PIECE_ROWS)
-    assert pl.read_parquet(merge_scores(tiny["prepared"], out)).equals(by_users[2])
+    assert_same_scores(pl.read_parquet(merge_scores(tiny["prepared"], out)), by_users[2])
     first, second = sorted((out / "pieces").glob("users-*.parquet"))[:2]
     a, b = pl.read_parquet(first), pl.read_parquet(second)
     pl.concat([a, b.head(1)]).sort(S.ROW).write_parquet(first)  # one of bucket 1's rows again in bucket 0

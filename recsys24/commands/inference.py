@@ -72,7 +72,7 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
         rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
         console.print(f"shard {shard_id}/{num_shards}: scored {plural(stats['scored_rows'], 'impression')} "
                       f"({plural(stats['pairs'], 'pair')}, {rate_text(rate)} impressions/s), "
-                      f"{stats['skipped_rows']:,} already done; {_encodings(stats)}")
+                      f"{stats['skipped_rows']:,} already done{_encodings(stats)}")
         if not make_submission:
             return
         scores = merge_scores(prepared, out)
@@ -82,16 +82,17 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
 
 
 def _encodings(stats: dict) -> str:
-    """'N history encodings (R rows per encoding)', this run's, then every piece's so far (predict.json)."""
+    """'; N history encodings, R rows per encoding' of this run, then of every piece so far (predict.json)."""
     def text(encodings, rows):
-        per = f", {rows / encodings:.2f} rows per encoding" if encodings else ""
-        return f"{plural(encodings, 'history encoding')}{per}"
+        return f"{plural(encodings, 'history encoding')}, {rows / encodings:.2f} rows per encoding"
 
-    line = f"{text(stats['history_encodings'], stats['scored_rows'])} ({stats['order']} order)"
+    parts = []
+    if stats["history_encodings"]:
+        parts.append(f"{text(stats['history_encodings'], stats['scored_rows'])} ({stats['order']} order)")
     counts = stats.get("counts", {})
-    if counts.get("history_encodings") is not None and counts["rows"] != stats["scored_rows"]:
-        line += f"; all pieces: {text(counts['history_encodings'], counts['rows'])}"
-    return line
+    if counts.get("history_encodings") and counts["rows"] != stats["scored_rows"]:
+        parts.append(f"all pieces: {text(counts['history_encodings'], counts['rows'])}")
+    return "".join(f"; {part}" for part in parts)
 
 
 @click.command("predict-merge")
