@@ -112,7 +112,7 @@ def test_two_shards_merge_to_one_and_a_doubled_row_is_refused(tiny, cgh_model, b
 def test_a_scores_folder_keeps_its_order(tiny, cgh_model, by_users, tmp_path):
     out = tmp_path / "switch"
     shutil.copytree(by_users[0], out)
-    with pytest.raises(Recsys24Error, match="order='users'"):
+    with pytest.raises(Recsys24Error, match="pieces in users order: pass --order users"):
         predict_shard(cgh_model, tiny["prepared"], out, piece_rows=PIECE_ROWS, order="rows")
 
 

@@ -83,6 +83,8 @@ def _check_plan(out: Path, have: dict, want: dict) -> None:
             reasons.append(f"no {k} recorded (an older recsys24 scored them)")
         elif k in _CHANGED:
             reasons.append(f"{_CHANGED[k]} they were scored")
+        elif k == "order":
+            reasons.append(f"pieces in {have[k]} order: pass --order {have[k]} to finish them")
         else:
             reasons.append(f"{k}={have[k]!r}")
     raise Recsys24Error(f"{out}: holds scores of another run ({'; '.join(reasons)}); use a new --out folder")
