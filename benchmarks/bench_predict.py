@@ -20,9 +20,18 @@ split, so it needs only torch and transformers. One run prints, side by side:
 For each: pairs/s, useful TFLOP/s (matmul FLOPs the path must do, padding not
 counted), and the projected time for the full test split: 13,336,710 regular
 rows (≈ 154.7M pairs) + 200,000 beyond-accuracy rows (50M pairs), 125,541
-articles, and either one history encoding per impression (rows of one user in
-different predict pieces) or one per user (807,677). The floor lines give the
-split's time at 40% and 70% of ``--peak-tflops`` (H100 SXM dense bf16: 989).
+articles, with one history encoding per impression, per distinct (piece, user)
+of row-range pieces (``--order rows``), or per distinct (batch, user) of
+user-grouped pieces (``--order users``, CGh's default: one per user). The
+floor lines give the split's time at 40% and 70% of ``--peak-tflops`` (H100 SXM
+dense bf16: 989).
+
+``--behaviors FILE`` measures both orders' rows per encoding on a behaviors
+file (polars, user ids and in-view lengths only, no scoring); with
+``--histories-per-s`` and ``--fixed-s`` (printed by a timed run) it only
+projects, without a GPU:
+
+    python benchmarks/bench_predict.py --behaviors test/behaviors.parquet --histories-per-s 4165 --fixed-s 652
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from bench_models import MT5_SIZES, mt5_config  # noqa: E402
 
 REGULAR_ROWS, BA_ROWS, BA_CANDIDATES = 13_336_710, 200_000, 250
 MEAN_CANDIDATES = 11.6
-USERS, ARTICLES = 807_677, 125_541
+ARTICLES = 125_541
 PROMPT, HISTORY, ARTICLE = 256, 224, 32  # tokens: CGc prompt, CGh history part, one article's text
 ANCHOR = 1_639  # pairs/s, FACTS.md
 
@@ -109,6 +118,53 @@ def rows_per_encoding(behaviors: str, piece_rows: int) -> float:
     return users.height / pieces
 
 
+def user_rows_per_encoding(behaviors: str, piece_rows: int, batch_size: int) -> float:
+    """Rows per encoding of user-grouped predict on a behaviors file, counted as predict batches them."""
+    import polars as pl
+
+    from recsys24.inference.user_order import plan_encodings
+
+    frame = pl.read_parquet(behaviors, columns=["user_id", "article_ids_inview"])
+    plan = plan_encodings(frame["user_id"].to_numpy(), frame["article_ids_inview"].list.len().to_numpy(),
+                          piece_rows, batch_size)
+    print(f"{behaviors}: user-grouped pieces: {plan['rows']:,} rows, {plan['users']:,} users, "
+          f"{plan['history_encodings']:,} history encodings in {plan['batches']:,} batches of {batch_size:,}+ "
+          f"candidates (largest {plan['largest_batch']:,}), {plan['pieces']} pieces: "
+          f"{plan['rows'] / plan['history_encodings']:.2f} rows per encoding", flush=True)
+    return plan["rows"] / plan["history_encodings"]
+
+
+def project(args, flops: Flops, per_encoding: float, fixed: float, cgc_pairs_per_s: float | None = None) -> None:
+    """Print the full test split's projected time and FLOP floor per scenario of history encodings.
+
+    per_encoding: seconds per history encoding; fixed: seconds of everything else
+    (decoder positions, beyond-accuracy rows' positions, article vectors).
+    """
+    rows = REGULAR_ROWS + BA_ROWS
+    pairs_total = REGULAR_ROWS * MEAN_CANDIDATES + BA_ROWS * BA_CANDIDATES
+    hist_fl, pos_fl = flops.cgh_history(), flops.position(HISTORY)
+    print(f"\nfull test split ({pairs_total / 1e6:,.1f}M pairs, {rows:,} rows); "
+          f"--histories-per-s {1 / per_encoding:.0f} --fixed-s {fixed:.0f}:")
+    if cgc_pairs_per_s:
+        print(f"  {'cgc naive':<42} {pairs_total / cgc_pairs_per_s / 3600:6.2f} h")
+    scenarios = [("one encoding per impression", rows),
+                 (f"row pieces, {args.rows_per_encoding:.2f} rows/encoding", rows / args.rows_per_encoding),
+                 (f"user pieces, {args.user_rows_per_encoding:.2f} rows/encoding",
+                  rows / args.user_rows_per_encoding)]
+    for label, encodings in scenarios:
+        total = fixed + encodings * per_encoding
+        print(f"  cgh-fast, {label:<34} {encodings / 1e6:6.2f}M encodings {total / 3600:6.2f} h  "
+              f"({pairs_total / total:9,.0f} pairs/s, {pairs_total / total / ANCHOR:5.1f}x anchor)")
+    for label, hists in scenarios:
+        total = hists * hist_fl + pairs_total * pos_fl + ARTICLES * flops.encoder(ARTICLE)
+        floor = "  ".join(f"{int(p * 100)}% peak {total / (p * args.peak_tflops * 1e12) / 60:6.1f} min" for p in (0.4, 0.7))
+        print(f"  floor, {label:<34} {total / 1e15:7.1f} PFLOP: {floor}")
+    if cgc_pairs_per_s:
+        total = pairs_total * flops.cgc_pair()
+        floor = "  ".join(f"{int(p * 100)}% peak {total / (p * args.peak_tflops * 1e12) / 3600:6.1f} h" for p in (0.4, 0.7))
+        print(f"  floor, {'cgc naive':<34} {total / 1e15:7.1f} PFLOP: {floor}")
+
+
 def main() -> None:
 
     from recsys24.model_inputs.batches import Batch
@@ -129,15 +185,24 @@ def main() -> None:
     ap.add_argument("--sdpa", action="store_true", help="attn_implementation=sdpa for the HF modules")
     ap.add_argument("--compile", action="store_true", help="torch.compile the history encoder (as predict does on CUDA)")
     ap.add_argument("--rows-per-encoding", type=float, default=2.17,
-                    help="impressions sharing one history encoding in predict (default: measured with "
-                         "--behaviors on the synthetic large test split at 1M-row pieces)")
-    ap.add_argument("--behaviors", help="measure --rows-per-encoding on this behaviors.parquet (needs polars)")
+                    help="impressions sharing one history encoding in predict's row pieces (default: measured "
+                         "with --behaviors on the synthetic large test split at 1M-row pieces)")
+    ap.add_argument("--user-rows-per-encoding", type=float, default=16.24,
+                    help="the same for user-grouped pieces (default: measured likewise)")
+    ap.add_argument("--behaviors", help="measure both ratios on this behaviors.parquet (needs polars)")
     ap.add_argument("--piece-rows", type=int, default=1_000_000, help="with --behaviors: predict's piece size")
+    ap.add_argument("--batch-size", type=int, default=4096, help="with --behaviors: predict's batch size (CGh)")
+    ap.add_argument("--histories-per-s", type=float, help="with --fixed-s: project from these, measure nothing")
+    ap.add_argument("--fixed-s", type=float, help="seconds of the split's non-encoder work (a timed run prints it)")
     ap.add_argument("--skip", default="", help="comma list of measurements to skip (cgc,cgh-ref)")
     args = ap.parse_args()
 
     if args.behaviors:
         args.rows_per_encoding = rows_per_encoding(args.behaviors, args.piece_rows)
+        args.user_rows_per_encoding = user_rows_per_encoding(args.behaviors, args.piece_rows, args.batch_size)
+    if args.histories_per_s and args.fixed_s:
+        project(args, Flops(*MT5_SIZES[args.size]), 1 / args.histories_per_s, args.fixed_s)
+        return
     dev = torch.device(args.device)
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
@@ -204,31 +269,12 @@ def main() -> None:
         art_per_s = len(arts) / sec_art
 
     # projection: the regular batch time = its encodings + its decoder positions; beyond rows as measured
-    rows = REGULAR_ROWS + BA_ROWS
-    pairs_total = REGULAR_ROWS * MEAN_CANDIDATES + BA_ROWS * BA_CANDIDATES
     per_encoding = 1 / hist_per_s
     positions = (REGULAR_ROWS * MEAN_CANDIDATES) * (sec_reg - args.rows * per_encoding) / n_reg
     beyond = BA_ROWS * BA_CANDIDATES / results["cgh-fast beyond"][0] - BA_ROWS * per_encoding
-    fixed = positions + beyond + ARTICLES / art_per_s
-    print(f"\nfull test split ({pairs_total / 1e6:,.1f}M pairs, {rows:,} rows); decoder positions "
-          f"{positions / 60:.1f} min, articles {ARTICLES / art_per_s:.0f} s:")
-    if "cgc (naive)" in results:
-        print(f"  {'cgc naive':<42} {pairs_total / results['cgc (naive)'][0] / 3600:6.2f} h")
-    scenarios = [("one encoding per impression", rows),
-                 (f"one per {args.rows_per_encoding:.2f} rows (1M-row pieces)", rows / args.rows_per_encoding),
-                 ("one encoding per user", USERS)]
-    for label, encodings in scenarios:
-        total = fixed + encodings * per_encoding
-        print(f"  cgh-fast, {label:<32} {total / 3600:6.2f} h  ({pairs_total / total:9,.0f} pairs/s, "
-              f"{pairs_total / total / ANCHOR:5.1f}x anchor)")
-    for label, hists in scenarios:
-        total = hists * hist_fl + pairs_total * pos_fl + ARTICLES * flops.encoder(ARTICLE)
-        floor = "  ".join(f"{int(p * 100)}% peak {total / (p * args.peak_tflops * 1e12) / 60:6.1f} min" for p in (0.4, 0.7))
-        print(f"  floor, {label:<34} {total / 1e15:7.1f} PFLOP: {floor}")
-    if "cgc (naive)" in results:
-        total = pairs_total * flops.cgc_pair()
-        floor = "  ".join(f"{int(p * 100)}% peak {total / (p * args.peak_tflops * 1e12) / 3600:6.1f} h" for p in (0.4, 0.7))
-        print(f"  floor, {'cgc naive':<34} {total / 1e15:7.1f} PFLOP: {floor}")
+    print(f"\ndecoder positions {positions / 60:.1f} min, articles {ARTICLES / art_per_s:.0f} s")
+    project(args, flops, per_encoding, positions + beyond + ARTICLES / art_per_s,
+            results.get("cgc (naive)", (None,))[0])
 
 
 if __name__ == "__main__":

@@ -161,10 +161,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
             tmp.unlink()
 
 
-def write_parquet(df: pl.DataFrame, path: str | os.PathLike) -> None:
-    """Write ``df`` to ``path`` atomically (zstd, statistics on)."""
+def write_parquet(df: pl.DataFrame, path: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
+    """Write ``df`` to ``path`` atomically (zstd, statistics on; ``metadata``: key-value pairs of the footer)."""
     with atomic_path(path) as tmp:
-        df.write_parquet(tmp, compression="zstd", statistics=True)
+        df.write_parquet(tmp, compression="zstd", statistics=True, metadata=metadata)
 
 
 def write_json(obj, path: str | os.PathLike) -> None:

@@ -51,11 +51,11 @@ def test_a_crash_mid_shard_is_finished_by_a_rerun(tiny, one_shard, tmp_path, mon
     real_write = predict_module.write_parquet
     calls = {"n": 0}
 
-    def crash_on_third(df, path):
+    def crash_on_third(df, path, *metadata):
         calls["n"] += 1
         if calls["n"] == 3:
             raise KeyboardInterrupt("killed")
-        real_write(df, path)
+        real_write(df, path, *metadata)
 
     monkeypatch.setattr(predict_module, "write_parquet", crash_on_third)
     with pytest.raises(KeyboardInterrupt):

@@ -41,6 +41,9 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
                    f"{ScoringDefaults.piece_rows:,} unless it declares more, as CGh does so that more "
                    "impressions of one user share a history encoding).")
 @click.option("--device", default=None, help="cuda, cuda:1, cpu (default: cuda if available).")
+@click.option("--order", type=click.Choice(["rows", "users"]), default=None,
+              help="Pieces of consecutive rows, or of whole users (each history encoded once per user); "
+                   "default: users for architectures that declare `scoring.user_order` (CGh), else rows.")
 @click.option("--reference", is_flag=True,
               help="Score through the plain forward, not the architecture's fast path (those whose "
                    "`scoring.fast_path` is true: CGh).")
@@ -48,7 +51,7 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
               help="The `recsys24 features` folder of this split, for a model that reads the feature table (CGh-f).")
 @click.option("--make-submission", is_flag=True, help="Merge all shards, write and validate the contest zip.")
 @click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
-def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, reference,
+def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, order, reference,
             features, make_submission, zip_path):
     """Score (a shard of) a prepared split into a scores folder; rerun to finish what is missing."""
     from recsys24.inference.predict import merge_scores, predict_shard, resolve_prepared
@@ -65,17 +68,31 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
     else:
         with Progress(f"predict shard {shard_id}/{num_shards}", "impressions") as progress:
             stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress,
-                                  fast=not reference, features=features)
+                                  fast=not reference, features=features, order=order)
         rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
         console.print(f"shard {shard_id}/{num_shards}: scored {plural(stats['scored_rows'], 'impression')} "
                       f"({plural(stats['pairs'], 'pair')}, {rate_text(rate)} impressions/s), "
-                      f"{stats['skipped_rows']:,} already done")
+                      f"{stats['skipped_rows']:,} already done{_encodings(stats)}")
         if not make_submission:
             return
         scores = merge_scores(prepared, out)
         console.print(f"merged {plural(prepared.num_impressions, 'row')} into {scores}")
     if make_submission:
         _submit(prepared, out / "scores.parquet", Path(zip_path))
+
+
+def _encodings(stats: dict) -> str:
+    """'; N history encodings, R rows per encoding' of this run, then of every piece so far (predict.json)."""
+    def text(encodings, rows):
+        return f"{plural(encodings, 'history encoding')}, {rows / encodings:.2f} rows per encoding"
+
+    parts = []
+    if stats["history_encodings"]:
+        parts.append(f"{text(stats['history_encodings'], stats['scored_rows'])} ({stats['order']} order)")
+    counts = stats.get("counts", {})
+    if counts.get("history_encodings") and counts["rows"] != stats["scored_rows"]:
+        parts.append(f"all pieces: {text(counts['history_encodings'], counts['rows'])}")
+    return "".join(f"; {part}" for part in parts)
 
 
 @click.command("predict-merge")

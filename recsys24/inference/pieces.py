@@ -6,7 +6,10 @@ a contiguous block of pieces. Each piece is written atomically as
 ``SCORES_DIR/pieces/rows-<first>-<end>.parquet`` (columns ``row`` plus the
 scores-file columns), so a piece that exists is complete and a rerun after a
 crash only scores the pieces that are missing. Merging streams the pieces in
-row order and refuses a missing or doubly scored row.
+row order and refuses a missing or doubly scored row. That is ``--order rows``;
+``--order users`` (CGh's default) cuts pieces by user instead, see
+:mod:`recsys24.inference.user_order`. Both kinds of piece carry their history
+encodings in their parquet metadata, summed into ``predict.json``'s ``counts``.
 
 ``SCORES_DIR/predict.json`` records which model and which prepared split the
 pieces come from, by path and by fingerprint (the model folder's files, the
@@ -27,9 +30,12 @@ from recsys24.data import schema as S
 from recsys24.data.prepared import MANIFEST, Prepared
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import ScoresWriter
+from recsys24.inference.user_order import UserPieces
 from recsys24.io import existing_pieces, file_digest, folder_fingerprint, iter_missing, piece_path, write_json  # noqa: F401 (piece names)
 
 PLAN_FILE = "predict.json"
+ENCODINGS = "history_encodings"  # key of a piece's parquet metadata: sequences its batches ran through the encoder
+ORDERS = ("rows", "users")
 
 
 # How a plan field that differs is told to the user.
@@ -45,22 +51,23 @@ def prepared_fingerprint(prepared: Prepared) -> str:
     return file_digest(prepared.path / MANIFEST)
 
 
-def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, features: str | Path | None = None) -> dict:
-    """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces (and which
-    features folder, for a model that reads one).
+def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, features: str | Path | None = None,
+         order: str = "rows") -> dict:
+    """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces in which order
+    (and which features folder, for a model that reads one).
 
     Raises Recsys24Error when ``out`` holds pieces of another model or split,
     of other weights at the same model path, or of the same split prepared again.
     """
     want = {"model": str(Path(model_dir).resolve()), "model_fingerprint": folder_fingerprint(model_dir),
             "prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
-            "split": prepared.split, "num_rows": prepared.num_impressions, "piece_rows": piece_rows}
+            "split": prepared.split, "num_rows": prepared.num_impressions, "piece_rows": piece_rows, "order": order}
     if features is not None:  # the feature plan changes whenever the folder is made from other inputs
         want |= {"features": str(Path(features).resolve()), "features_fingerprint": file_digest(
             Path(features) / "features.json")}
     path = out / PLAN_FILE
     if path.is_file():
-        _check_plan(out, json.loads(path.read_text()), want)
+        _check_plan(out, {"order": "rows"} | json.loads(path.read_text()), want)  # older plans: rows
         return want
     write_json(want, path)
     return want
@@ -76,6 +83,8 @@ def _check_plan(out: Path, have: dict, want: dict) -> None:
             reasons.append(f"no {k} recorded (an older recsys24 scored them)")
         elif k in _CHANGED:
             reasons.append(f"{_CHANGED[k]} they were scored")
+        elif k == "order":
+            reasons.append(f"pieces in {have[k]} order: pass --order {have[k]} to finish them")
         else:
             reasons.append(f"{k}={have[k]!r}")
     raise Recsys24Error(f"{out}: holds scores of another run ({'; '.join(reasons)}); use a new --out folder")
@@ -90,6 +99,64 @@ def check_merge_plan(out: Path, prepared: Prepared) -> None:
     want = {"prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
             "split": prepared.split, "num_rows": prepared.num_impressions}
     _check_plan(out, have, want)
+
+
+def planned_layout(out: Path, prepared: Prepared) -> "RowPieces | UserPieces":
+    """The pieces ``predict.json`` plans (by rows for plans older than the choice of order)."""
+    have = json.loads((out / PLAN_FILE).read_text())
+    return layout(have.get("order", "rows"), prepared, have["piece_rows"])
+
+
+class RowPieces:
+    """The pieces of a prepared split by row range; a piece is its ``(first, end)`` rows."""
+
+    order = "rows"
+
+    def __init__(self, prepared: Prepared, piece_rows: int):
+        self.prepared, self.piece_rows = prepared, piece_rows
+
+    def shard(self, shard_id: int, num_shards: int) -> list[tuple[int, int]]:
+        return shard_pieces(self.prepared.num_impressions, self.piece_rows, shard_id, num_shards)
+
+    def rows(self, piece: tuple[int, int]) -> int:
+        return piece[1] - piece[0]
+
+    def path(self, out: Path, piece: tuple[int, int]) -> Path:
+        return piece_path(out, *piece)
+
+    def read(self, piece: tuple[int, int], columns: list[str]) -> pl.DataFrame:
+        return read_rows(self.prepared, *piece, columns)
+
+    def existing(self, out: Path) -> list[Path]:
+        return [path for _, _, path in existing_pieces(out)]
+
+    def merge(self, out: Path, scores_path: Path) -> int:
+        return merge(out, self.prepared.num_impressions, scores_path)
+
+
+def layout(order: str, prepared: Prepared, piece_rows: int) -> RowPieces | UserPieces:
+    """How the split is cut into pieces: by row range (``rows``) or by user bucket (``users``)."""
+    if order not in ORDERS:
+        raise Recsys24Error(f"--order must be one of {', '.join(ORDERS)}, got {order!r}")
+    return (RowPieces if order == "rows" else UserPieces)(prepared, piece_rows)
+
+
+def record_counts(out: Path, paths: list[Path]) -> dict:
+    """Sum rows and history encodings over ``paths`` (pieces) into ``predict.json``'s ``counts``; return them.
+
+    A piece written before pieces carried their encodings leaves the encodings unknown (None).
+    """
+    rows, encodings = 0, 0
+    for path in paths:
+        meta = pq.read_metadata(path)
+        rows += meta.num_rows
+        found = (meta.metadata or {}).get(ENCODINGS.encode())
+        encodings = None if found is None or encodings is None else encodings + int(found)
+    counts = {"pieces": len(paths), "rows": rows, ENCODINGS: encodings,
+              "rows_per_encoding": round(rows / encodings, 3) if encodings else None}
+    plan_path = out / PLAN_FILE
+    write_json(json.loads(plan_path.read_text()) | {"counts": counts}, plan_path)
+    return counts
 
 
 def piece_ranges(num_rows: int, piece_rows: int) -> list[tuple[int, int]]:

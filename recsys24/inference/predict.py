@@ -3,10 +3,11 @@
 Within a piece, impressions are sorted by the length of their prompt's history
 part (length bucketing, so padding stays small), cut into batches of about
 ``batch_size`` candidates, scored (bf16 on GPU, fp32 on CPU) and put back in
-row order. Batch size, piece size and the fast path are the architecture's
-``scoring`` defaults (:class:`recsys24.models.scoring.ScoringDefaults`) unless
-given. See :mod:`recsys24.inference.pieces` for how pieces make a killed
-run resumable and how shards are merged.
+row order. Batch size, piece size, the fast path and the piece order are the
+architecture's ``scoring`` defaults (:class:`recsys24.models.scoring.ScoringDefaults`)
+unless given. See :mod:`recsys24.inference.pieces` for how pieces make a killed
+run resumable and how shards are merged, and :mod:`recsys24.inference.user_order`
+for pieces of whole users (CGh: one history encoding per user).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from recsys24.data.prepared import PREPARED_WANTED, Prepared, is_raw_folder, ope
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
+from recsys24.inference.user_order import batch_bounds, group_starts
 from recsys24.io import remove_stale_temps, write_parquet
 from recsys24.model_inputs.prefetch import prefetched
 
@@ -82,10 +84,19 @@ def model_features(model, model_dir: Path, prepared: Prepared, features: str | P
 
 def default_piece_rows(model_dir: Path) -> int:
     """The piece size the model folder's architecture declares (``scoring.piece_rows``)."""
+    return _scoring(model_dir).piece_rows
+
+
+def default_order(model_dir: Path) -> str:
+    """``users`` if the model folder's architecture declares ``scoring.user_order``, else ``rows``."""
+    return "users" if _scoring(model_dir).user_order else "rows"
+
+
+def _scoring(model_dir: Path):
     from recsys24.models.contract import ModelSpec
     from recsys24.models.registry import architecture
 
-    return architecture(ModelSpec.read(model_dir).architecture).scoring.piece_rows
+    return architecture(ModelSpec.read(model_dir).architecture).scoring
 
 
 @dataclass
@@ -95,6 +106,7 @@ class Scorer:
     model: Model
     collator: object
     device: torch.device
+    encodings: int = 0  # prompts run through the encoder so far (CGh: distinct histories per batch)
 
     @classmethod
     def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None, fast: bool = True,
@@ -122,19 +134,24 @@ class Scorer:
 
     @torch.inference_mode()
     def score_frame(self, frame: pl.DataFrame, batch_size: int | None = None,
-                    progress: Callable[[int], None] | None = None) -> pl.Series:
+                    progress: Callable[[int], None] | None = None, whole_histories: bool = False) -> pl.Series:
         """Scores (list[f32] in in-view order) of every impression of ``frame``, in frame order.
 
         progress: called after each batch with the number of impressions of ``frame`` scored so far.
+        whole_histories: cut batches only between runs of equal ``collator.sort_key`` (for CGh's
+        collator, one history), so each history is encoded once in ``frame``; a history with more
+        than ``batch_size`` candidates then gets a batch of its own.
         """
         batch_size = batch_size or self.model.scoring.batch_size
+        if frame.height == 0:
+            return list_series(S.SCORES, np.zeros(0, np.float32), np.zeros(1, np.int64))
         key = getattr(self.collator, "sort_key", None)
-        order = np.argsort(key(frame), kind="stable") if key else np.arange(frame.height)
+        keys = key(frame) if key else np.arange(frame.height)
+        order = np.argsort(keys, kind="stable")
         counts = frame[S.INVIEW].list.len().to_numpy().astype(np.int64)
         sorted_counts = counts[order]
-        # Cut the sorted impressions into batches of about batch_size candidates.
-        cuts = np.flatnonzero(np.diff(np.cumsum(sorted_counts) // max(batch_size, 1), prepend=0)) + 1
-        bounds = np.unique(np.concatenate([[0], cuts, [len(order)]]))
+        groups = group_starts(keys[order]) if whole_histories and key else None
+        bounds = batch_bounds(sorted_counts, batch_size, groups)
         flat = np.concatenate(list(self._scores(frame, order, bounds, progress)))
         # Back to frame order: impression i's scores start where it sits in the sorted run.
         start_sorted = np.cumsum(sorted_counts) - sorted_counts
@@ -150,6 +167,7 @@ class Scorer:
             return self.collator(frame[order[bounds[i]:bounds[i + 1]]])
 
         for i, batch in enumerate(prefetched(collate, len(bounds) - 1)):
+            self.encodings += len(getattr(batch, "input_ids", ()))  # prompt models; news encoders count none
             yield self.model.score(batch.to(self.device)).float().cpu().numpy()
             if progress:
                 progress(int(bounds[i + 1]))
@@ -167,8 +185,14 @@ def predict_shard(
     progress: Callable[[int, int], None] | None = None,
     fast: bool = True,
     features: str | Path | None = None,
+    order: str | None = None,
 ) -> dict:
     """Score this shard's missing pieces into ``out/pieces``; return counts and throughput.
+
+    order: ``rows`` (pieces of consecutive rows) or ``users`` (pieces of whole
+    users, batches cut between histories); default: the architecture's
+    ``scoring.user_order``. The returned ``history_encodings`` counts this run's
+    encoder sequences; ``predict.json``'s ``counts`` sums those of every piece.
 
     progress: called with (impressions of the shard done, the shard's impressions)
     once before any work (what earlier runs left counts as done), then after every batch.
@@ -180,35 +204,42 @@ def predict_shard(
     out = Path(out)
     model_dir = resolve_model_dir(model)
     piece_rows = piece_rows or default_piece_rows(model_dir)
+    order = order or default_order(model_dir)
     if features is not None:  # a wrong features folder is refused before anything is written
         from recsys24.model_inputs.feature_codes import open_model_features
 
         open_model_features(features, prepared)
-    P.plan(out, prepared, model_dir, piece_rows, features)
+    P.plan(out, prepared, model_dir, piece_rows, features, order)
     for folder in (out, out / "pieces"):  # other shards' live temporaries are kept
         remove_stale_temps(folder)
-    mine = P.shard_pieces(prepared.num_impressions, piece_rows, shard_id, num_shards)
-    todo = list(P.iter_missing(out, mine))
-    total = sum(hi - lo for lo, hi in mine)
-    done = total - sum(hi - lo for lo, hi in todo)
-    stats = {"shard": shard_id, "num_shards": num_shards, "rows": total, "skipped_rows": done,
-             "scored_rows": 0, "pairs": 0, "seconds": 0.0}
+    pieces = P.layout(order, prepared, piece_rows)
+    mine = pieces.shard(shard_id, num_shards)
+    todo = [piece for piece in mine if not pieces.path(out, piece).is_file()]
+    total = sum(map(pieces.rows, mine))
+    done = total - sum(map(pieces.rows, todo))
+    stats = {"shard": shard_id, "num_shards": num_shards, "order": order, "rows": total, "skipped_rows": done,
+             "scored_rows": 0, "pairs": 0, "history_encodings": 0, "seconds": 0.0}
     if progress:
         progress(done, total)
     if not todo:
+        stats["counts"] = P.record_counts(out, pieces.existing(out))
         return stats
     scorer = Scorer.load(model_dir, prepared, device, fast, features)
     t0 = time.perf_counter()
-    for lo, hi in todo:
-        frame = P.read_rows(prepared, lo, hi, COLUMNS)
+    whole = order == "users" and scorer.model.scoring.user_order
+    for piece in todo:
+        frame = pieces.read(piece, COLUMNS)
         within = (lambda n, before=done: progress(before + n, total)) if progress else None
-        scores = scorer.score_frame(frame, batch_size, within)
-        piece = scores_frame(frame[S.IMPRESSION_ID], frame[S.USER_ID], scores).insert_column(0, frame[S.ROW])
-        write_parquet(piece, P.piece_path(out, lo, hi))
-        stats["scored_rows"] += hi - lo
+        before = scorer.encodings
+        scores = scorer.score_frame(frame, batch_size, within, whole_histories=whole)
+        result = scores_frame(frame[S.IMPRESSION_ID], frame[S.USER_ID], scores).insert_column(0, frame[S.ROW])
+        write_parquet(result, pieces.path(out, piece), {P.ENCODINGS: str(scorer.encodings - before)})
+        stats["scored_rows"] += frame.height
         stats["pairs"] += int(frame[S.INVIEW].list.len().sum())
-        done += hi - lo
+        done += frame.height
     stats["seconds"] = time.perf_counter() - t0
+    stats["history_encodings"] = scorer.encodings
+    stats["counts"] = P.record_counts(out, pieces.existing(out))
     return stats
 
 
@@ -220,5 +251,7 @@ def merge_scores(prepared: Prepared, out: str | Path, scores_path: str | Path | 
     out = Path(out)
     P.check_merge_plan(out, prepared)
     scores_path = Path(scores_path) if scores_path else out / "scores.parquet"
-    P.merge(out, prepared.num_impressions, scores_path)
+    pieces = P.planned_layout(out, prepared)
+    pieces.merge(out, scores_path)
+    P.record_counts(out, pieces.existing(out))
     return scores_path

@@ -17,9 +17,13 @@ class ScoringDefaults:
     batch_size: candidates per forward pass. piece_rows: impressions per
     resumable piece (scores written per piece). fast_path: the model has a
     faster scoring path than ``forward`` (:meth:`Model.enable_fast_scoring`),
-    which ``--reference`` turns off.
+    which ``--reference`` turns off. user_order: the model encodes each distinct
+    history of a batch once and its collator's ``sort_key`` is the history, so
+    predict cuts pieces by user and batches between histories (``--order users``,
+    :mod:`recsys24.inference.user_order`): one encoding per user.
     """
 
     batch_size: int = 256
     piece_rows: int = 50_000
     fast_path: bool = False
+    user_order: bool = False

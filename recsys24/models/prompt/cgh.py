@@ -73,9 +73,9 @@ class CandidateHead(nn.Module):
 class CGh(PromptModel):
     name = "cgh"
     backbone_class = MT5Model
-    # A candidate costs one decoder position, so batches can be large; the more rows a predict piece
-    # holds, the more impressions share a user's history encoding.
-    scoring = ScoringDefaults(batch_size=4096, piece_rows=1_000_000, fast_path=True)
+    # A candidate costs one decoder position, so batches can be large; predict's pieces hold whole users
+    # (user_order), so each user's history is encoded once for all of its impressions.
+    scoring = ScoringDefaults(batch_size=4096, piece_rows=1_000_000, fast_path=True, user_order=True)
 
     def __init__(self, backbone, spec):
         super().__init__(backbone, spec)
