@@ -28,7 +28,7 @@ from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
 from recsys24.inference.user_order import batch_bounds, group_starts
-from recsys24.io import remove_stale_temps, write_parquet
+from recsys24.io import read_ahead, remove_stale_temps, write_parquet
 from recsys24.model_inputs.prefetch import prefetched
 
 if TYPE_CHECKING:
@@ -227,8 +227,8 @@ def predict_shard(
     scorer = Scorer.load(model_dir, prepared, device, fast, features)
     t0 = time.perf_counter()
     whole = order == "users" and scorer.model.scoring.user_order
-    for piece in todo:
-        frame = pieces.read(piece, COLUMNS)
+    # the next piece is read (a user piece reads every impression file) while this one is scored
+    for piece, frame in read_ahead((piece, pieces.read(piece, COLUMNS)) for piece in todo):
         within = (lambda n, before=done: progress(before + n, total)) if progress else None
         before = scorer.encodings
         scores = scorer.score_frame(frame, batch_size, within, whole_histories=whole)
