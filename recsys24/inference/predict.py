@@ -106,7 +106,7 @@ class Scorer:
     model: Model
     collator: object
     device: torch.device
-    encodings: int = 0  # prompts run through the encoder so far (CGh: distinct histories per batch)
+    encodings: int = 0  # CGh: histories run through the encoder so far (distinct histories per batch)
 
     @classmethod
     def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None, fast: bool = True,
@@ -167,7 +167,8 @@ class Scorer:
             return self.collator(frame[order[bounds[i]:bounds[i + 1]]])
 
         for i, batch in enumerate(prefetched(collate, len(bounds) - 1)):
-            self.encodings += len(getattr(batch, "input_ids", ()))  # prompt models; news encoders count none
+            if hasattr(batch, "history_row"):  # CGh: one encoder pass per distinct history (CGc/QA: per prompt)
+                self.encodings += len(batch.input_ids)
             yield self.model.score(batch.to(self.device)).float().cpu().numpy()
             if progress:
                 progress(int(bounds[i + 1]))
