@@ -19,7 +19,8 @@ def test_every_architecture_implements_the_contract_and_declares_its_scoring():
     for name, cls in ARCHITECTURES.items():
         assert issubclass(cls, Model) and cls.name == name
         assert isinstance(cls.scoring, ScoringDefaults)
-    assert architecture("cgh").scoring == ScoringDefaults(batch_size=4096, piece_rows=1_000_000, fast_path=True)
+    assert architecture("cgh").scoring == ScoringDefaults(batch_size=4096, piece_rows=1_000_000, fast_path=True,
+                                                          user_order=True)
     assert architecture("nrms").scoring == ScoringDefaults()
 
 
