@@ -29,7 +29,7 @@ from recsys24.model_inputs.feature_table import PLAN_FILE, RowStream
 from recsys24.inference import pieces as P
 from recsys24.io import atomic_path, fingerprint, remove_stale_temps, write_json
 
-FEATURES_VERSION = 1  # bump when a definition changes, so old folders are not reused
+FEATURES_VERSION = 2  # 2: seen_after added; bump when a definition changes, so old folders are not reused
 PIECE_CANDIDATES = 4_000_000
 
 
