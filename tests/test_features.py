@@ -181,3 +181,42 @@ def test_repeats_and_context(hand):
     assert cell(hand, 1, 0, "device_type") == 2
     assert cell(hand, 1, 0, "is_subscriber") == 1
     assert cell(hand, 3, 0, "hour") == 8
+
+
+def _history_file(path, reads: dict) -> None:
+    """reads: {user: [(article, time), ...]}, every read 10 s long."""
+    users = sorted(reads)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({
+        S.USER_ID: users,
+        S.HIST_TIME: [[t for _, t in reads[u]] for u in users],
+        S.HIST_SCROLL: [[None] * len(reads[u]) for u in users],
+        S.HIST_ARTICLE: [[a for a, _ in reads[u]] for u in users],
+        S.HIST_READ_TIME: [[10.0] * len(reads[u]) for u in users],
+    }, schema=S.HISTORY_SCHEMA).write_parquet(path)
+
+
+def test_other_splits_histories_add_their_earlier_reads(tmp_path):
+    root = write_split(tmp_path / "data", "validation")  # first impression: T0 + 30 s
+    # an older file: user 1 read 11 before (new) and 10 at T0 - 30 h (already in the split's file);
+    # user 9 is not in the split
+    _history_file(root / "train" / "history.parquet", {1: [(11, T0 - 40 * H), (10, T0 - 30 * H)], 9: [(12, T0 - 40 * H)]})
+    # a later file: user 2's read of 12 at T0 + 1 h is after the split began; 13 is a repeat
+    _history_file(root / "test" / "history.parquet", {2: [(12, T0 + H), (13, T0 - 30 * H)]})
+    build_features(root, "validation", tmp_path / "all")
+    build_features(root, "validation", tmp_path / "own", split_history=True)
+    both = pl.concat(open_features(tmp_path / "all").iter_pieces())
+    own = pl.concat(open_features(tmp_path / "own").iter_pieces())
+    # user 1 (row 0): 10, 12, 14, 13 and now 11 -> category 1 (10, 11) is 2 of 5
+    assert cell(both, 0, 0, "history_len") == 5 and cell(own, 0, 0, "history_len") == 4
+    assert cell(both, 0, 0, "category_share") == pytest.approx(0.4, abs=1e-3)
+    assert [cell(both, 0, i, "already_read") for i in range(3)] == [1, 1, 1]
+    assert cell(both, 0, 1, "read_users") == 2 and cell(own, 0, 1, "read_users") == 1  # 11: users 2 and 1
+    assert cell(both, 0, 2, "read_users") == 1  # 12: user 2's read came after the split began, user 9 is out
+    # user 2 (row 1): nothing new, and the repeated read of 13 is not counted twice
+    assert cell(both, 1, 0, "history_len") == 2
+    assert cell(both, 1, 2, "read_seconds") == pytest.approx(46.0)
+    assert open_features(tmp_path / "all").plan["inputs"].keys() > {"train/history.parquet", "test/history.parquet"}
+    # the split's own rows are untouched where no other file adds a read
+    for name in ("age_hours", "inview_past_1h", "seen_before"):
+        assert both[name].to_list() == own[name].to_list()

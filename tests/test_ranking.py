@@ -69,6 +69,10 @@ def test_test_split_features_equal_features_without_clicks(demo_data, tmp_path, 
     (root / "test").mkdir(parents=True)
     shutil.copy(demo_data / "articles.parquet", root / "articles.parquet")
     shutil.copy(demo_data / "validation" / "history.parquet", root / "test" / "history.parquet")
+    # the other two history files the validation features read, under the other split names
+    for ours, theirs in (("train", "train"), ("validation", "test")):
+        (root / ours).mkdir()
+        shutil.copy(demo_data / theirs / "history.parquet", root / ours / "history.parquet")
     behaviors = pl.read_parquet(demo_data / "validation" / "behaviors.parquet")
     behaviors.with_columns(pl.lit(False).alias(S.IS_BEYOND_ACCURACY)).select(list(S.behaviors_schema("test"))) \
         .write_parquet(root / "test" / "behaviors.parquet")
@@ -144,6 +148,17 @@ def test_rank_predict_reads_only_the_features_the_trees_use(ranker, feats, tmp_p
     written = flat_lists(pl.read_parquet(tmp_path / "scores.parquet")[S.SCORES])[0]
     every = concat_blocks(iter_blocks(fs, spec["features"], labels=False)).x
     np.testing.assert_array_equal(written, booster.predict(every).astype(np.float32))
+
+
+def test_rank_predict_refuses_features_made_with_other_history_files(ranker, demo_data, tmp_path):
+    """A ranker trained on features with every split's history refuses split-history-only features."""
+    from recsys24.ranking.lgbm import predict_ranker
+
+    own = tmp_path / "own"
+    build_features(demo_data, "validation", own, split_history=True)
+    with pytest.raises(Recsys24Error, match="split_history"):
+        predict_ranker(ranker, open_features(own), [], tmp_path / "scores.parquet")
+    assert not (tmp_path / "scores.parquet").exists()
 
 
 def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cli):

@@ -17,15 +17,18 @@ from recsys24.progress import Phases, Progress, console, plural
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Features folder.")
 @click.option("--past-only", is_flag=True,
               help="Only what is known at the impression's time: no forward in-view windows, no next-impression gap.")
+@click.option("--split-history", is_flag=True,
+              help="Read the users' histories from the split's history.parquet only; by default the other splits' "
+                   "history files under --data add their reads from before the split's first impression.")
 @click.option("--piece-candidates", type=int, default=None,
               help="Candidates per resumable piece (default 4,000,000).")
-def features(data_dir, split, out, past_only, piece_candidates):
+def features(data_dir, split, out, past_only, split_history, piece_candidates):
     """Contest-grade features: one row per (behaviors row, in-view candidate); rerun to finish a killed run."""
     from recsys24.features.build import PIECE_CANDIDATES, build_features
 
     with Progress(f"features {split}", "rows") as progress:
         stats = build_features(data_dir, split, out, past_only, piece_candidates or PIECE_CANDIDATES,
-                               progress=progress, log=progress.note)
+                               split_history=split_history, progress=progress, log=progress.note)
     if not stats["written"]:
         console.print(f"{out}: already complete ({stats['rows']:,} rows, {stats['candidates']:,} candidates)")
         return

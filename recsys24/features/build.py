@@ -17,19 +17,19 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+import polars as pl
 
 from recsys24.data import schema as S
-from recsys24.data.split import iter_batches, open_split
+from recsys24.data.split import Split, check_columns, iter_batches, open_split
 from recsys24.errors import Recsys24Error
 from recsys24.features import families as F
 from recsys24.features.activity import scan_split
 from recsys24.features.articles import build_article_table
-from recsys24.features.history import build_history_table
+from recsys24.features.history import build_history_table, earlier_reads, user_ids
 from recsys24.model_inputs.feature_table import PLAN_FILE, RowStream
-from recsys24.inference import pieces as P
-from recsys24.io import atomic_path, fingerprint, remove_stale_temps, write_json
+from recsys24.io import atomic_path, fingerprint, iter_missing, piece_path, remove_stale_temps, write_json
 
-FEATURES_VERSION = 2  # 2: seen_after added; bump when a definition changes, so old folders are not reused
+FEATURES_VERSION = 3  # 2: seen_after; 3: other splits' history files; bump when a definition changes
 PIECE_CANDIDATES = 4_000_000
 
 
@@ -37,6 +37,21 @@ def behaviors_columns(split_name: str) -> list[str]:
     """The behaviors columns features read: never the click columns or ``next_*``."""
     cols = [S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW, S.DEVICE_TYPE, S.IS_SUBSCRIBER, S.IS_SSO_USER]
     return cols + ([S.IS_BEYOND_ACCURACY] if S.IS_BEYOND_ACCURACY in S.behaviors_schema(split_name) else [])
+
+
+def other_histories(split: Split) -> list[Path]:
+    """The history files of the other splits under the data folder (checked), in split order."""
+    paths = [split.data_dir / name / "history.parquet" for name in S.SPLITS if name != split.name]
+    paths = [p for p in paths if p.is_file()]
+    for path in paths:
+        check_columns(path, S.HISTORY_SCHEMA)
+    return paths
+
+
+def first_impression_us(split: Split) -> int:
+    """The time of the split's earliest impression, in microseconds since the epoch."""
+    first = pl.scan_parquet(split.behaviors).select(pl.col(S.IMPRESSION_TIME).dt.epoch("us").min()).collect().item()
+    return int(first) if first is not None else 0
 
 
 def piece_ranges(counts: np.ndarray, piece_candidates: int) -> list[tuple[int, int]]:
@@ -83,11 +98,17 @@ def build_features(
     out: str | Path,
     past_only: bool = False,
     piece_candidates: int = PIECE_CANDIDATES,
+    split_history: bool = False,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] = lambda msg: None,
 ) -> dict:
-    """Write the features of every behaviors row of ``split_name`` into ``out``; return counts and times."""
+    """Write the features of every behaviors row of ``split_name`` into ``out``; return counts and times.
+
+    ``split_history``: the users' histories come from the split's history file
+    only, not also from the other splits' files (their reads before the split).
+    """
     split = open_split(data_dir, split_name)
+    others = [] if split_history else other_histories(split)
     out = Path(out)
     columns = behaviors_columns(split_name)
     counts = np.concatenate([b[S.INVIEW].list.len().to_numpy() for _, b in iter_batches(split.behaviors, [S.INVIEW])]
@@ -95,14 +116,15 @@ def build_features(
     ranges = piece_ranges(counts.astype(np.int64), piece_candidates)
     want = {"data": str(Path(data_dir).resolve()), "split": split_name, "num_rows": split.num_rows,
             "num_candidates": int(counts.sum()), "past_only": past_only, "piece_candidates": piece_candidates,
-            "version": FEATURES_VERSION,
+            "split_history": split_history, "version": FEATURES_VERSION,
             "inputs": {"articles.parquet": fingerprint(split.articles),
                        f"{split_name}/behaviors.parquet": fingerprint(split.behaviors),
-                       f"{split_name}/history.parquet": fingerprint(split.history)}}
+                       f"{split_name}/history.parquet": fingerprint(split.history),
+                       **{f"{p.parent.name}/history.parquet": fingerprint(p) for p in others}}}
     stats = {"rows": split.num_rows, "candidates": int(counts.sum()), "pieces": len(ranges), "written": 0}
     if (out / PLAN_FILE).is_file():
         _plan(out, want)
-    todo = set(P.iter_missing(out, ranges))
+    todo = set(iter_missing(out, ranges))
     done = sum(hi - lo for lo, hi in ranges if (lo, hi) not in todo)
     if not todo:
         return stats
@@ -111,8 +133,13 @@ def build_features(
     t0 = time.perf_counter()
     log("building the article tables (TF-IDF and SVD of the texts)")
     articles = build_article_table(split.articles)
-    log("building the user tables from the history file")
-    history = build_history_table(split.history, articles)
+    extra = None
+    if others:
+        log(f"reading the earlier reads of the split's users in {', '.join(p.parent.name for p in others)} history")
+        extra = earlier_reads(others, user_ids(split.history), first_impression_us(split))
+    log("building the user tables from the history files")
+    history = build_history_table(split.history, articles, extra)
+    del extra
     log("scanning the behaviors: in-view counts, impression gaps, repeats")
     activity = scan_split(split, articles, past_only)
     stats["table_seconds"] = time.perf_counter() - t0
@@ -137,7 +164,7 @@ def build_features(
             _release_freed_memory()
             if pending is not None:
                 finished(pending)
-            pending = writer.submit(_write_piece, frame, P.piece_path(out, lo, hi), hi - lo)
+            pending = writer.submit(_write_piece, frame, piece_path(out, lo, hi), hi - lo)
         if pending is not None:
             finished(pending)
     stats["seconds"] = time.perf_counter() - t0

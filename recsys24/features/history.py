@@ -1,7 +1,11 @@
 """Per-user tables from a split's history.parquet, and read popularity per article.
 
 The history file is fixed before the split's window (the 21 days before it), so
-nothing here depends on the split's impressions. Built once per split:
+nothing here depends on the split's impressions. The other splits' history files
+can add their reads of the same users from before the split's first impression
+(:func:`earlier_reads`): on EB-NeRD the test history covers the 21 days before
+test, and the train and validation files reach 14 and 7 days further back. A
+read in two files (same user, time and article) counts once. Built once per split:
 
 - per-user tables have one row per row of the history file, plus a last
   "no history" row; ``rows(user_ids)`` finds them;
@@ -29,6 +33,84 @@ from recsys24.data.columns import flat_lists
 from recsys24.data.split import iter_batches
 from recsys24.errors import DataError
 from recsys24.features.articles import ArticleTable
+
+@dataclass
+class Reads:
+    """Reads of other history files, as flat arrays sorted by the user's row in the split's file."""
+
+    row: np.ndarray  # int64
+    time: np.ndarray  # int64 microseconds
+    article: np.ndarray  # int64 article ids
+    seconds: np.ndarray  # float32 read time
+
+    def rows_between(self, lo: int, hi: int) -> slice:
+        return slice(int(np.searchsorted(self.row, lo)), int(np.searchsorted(self.row, hi)))
+
+
+NO_TIME = np.iinfo(np.int64).max  # a read without a time is never "before" anything
+
+
+def _flat_times(series) -> np.ndarray:
+    """int64 microseconds of a list-of-datetime column; a null time becomes NO_TIME."""
+    values = flat_lists(series)[0].astype("datetime64[us]")
+    return np.where(np.isnat(values), NO_TIME, values.view(np.int64))
+
+
+def user_ids(path) -> np.ndarray:
+    """The user id of each row of a history file, in file order."""
+    return pq.read_table(path, columns=[S.USER_ID])[S.USER_ID].to_numpy().astype(np.int64)
+
+
+def earlier_reads(paths, users: np.ndarray, before_us: int, batch_users: int = 200_000) -> Reads:
+    """Reads in the history files ``paths`` of the users ``users`` (the split's file's ids, in row
+    order) made before ``before_us``; other users' rows are skipped.
+
+    Split history (file row = user): {7: [10 @ 08:00, 12 @ 09:00]}; an older file holds
+    {7: [10 @ 08:00, 13 @ 07:00, 14 @ 10:00], 8: [11 @ 07:00]}; before 09:30 it adds to
+    user 7 (row 0) the reads 10 @ 08:00 and 13 @ 07:00 (14 is too late, user 8 is not in
+    the split); the 10 @ 08:00 already in the split's file is dropped when the table is built.
+    """
+    order = np.argsort(users, kind="stable")
+    sorted_users = users[order]
+    parts = []
+    for path in paths:
+        cols = [S.USER_ID, S.HIST_TIME, S.HIST_ARTICLE, S.HIST_READ_TIME]
+        for _, hist in iter_batches(path, cols, batch_users):
+            art, off = flat_lists(hist[S.HIST_ARTICLE])
+            at = np.minimum(np.searchsorted(sorted_users, hist[S.USER_ID].to_numpy()), max(users.size - 1, 0))
+            found = sorted_users[at] == hist[S.USER_ID].to_numpy() if users.size else np.zeros(hist.height, bool)
+            row = np.repeat(np.where(found, order[at], -1), np.diff(off))
+            time = _flat_times(hist[S.HIST_TIME])
+            keep = (row >= 0) & (time < before_us)
+            seconds, _ = flat_lists(hist[S.HIST_READ_TIME])
+            parts.append((row[keep], time[keep], art[keep].astype(np.int64), seconds[keep].astype(np.float32)))
+    if not parts:
+        return Reads(*(np.zeros(0, dt) for dt in (np.int64, np.int64, np.int64, np.float32)))
+    row, time, article, seconds = (np.concatenate(c) for c in zip(*parts))
+    by_row = np.argsort(row, kind="stable")
+    return Reads(row[by_row], time[by_row], article[by_row], seconds[by_row])
+
+
+def _add_reads(owner, time, art, seconds, extra: Reads, lo: int, hi: int):
+    """The block's own reads plus the extra reads of its users (rows lo..hi-1), an extra read
+    equal to one already there (same user, time and article) left out."""
+    s = extra.rows_between(lo, hi)
+    if s.start == s.stop:
+        return owner, art, seconds
+    owner = np.concatenate([owner, extra.row[s] - lo])
+    time = np.concatenate([time, extra.time[s]])
+    art = np.concatenate([art, extra.article[s]])
+    seconds = np.concatenate([seconds, extra.seconds[s]])
+    source = np.repeat([0, 1], [owner.size - (s.stop - s.start), s.stop - s.start])
+    order = np.lexsort((source, art, time, owner))  # the split's own read first among equals
+    same = np.zeros(order.size, bool)
+    same[1:] = (owner[order][1:] == owner[order][:-1]) & (time[order][1:] == time[order][:-1]) \
+        & (art[order][1:] == art[order][:-1])
+    drop = order[same & (source[order] == 1)]
+    keep = np.ones(owner.size, bool)
+    keep[drop] = False
+    return owner[keep], art[keep], seconds[keep]
+
 
 @dataclass
 class HistoryTable:
@@ -60,11 +142,13 @@ class HistoryTable:
         return hit
 
 
-def build_history_table(path, articles: ArticleTable, batch_users: int = 200_000) -> HistoryTable:
+def build_history_table(path, articles: ArticleTable, extra: Reads | None = None,
+                        batch_users: int = 200_000) -> HistoryTable:
     """Read history.parquet once, a block of users at a time, and build every per-user table.
 
     Tables are indexed by the user's row in the file (plus the "no history" row);
-    ``users`` (sorted) and ``order`` map user ids to those rows.
+    ``users`` (sorted) and ``order`` map user ids to those rows. ``extra``: reads of
+    other history files (:func:`earlier_reads`) added to their users' own.
     """
     n_rows = pq.ParquetFile(path).metadata.num_rows
     n_art = articles.unknown + 1
@@ -74,15 +158,19 @@ def build_history_table(path, articles: ArticleTable, batch_users: int = 200_000
     text = np.zeros((n_rows + 1, articles.text.shape[1]), dtype=np.float32)
     read_seconds = np.zeros(n_art, dtype=np.float64)
     keys = []
-    for lo, hist in iter_batches(path, [S.USER_ID, S.HIST_ARTICLE, S.HIST_READ_TIME], batch_users):
+    cols = [S.USER_ID, S.HIST_ARTICLE, S.HIST_READ_TIME] + ([S.HIST_TIME] if extra is not None else [])
+    for lo, hist in iter_batches(path, cols, batch_users):
         hi = lo + hist.height
         art, off = flat_lists(hist[S.HIST_ARTICLE])
         seconds, _ = flat_lists(hist[S.HIST_READ_TIME])
+        owner = np.repeat(np.arange(hist.height, dtype=np.int64), np.diff(off))  # user row within the block
+        if extra is not None:
+            owner, art, seconds = _add_reads(owner, _flat_times(hist[S.HIST_TIME]), art.astype(np.int64),
+                                             seconds, extra, lo, hi)
         art = articles.rows(art)
-        n = np.diff(off)
+        n = np.bincount(owner, minlength=hist.height)
         ids[lo:hi] = hist[S.USER_ID].to_numpy()
         length[lo:hi] = n
-        owner = np.repeat(np.arange(hist.height, dtype=np.int64), n)  # user row within the block
         read_seconds += np.bincount(art, weights=np.nan_to_num(seconds.astype(np.float64)), minlength=n_art)
         keys.append(np.unique(((owner + lo) << 32) | art))
         for name, items in articles.items.items():
@@ -90,8 +178,7 @@ def build_history_table(path, articles: ArticleTable, batch_users: int = 200_000
             counts = np.bincount(owner[entry] * items.size + code, minlength=hist.height * items.size)
             shares[name][lo:hi] = (counts.reshape(hist.height, items.size) / np.maximum(n, 1)[:, None])
         weights = 1.0 / np.maximum(n[owner], 1)
-        block = sp.csr_matrix((weights, (owner, art)), shape=(hist.height, n_art)) @ articles.text
-        text[lo:hi] = block
+        text[lo:hi] = sp.csr_matrix((weights, (owner, art)), shape=(hist.height, n_art)) @ articles.text
     text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-9)
     keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)  # sorted: blocks come in row order
     read_users = np.bincount(keys & 0xFFFFFFFF, minlength=n_art).astype(np.float32)

@@ -31,7 +31,7 @@ from recsys24.data.prepared import MANIFEST, Prepared
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import ScoresWriter
 from recsys24.inference.user_order import UserPieces
-from recsys24.io import existing_pieces, file_digest, folder_fingerprint, iter_missing, piece_path, write_json  # noqa: F401 (piece names)
+from recsys24.io import existing_pieces, file_digest, folder_fingerprint, piece_path, write_json
 
 PLAN_FILE = "predict.json"
 ENCODINGS = "history_encodings"  # key of a piece's parquet metadata: sequences its batches ran through the encoder

@@ -38,6 +38,8 @@ from recsys24.io import atomic_path, read_ahead
 from recsys24.ranking.data import Block, StackedScores, concat_blocks, iter_blocks, stacked_names, unit_hash
 
 MODEL_FILE, SPEC_FILE = "model.txt", "ranker.json"
+# options of `recsys24 features` that change what the features mean: a ranker is trained and used on one choice
+FOLDER_OPTIONS = ("past_only", "split_history")
 DEFAULT_PARAMS = {
     "objective": "lambdarank",
     "learning_rate": 0.05,
@@ -126,8 +128,10 @@ def train_ranker(
     scores = scores or {}
     names = select_features(train[0].names, train[0].families, drop)
     for other in train[1:] + ([valid] if valid else []):
-        if other.plan["past_only"] != train[0].plan["past_only"]:
-            raise Recsys24Error(f"{other.path}: made with another --past-only than {train[0].path}")
+        for option in FOLDER_OPTIONS:
+            if other.plan.get(option, False) != train[0].plan.get(option, False):
+                raise Recsys24Error(f"{other.path}: made with another --{option.replace('_', '-')} "
+                                    f"than {train[0].path}")
     score_names = [s.name for s in scores.get(str(train[0].path), [])]
     names = names + stacked_names(scores.get(str(train[0].path), []))
     in_training = valid is None or any(valid.path.resolve() == t.path.resolve() for t in train)
@@ -202,7 +206,7 @@ def train_ranker(
         "params": {k: v for k, v in full.items() if k != "num_threads"},
         "train_features": [str(f.path.resolve()) for f in train],
         "valid_features": None if in_training else str(valid.path.resolve()),
-        "past_only": train[0].plan["past_only"], "sample": sample, "seed": seed,
+        **{option: train[0].plan.get(option, False) for option in FOLDER_OPTIONS}, "sample": sample, "seed": seed,
         "holdout": holdout if in_training else None, "best_iteration": best,
         "train_candidates": train_rows, "valid_impressions": int(valid_block.group.size),
         "valid_metrics": group_metrics(valid_scores, valid_block),
@@ -244,9 +248,10 @@ def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[Stacke
         extra = sorted(set(given) - set(spec["scores"]))
         raise Recsys24Error(f"{ranker}: trained with --scores {', '.join(spec['scores']) or '(none)'}; "
                             + (f"missing {', '.join(missing)}" if missing else f"not trained with {', '.join(extra)}"))
-    if features.plan["past_only"] != spec["past_only"]:
-        raise Recsys24Error(f"{features.path}: past_only={features.plan['past_only']} but {ranker} was trained "
-                            f"on past_only={spec['past_only']} features")
+    for option in FOLDER_OPTIONS:
+        if features.plan.get(option, False) != spec.get(option, False):
+            raise Recsys24Error(f"{features.path}: {option}={features.plan.get(option, False)} but {ranker} was "
+                                f"trained on {option}={spec.get(option, False)} features")
     order = {s.name: s for s in scores}
     scores = [order[n] for n in spec["scores"]]
     threads = os.cpu_count() or 1
