@@ -220,3 +220,19 @@ def test_other_splits_histories_add_their_earlier_reads(tmp_path):
     # the split's own rows are untouched where no other file adds a read
     for name in ("age_hours", "inview_past_1h", "seen_before"):
         assert both[name].to_list() == own[name].to_list()
+
+
+def test_a_read_repeated_in_another_file_counts_once():
+    """Against a Python set: a read is left out when an earlier one has the same user, time and article."""
+    from recsys24.features.history import NO_TIME, _first_reads
+
+    rng = np.random.default_rng(1)
+    for trial in range(100):
+        n = int(rng.integers(2, 60))
+        owner, time, art = rng.integers(0, 3, n), rng.integers(0, 4, n) * (1 << 43 if trial % 2 else 1), rng.integers(0, 3, n)
+        time[rng.random(n) < 0.1] = NO_TIME  # no time: never a repeat
+        seen, want = set(), []
+        for key in zip(owner, time, art):
+            want.append(key[1] == NO_TIME or key not in seen)
+            seen.add(key)
+        assert _first_reads(owner, time, art).tolist() == want

@@ -91,24 +91,46 @@ def earlier_reads(paths, users: np.ndarray, before_us: int, batch_users: int = 2
     return Reads(row[by_row], time[by_row], article[by_row], seconds[by_row])
 
 
+def _first_reads(owner: np.ndarray, time: np.ndarray, art: np.ndarray) -> np.ndarray:
+    """True for each read that no earlier read (same user, time and article) repeats.
+
+    Sorts by (user, time) packed into one int64 (both files list a user's reads in
+    time order, so the stable sort mostly merges sorted runs), then by article within
+    equal (user, time); falls back to a lexsort where the times span more than 2**42 us.
+    """
+    first = np.ones(owner.size, bool)
+    timed = np.flatnonzero(time != NO_TIME)  # a read without time repeats nothing
+    if timed.size < 2:
+        return first
+    t = time[timed]
+    span = int(t.max() - t.min())
+    if span >= 1 << 42 or int(owner.max()) >= 1 << 21:
+        order = timed[np.lexsort((np.arange(timed.size), art[timed], t, owner[timed]))]
+    else:
+        key = (owner[timed] << 42) | (t - t.min())
+        by_time = np.argsort(key, kind="stable")
+        rank = np.cumsum(np.concatenate([[0], key[by_time][1:] != key[by_time][:-1]]))
+        bits = max(int(art.max()).bit_length(), 1)
+        order = timed[by_time[np.argsort((rank << bits) | art[timed][by_time], kind="stable")]]
+    same = (owner[order][1:] == owner[order][:-1]) & (time[order][1:] == time[order][:-1]) \
+        & (art[order][1:] == art[order][:-1])
+    first[order[1:][same]] = False
+    return first
+
+
 def _add_reads(owner, time, art, seconds, extra: Reads, lo: int, hi: int):
     """The block's own reads plus the extra reads of its users (rows lo..hi-1), an extra read
-    equal to one already there (same user, time and article) left out."""
+    equal to an earlier one (same user, time and article) left out; the split's own are all kept."""
     s = extra.rows_between(lo, hi)
     if s.start == s.stop:
         return owner, art, seconds
+    n_own = owner.size
     owner = np.concatenate([owner, extra.row[s] - lo])
     time = np.concatenate([time, extra.time[s]])
     art = np.concatenate([art, extra.article[s]])
     seconds = np.concatenate([seconds, extra.seconds[s]])
-    source = np.repeat([0, 1], [owner.size - (s.stop - s.start), s.stop - s.start])
-    order = np.lexsort((source, art, time, owner))  # the split's own read first among equals
-    same = np.zeros(order.size, bool)
-    same[1:] = (owner[order][1:] == owner[order][:-1]) & (time[order][1:] == time[order][:-1]) \
-        & (art[order][1:] == art[order][:-1])
-    drop = order[same & (source[order] == 1)]
-    keep = np.ones(owner.size, bool)
-    keep[drop] = False
+    keep = _first_reads(owner, time, art)
+    keep[:n_own] = True
     return owner[keep], art[keep], seconds[keep]
 
 
