@@ -91,6 +91,12 @@ def earlier_reads(paths, users: np.ndarray, before_us: int, batch_users: int = 2
     return Reads(row[by_row], time[by_row], article[by_row], seconds[by_row])
 
 
+def _sorted_unique(values: np.ndarray) -> np.ndarray:
+    """``np.unique`` by a sort: numpy 2.3's hash table took 16 s per 16M keys here, the sort 3 s."""
+    values = np.sort(values)
+    return values[np.concatenate([[True], values[1:] != values[:-1]])] if values.size else values
+
+
 def _first_reads(owner: np.ndarray, time: np.ndarray, art: np.ndarray) -> np.ndarray:
     """True for each read that no earlier read (same user, time and article) repeats.
 
@@ -194,7 +200,7 @@ def build_history_table(path, articles: ArticleTable, extra: Reads | None = None
         ids[lo:hi] = hist[S.USER_ID].to_numpy()
         length[lo:hi] = n
         read_seconds += np.bincount(art, weights=np.nan_to_num(seconds.astype(np.float64)), minlength=n_art)
-        keys.append(np.unique(((owner + lo) << 32) | art))
+        keys.append(_sorted_unique(((owner + lo) << 32) | art))
         for name, items in articles.items.items():
             entry, code = items.expand(art)
             counts = np.bincount(owner[entry] * items.size + code, minlength=hist.height * items.size)
