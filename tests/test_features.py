@@ -236,3 +236,26 @@ def test_a_read_repeated_in_another_file_counts_once():
             want.append(key[1] == NO_TIME or key not in seen)
             seen.add(key)
         assert _first_reads(owner, time, art).tolist() == want
+
+
+def test_repeats_do_not_depend_on_how_users_are_cut_into_sort_blocks(monkeypatch):
+    """seen_before / seen_after against their definition, with users sorted a few candidates at a time."""
+    from recsys24.features import activity
+
+    rng = np.random.default_rng(2)
+    n_rows = 80
+    count = rng.integers(0, 5, n_rows)
+    inview = [rng.choice(8, size=c, replace=False) for c in count]
+    scan = activity._Scan(user=rng.integers(0, 6, n_rows) * 1000, time_s=1_700_000_000 + rng.integers(0, 20, n_rows),
+                          count=count, beyond=rng.random(n_rows) < 0.2,
+                          article=np.concatenate(inview).astype(np.int32))
+    _, user_index = np.unique(scan.user, return_inverse=True)
+    monkeypatch.setattr(activity, "SORT_EVENTS", 7)
+    before, after = activity._seen(scan, user_index.astype(np.int64), 8, later=True)
+    want_before, want_after = [], []
+    for r in range(n_rows):
+        real = [q for q in range(n_rows) if scan.user[q] == scan.user[r] and not scan.beyond[q]]
+        for a in inview[r]:
+            want_before.append(sum(a in inview[q] for q in real if scan.time_s[q] < scan.time_s[r]))
+            want_after.append(sum(a in inview[q] for q in real if scan.time_s[q] > scan.time_s[r]))
+    assert before.tolist() == want_before and after.tolist() == want_after

@@ -30,10 +30,11 @@ from recsys24.data import schema as S
 from recsys24.data.columns import flat_lists
 from recsys24.data.split import Split, iter_batches
 from recsys24.features.articles import ArticleTable
+from recsys24.features.groups import cut_ranges
 
 BUCKET_S = 300
 WINDOWS = {"10m": 2, "1h": 12, "1d": 288}  # window name -> buckets
-SORT_EVENTS = 30_000_000  # candidates sorted at once for seen_before (memory bound)
+SORT_EVENTS = 10_000_000  # candidates sorted at once for seen_before (about 70 bytes each)
 COUNT_EVENTS = 20_000_000  # candidates counted at once for the in-view table
 
 
@@ -86,18 +87,25 @@ class _Scan:
     article: np.ndarray  # int32 article row per candidate
 
 
-def _scan(split: Split, articles: ArticleTable) -> _Scan:
+def _scan(split: Split, articles: ArticleTable, counts: np.ndarray) -> _Scan:
+    """The split's rows into arrays allocated once (``counts``: candidates per row), so the
+    scan never holds a second copy of the split's candidates."""
     columns = [S.USER_ID, S.IMPRESSION_TIME, S.INVIEW]
     test = S.IS_BEYOND_ACCURACY in S.behaviors_schema(split.name)
-    parts = {k: [] for k in ("user", "time_s", "count", "beyond", "article")}
-    for _, rows in iter_batches(split.behaviors, columns + [S.IS_BEYOND_ACCURACY] * test, 1_000_000):
+    n_rows = counts.size
+    scan = _Scan(np.empty(n_rows, np.int64), np.empty(n_rows, np.int64), counts.astype(np.int64),
+                 np.zeros(n_rows, bool), np.empty(int(counts.sum()), np.int32))
+    at = 0
+    for lo, rows in iter_batches(split.behaviors, columns + [S.IS_BEYOND_ACCURACY] * test, 250_000):
+        hi = lo + rows.height
         ids, offsets = flat_lists(rows[S.INVIEW])
-        parts["user"].append(rows[S.USER_ID].to_numpy().astype(np.int64))
-        parts["time_s"].append(rows[S.IMPRESSION_TIME].dt.epoch("s").to_numpy().astype(np.int64))
-        parts["count"].append(np.diff(offsets))
-        parts["beyond"].append(rows[S.IS_BEYOND_ACCURACY].to_numpy() if test else np.zeros(rows.height, bool))
-        parts["article"].append(articles.rows(ids).astype(np.int32))
-    return _Scan(**{k: np.concatenate(v) for k, v in parts.items()})
+        scan.user[lo:hi] = rows[S.USER_ID].to_numpy()
+        scan.time_s[lo:hi] = rows[S.IMPRESSION_TIME].dt.epoch("s").to_numpy()
+        if test:
+            scan.beyond[lo:hi] = rows[S.IS_BEYOND_ACCURACY].to_numpy()
+        scan.article[at:at + ids.size] = articles.rows(ids)
+        at += ids.size
+    return scan
 
 
 def _inview_table(scan: _Scan, n_articles: int) -> tuple[int, np.ndarray, np.ndarray, np.ndarray]:
@@ -165,7 +173,11 @@ def _run_ends(keys: np.ndarray) -> np.ndarray:
 def _seen(scan: _Scan, user_index: np.ndarray, n_articles: int,
           later: bool) -> tuple[np.ndarray, np.ndarray | None]:
     """Per candidate: the user's strictly earlier (and, with ``later``, strictly later) real
-    impressions that had it in view."""
+    impressions that had it in view.
+
+    Sorts (user, article, time, beyond) keys one block of whole users at a time (about
+    :data:`SORT_EVENTS` candidates), so memory stays bounded whatever the split's size.
+    """
     rel = scan.time_s - scan.time_s.min()
     pair_bits = int(user_index.max(initial=0) + 1).bit_length() + int(n_articles).bit_length()
     shift = max(0, int(rel.max(initial=0)).bit_length() + 1 + pair_bits - 63)
@@ -174,27 +186,32 @@ def _seen(scan: _Scan, user_index: np.ndarray, n_articles: int,
     cap = np.iinfo(np.uint16).max
     out = np.zeros(scan.article.size, dtype=np.uint16)
     after = np.zeros(scan.article.size, dtype=np.uint16) if later else None
-    parts = max(1, -(-scan.article.size // SORT_EVENTS))
-    for p in range(parts):  # users split into groups so the sort stays bounded
-        rows = user_index % parts == p
-        events = np.flatnonzero(np.repeat(rows, scan.count))
+    row_start = np.concatenate([[0], np.cumsum(scan.count)[:-1]])
+    by_user = np.argsort(user_index, kind="stable")  # rows of user 0, then of user 1, ...
+    user_rows = np.concatenate([[0], np.cumsum(np.bincount(user_index))])
+    user_events = np.bincount(user_index, weights=scan.count).astype(np.int64)
+    for u0, u1 in cut_ranges(user_events, SORT_EVENTS):
+        rows = by_user[user_rows[u0]:user_rows[u1]]
         n = scan.count[rows]
+        events = np.repeat(row_start[rows] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
         pair = np.repeat(user_index[rows], n) * n_articles + scan.article[events]
         key = (pair << t_bits) | (np.repeat(rel[rows], n) << 1) | np.repeat(scan.beyond[rows], n)
+        del pair
         order = np.argsort(key)
         key = key[order]
         real = np.concatenate([[0], np.cumsum((key & 1) == 0)])
         earlier = real[_run_starts(key >> 1)] - real[_run_starts(key >> t_bits)]
         out[events[order]] = np.minimum(earlier, cap)
+        del earlier
         if later:  # real events after this time's run, up to the end of the (user, article) run
             after[events[order]] = np.minimum(real[_run_ends(key >> t_bits)] - real[_run_ends(key >> 1)], cap)
     return out, after
 
 
-def scan_split(split: Split, articles: ArticleTable, past_only: bool = False) -> Activity:
-    """One pass over ``split``'s behaviors; every split-level table the features need
-    (``past_only``: none that reads later impressions of the user)."""
-    scan = _scan(split, articles)
+def scan_split(split: Split, articles: ArticleTable, counts: np.ndarray, past_only: bool = False) -> Activity:
+    """One pass over ``split``'s behaviors (``counts``: candidates per row); every split-level
+    table the features need (``past_only``: none that reads later impressions of the user)."""
+    scan = _scan(split, articles, counts)
     n_articles = articles.unknown + 1
     first, slot, cum, seen_buckets = _inview_table(scan, n_articles)
     _, user_index = np.unique(scan.user, return_inverse=True)

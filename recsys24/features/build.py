@@ -25,7 +25,8 @@ from recsys24.errors import Recsys24Error
 from recsys24.features import families as F
 from recsys24.features.activity import scan_split
 from recsys24.features.articles import build_article_table
-from recsys24.features.history import build_history_table, earlier_reads, user_ids
+from recsys24.features.groups import cut_ranges
+from recsys24.features.history import build_history_table
 from recsys24.model_inputs.feature_table import PLAN_FILE, RowStream
 from recsys24.io import atomic_path, fingerprint, iter_missing, piece_path, remove_stale_temps, write_json
 
@@ -52,14 +53,6 @@ def first_impression_us(split: Split) -> int:
     """The time of the split's earliest impression, in microseconds since the epoch."""
     first = pl.scan_parquet(split.behaviors).select(pl.col(S.IMPRESSION_TIME).dt.epoch("us").min()).collect().item()
     return int(first) if first is not None else 0
-
-
-def piece_ranges(counts: np.ndarray, piece_candidates: int) -> list[tuple[int, int]]:
-    """Contiguous row ranges of about ``piece_candidates`` candidates each (at least one row)."""
-    ends = np.cumsum(counts)
-    cuts = np.flatnonzero(np.diff(ends // max(piece_candidates, 1), prepend=0)) + 1
-    bounds = np.unique(np.concatenate([[0], cuts[cuts < counts.size], [counts.size]]))
-    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
 
 
 def _plan(out: Path, want: dict) -> dict:
@@ -113,7 +106,7 @@ def build_features(
     columns = behaviors_columns(split_name)
     counts = np.concatenate([b[S.INVIEW].list.len().to_numpy() for _, b in iter_batches(split.behaviors, [S.INVIEW])]
                             or [np.zeros(0, np.int64)])
-    ranges = piece_ranges(counts.astype(np.int64), piece_candidates)
+    ranges = cut_ranges(counts.astype(np.int64), piece_candidates)
     want = {"data": str(Path(data_dir).resolve()), "split": split_name, "num_rows": split.num_rows,
             "num_candidates": int(counts.sum()), "past_only": past_only, "piece_candidates": piece_candidates,
             "split_history": split_history, "version": FEATURES_VERSION,
@@ -133,15 +126,11 @@ def build_features(
     t0 = time.perf_counter()
     log("building the article tables (TF-IDF and SVD of the texts)")
     articles = build_article_table(split.articles)
-    extra = None
-    if others:
-        log(f"reading the earlier reads of the split's users in {', '.join(p.parent.name for p in others)} history")
-        extra = earlier_reads(others, user_ids(split.history), first_impression_us(split))
-    log("building the user tables from the history files")
-    history = build_history_table(split.history, articles, extra)
-    del extra
+    log("building the user tables from the history files"
+        + (f" (with the earlier reads in {', '.join(p.parent.name for p in others)} history)" if others else ""))
+    history = build_history_table(split.history, articles, others, first_impression_us(split))
     log("scanning the behaviors: in-view counts, impression gaps, repeats")
-    activity = scan_split(split, articles, past_only)
+    activity = scan_split(split, articles, counts, past_only)
     stats["table_seconds"] = time.perf_counter() - t0
     first = F.Piece(RowStream(split.behaviors, columns).take(0, 1), 0, articles, history, activity, past_only)
     _plan(out, {**want, "families": F.family_names(first)})

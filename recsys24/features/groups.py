@@ -75,3 +75,18 @@ def share_of_max(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 def gap_to_min(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """``value - impression minimum`` (e.g. hours younger the newest candidate is)."""
     return (np.asarray(values, np.float32) - group_min(values, offsets)).astype(np.float32)
+
+
+def cut_ranges(counts: np.ndarray, size: int) -> list[tuple[int, int]]:
+    """Contiguous ranges of groups holding about ``size`` elements each (at least one group):
+    a range ends after the group where the running total passes a multiple of ``size``.
+
+    >>> cut_ranges(np.array([3, 1, 4, 2]), 4)
+    [(0, 2), (2, 3), (3, 4)]
+    >>> cut_ranges(np.array([1, 1, 1, 1, 1]), 3)
+    [(0, 3), (3, 5)]
+    """
+    ends = np.cumsum(counts)
+    cuts = np.flatnonzero(np.diff(ends // max(size, 1), prepend=0)) + 1
+    bounds = np.unique(np.concatenate([[0], cuts[cuts < counts.size], [counts.size]]))
+    return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -29,7 +29,7 @@ import pyarrow.parquet as pq
 import scipy.sparse as sp
 
 from recsys24.data import schema as S
-from recsys24.data.columns import flat_lists
+from recsys24.data.columns import flat_lists, sorted_rows
 from recsys24.data.split import iter_batches
 from recsys24.errors import DataError
 from recsys24.features.articles import ArticleTable
@@ -61,25 +61,32 @@ def user_ids(path) -> np.ndarray:
     return pq.read_table(path, columns=[S.USER_ID])[S.USER_ID].to_numpy().astype(np.int64)
 
 
-def earlier_reads(paths, users: np.ndarray, before_us: int, batch_users: int = 200_000) -> Reads:
-    """Reads in the history files ``paths`` of the users ``users`` (the split's file's ids, in row
-    order) made before ``before_us``; other users' rows are skipped.
+def _file_rows(users: np.ndarray, order: np.ndarray, ids: np.ndarray, missing: int) -> np.ndarray:
+    """int64 file row of each user id (``users`` sorted, ``users[i]`` in file row ``order[i]``);
+    ``missing`` for an id the file lacks."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if users.size == 0:
+        return np.full(ids.size, missing, dtype=np.int64)
+    at, found = sorted_rows(users, ids)
+    return np.where(found, order[at], missing)
+
+
+def earlier_reads(paths, users: np.ndarray, order: np.ndarray, before_us: int, batch_users: int = 200_000) -> Reads:
+    """Reads in the history files ``paths`` made before ``before_us`` by the split's users
+    (``users``: the split's file's ids, sorted; ``users[i]`` is in row ``order[i]``); other
+    users' rows are skipped.
 
     Split history (file row = user): {7: [10 @ 08:00, 12 @ 09:00]}; an older file holds
     {7: [10 @ 08:00, 13 @ 07:00, 14 @ 10:00], 8: [11 @ 07:00]}; before 09:30 it adds to
     user 7 (row 0) the reads 10 @ 08:00 and 13 @ 07:00 (14 is too late, user 8 is not in
     the split); the 10 @ 08:00 already in the split's file is dropped when the table is built.
     """
-    order = np.argsort(users, kind="stable")
-    sorted_users = users[order]
     parts = []
     for path in paths:
         cols = [S.USER_ID, S.HIST_TIME, S.HIST_ARTICLE, S.HIST_READ_TIME]
         for _, hist in iter_batches(path, cols, batch_users):
             art, off = flat_lists(hist[S.HIST_ARTICLE])
-            at = np.minimum(np.searchsorted(sorted_users, hist[S.USER_ID].to_numpy()), max(users.size - 1, 0))
-            found = sorted_users[at] == hist[S.USER_ID].to_numpy() if users.size else np.zeros(hist.height, bool)
-            row = np.repeat(np.where(found, order[at], -1), np.diff(off))
+            row = np.repeat(_file_rows(users, order, hist[S.USER_ID].to_numpy(), -1), np.diff(off))
             time = _flat_times(hist[S.HIST_TIME])
             keep = (row >= 0) & (time < before_us)
             seconds, _ = flat_lists(hist[S.HIST_READ_TIME])
@@ -92,7 +99,7 @@ def earlier_reads(paths, users: np.ndarray, before_us: int, batch_users: int = 2
 
 
 def _sorted_unique(values: np.ndarray) -> np.ndarray:
-    """``np.unique`` by a sort: numpy 2.3's hash table took 16 s per 16M keys here, the sort 3 s."""
+    """``np.unique`` by a sort: numpy 2.4's hash table took 16 s per 16M keys here, the sort 3 s."""
     values = np.sort(values)
     return values[np.concatenate([[True], values[1:] != values[:-1]])] if values.size else values
 
@@ -153,11 +160,7 @@ class HistoryTable:
 
     def rows(self, user_ids: np.ndarray) -> np.ndarray:
         """int64 table rows of ``user_ids``; users without history get the last row."""
-        ids = np.asarray(user_ids, dtype=np.int64)
-        if self.users.size == 0:
-            return np.zeros(ids.size, dtype=np.int64)
-        at = np.minimum(np.searchsorted(self.users, ids), self.users.size - 1)
-        return np.where(self.users[at] == ids, self.order[at], self.users.size)
+        return _file_rows(self.users, self.order, user_ids, self.users.size)
 
     def already_read(self, user_rows: np.ndarray, article_rows: np.ndarray) -> np.ndarray:
         """1.0 where the article is in the user's history, else 0.0."""
@@ -170,23 +173,29 @@ class HistoryTable:
         return hit
 
 
-def build_history_table(path, articles: ArticleTable, extra: Reads | None = None,
+def build_history_table(path, articles: ArticleTable, others=(), before_us: int = 0,
                         batch_users: int = 200_000) -> HistoryTable:
     """Read history.parquet once, a block of users at a time, and build every per-user table.
 
     Tables are indexed by the user's row in the file (plus the "no history" row);
-    ``users`` (sorted) and ``order`` map user ids to those rows. ``extra``: reads of
-    other history files (:func:`earlier_reads`) added to their users' own.
+    ``users`` (sorted) and ``order`` map user ids to those rows. ``others``: other
+    history files whose reads made before ``before_us`` (:func:`earlier_reads`) are
+    added to their users' own.
     """
-    n_rows = pq.ParquetFile(path).metadata.num_rows
+    ids = user_ids(path)
+    order = np.argsort(ids, kind="stable")
+    if ids.size > 1 and np.any(ids[order][1:] == ids[order][:-1]):
+        dup = ids[order][1:][ids[order][1:] == ids[order][:-1]][0]
+        raise DataError(f"{path}: column '{S.USER_ID}' has more than one row for user {dup}")
+    extra = earlier_reads(others, ids[order], order, before_us) if others else None
+    n_rows = ids.size
     n_art = articles.unknown + 1
-    ids = np.zeros(n_rows, dtype=np.int64)
     length = np.zeros(n_rows + 1, dtype=np.float32)
     shares = {name: np.zeros((n_rows + 1, items.size), dtype=np.float16) for name, items in articles.items.items()}
     text = np.zeros((n_rows + 1, articles.text.shape[1]), dtype=np.float32)
     read_seconds = np.zeros(n_art, dtype=np.float64)
     keys = []
-    cols = [S.USER_ID, S.HIST_ARTICLE, S.HIST_READ_TIME] + ([S.HIST_TIME] if extra is not None else [])
+    cols = [S.HIST_ARTICLE, S.HIST_READ_TIME] + ([S.HIST_TIME] if extra is not None else [])
     for lo, hist in iter_batches(path, cols, batch_users):
         hi = lo + hist.height
         art, off = flat_lists(hist[S.HIST_ARTICLE])
@@ -197,7 +206,6 @@ def build_history_table(path, articles: ArticleTable, extra: Reads | None = None
                                              seconds, extra, lo, hi)
         art = articles.rows(art)
         n = np.bincount(owner, minlength=hist.height)
-        ids[lo:hi] = hist[S.USER_ID].to_numpy()
         length[lo:hi] = n
         read_seconds += np.bincount(art, weights=np.nan_to_num(seconds.astype(np.float64)), minlength=n_art)
         keys.append(_sorted_unique(((owner + lo) << 32) | art))
@@ -210,8 +218,4 @@ def build_history_table(path, articles: ArticleTable, extra: Reads | None = None
     text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-9)
     keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)  # sorted: blocks come in row order
     read_users = np.bincount(keys & 0xFFFFFFFF, minlength=n_art).astype(np.float32)
-    order = np.argsort(ids, kind="stable")
-    if ids.size > 1 and np.any(ids[order][1:] == ids[order][:-1]):
-        dup = ids[order][1:][ids[order][1:] == ids[order][:-1]][0]
-        raise DataError(f"{path}: column '{S.USER_ID}' has more than one row for user {dup}")
     return HistoryTable(ids[order], order, length, shares, text, keys, read_users, read_seconds.astype(np.float32))
