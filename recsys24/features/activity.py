@@ -23,6 +23,7 @@ buckets, uint32).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -86,6 +87,11 @@ class _Scan:
     beyond: np.ndarray  # bool per row
     article: np.ndarray  # int32 article row per candidate
 
+    @cached_property
+    def offsets(self) -> np.ndarray:
+        """int64 [rows + 1]: where each row's candidates start in ``article``."""
+        return np.concatenate([[0], np.cumsum(self.count)])
+
 
 def _scan(split: Split, articles: ArticleTable, counts: np.ndarray) -> _Scan:
     """The split's rows into arrays allocated once (``counts``: candidates per row), so the
@@ -112,12 +118,11 @@ def _inview_table(scan: _Scan, n_articles: int) -> tuple[int, np.ndarray, np.nda
     bucket = scan.time_s // BUCKET_S
     first = int(bucket.min())
     n_buckets = int(bucket.max()) - first + 1
-    offsets = np.concatenate([[0], np.cumsum(scan.count)])
     rows_per_chunk = max(1, int(COUNT_EVENTS / max(scan.count.mean(), 1)))
     chunks = [(lo, min(lo + rows_per_chunk, scan.count.size)) for lo in range(0, scan.count.size, rows_per_chunk)]
 
     def real_articles(lo, hi):  # by rows, so there is no per-candidate copy of the whole split
-        return scan.article[offsets[lo]:offsets[hi]][np.repeat(~scan.beyond[lo:hi], scan.count[lo:hi])]
+        return scan.article[scan.offsets[lo]:scan.offsets[hi]][np.repeat(~scan.beyond[lo:hi], scan.count[lo:hi])]
 
     present = np.zeros(n_articles, dtype=bool)
     for lo, hi in chunks:
@@ -186,14 +191,13 @@ def _seen(scan: _Scan, user_index: np.ndarray, n_articles: int,
     cap = np.iinfo(np.uint16).max
     out = np.zeros(scan.article.size, dtype=np.uint16)
     after = np.zeros(scan.article.size, dtype=np.uint16) if later else None
-    row_start = np.concatenate([[0], np.cumsum(scan.count)[:-1]])
     by_user = np.argsort(user_index, kind="stable")  # rows of user 0, then of user 1, ...
     user_rows = np.concatenate([[0], np.cumsum(np.bincount(user_index))])
     user_events = np.bincount(user_index, weights=scan.count).astype(np.int64)
     for u0, u1 in cut_ranges(user_events, SORT_EVENTS):
         rows = by_user[user_rows[u0]:user_rows[u1]]
         n = scan.count[rows]
-        events = np.repeat(row_start[rows] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
+        events = np.repeat(scan.offsets[rows] - (np.cumsum(n) - n), n) + np.arange(int(n.sum()))
         pair = np.repeat(user_index[rows], n) * n_articles + scan.article[events]
         key = (pair << t_bits) | (np.repeat(rel[rows], n) << 1) | np.repeat(scan.beyond[rows], n)
         del pair
@@ -217,5 +221,4 @@ def scan_split(split: Split, articles: ArticleTable, counts: np.ndarray, past_on
     _, user_index = np.unique(scan.user, return_inverse=True)
     prev_gap, next_gap = _gaps(user_index.astype(np.int64), scan.time_s, scan.beyond)
     before, after = _seen(scan, user_index.astype(np.int64), n_articles, later=not past_only)
-    offsets = np.concatenate([[0], np.cumsum(scan.count)])
-    return Activity(first, slot, cum, seen_buckets, prev_gap, next_gap, before, after, offsets)
+    return Activity(first, slot, cum, seen_buckets, prev_gap, next_gap, before, after, scan.offsets)

@@ -153,7 +153,8 @@ def build_features(
     log("scanning the behaviors: in-view counts, impression gaps, repeats")
     activity = scan_split(split, articles, counts, past_only)
     stats["table_seconds"] = time.perf_counter() - t0
-    first = F.Piece(RowStream(split.behaviors, columns).take(0, 1), 0, articles, history, activity, past_only)
+    first_row = RowStream(split.behaviors, columns, STREAM_ROWS).take(0, 1)
+    first = F.Piece(first_row, 0, articles, history, activity, past_only)
     _plan(out, {**want, "families": F.family_names(first)})
     if progress:
         progress(done, split.num_rows)
