@@ -34,11 +34,11 @@ from recsys24.data.prepare import click_labels
 from recsys24.data.split import open_split
 from recsys24.data.synth import PRESETS, _make_world
 from recsys24.model_inputs.feature_table import open_features
-from recsys24.ranking.data import Block
-from recsys24.ranking.lgbm import group_metrics
+from recsys24.ranking.metrics import group_metrics
 
 
-def columns(data: Path, features: Path, split: str, world) -> tuple[np.ndarray, Block]:
+def columns(data: Path, features: Path, split: str, world) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(feature matrix, click labels, candidates per impression) of a split."""
     frame = pl.concat(open_features(features / split).iter_pieces())
     behaviors = pl.read_parquet(open_split(data, split).behaviors, columns=[S.INVIEW, S.CLICKED])
     ids, offsets = flat_lists(behaviors[S.INVIEW])
@@ -48,7 +48,7 @@ def columns(data: Path, features: Path, split: str, world) -> tuple[np.ndarray, 
     x = np.column_stack([digamma(count + 0.3) - digamma(n + 32 * 0.3), frame["age_hours"].to_numpy(),
                          np.log(popularity)])
     labels = flat_lists(click_labels(behaviors[S.INVIEW], behaviors[S.CLICKED]))[0]
-    return x, Block(x, labels, np.diff(offsets), None, None, None)
+    return x, labels, np.diff(offsets)
 
 
 def main() -> None:
@@ -60,14 +60,14 @@ def main() -> None:
     args = ap.parse_args()
     info = json.loads((args.data / "synth.json").read_text())
     world = _make_world(PRESETS[info["preset"]], np.random.default_rng(info["seed"]), Path(tempfile.mkdtemp()))
-    x_train, train = columns(args.data, args.features, "train", world)
-    x_valid, valid = columns(args.data, args.features, "validation", world)
+    x_train, train_labels, train_group = columns(args.data, args.features, "train", world)
+    x_valid, *valid = columns(args.data, args.features, "validation", world)
     params = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 200,
               "verbose": -1, "seed": 0}
-    model = lgb.train(params, lgb.Dataset(x_train, train.label, group=train.group), 500)
-    ceiling = group_metrics(model.predict(x_valid), valid)["auc"]
+    model = lgb.train(params, lgb.Dataset(x_train, train_labels, group=train_group), 500)
+    ceiling = group_metrics(model.predict(x_valid), *valid)["auc"]
     truth = pl.read_parquet(args.data / "synth_truth" / "validation.parquet", columns=["propensities"])
-    oracle = group_metrics(flat_lists(truth["propensities"])[0], valid)["auc"]
+    oracle = group_metrics(flat_lists(truth["propensities"])[0], *valid)["auc"]
     print(f"validation AUC: oracle (true click probabilities) {oracle:.4f}; LightGBM on the history's "
           f"preference estimate + age + TRUE popularity {ceiling:.4f}")
 

@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "recsys24.commands.report",
     "recsys24.commands.compare",
     "recsys24.commands.features",
+    "recsys24.commands.rank",
 ]
 
 

@@ -31,6 +31,17 @@ def prepared(demo_data, tmp_path_factory) -> dict[str, Path]:
     return {split: root / split for split in ("train", "validation", "test")}
 
 
+@pytest.fixture(scope="session")
+def feats(demo_data, tmp_path_factory) -> Path:
+    """Features of the demo train and validation splits (small pieces, so there are several). Read-only."""
+    from recsys24.features.build import build_features
+
+    root = tmp_path_factory.mktemp("features")
+    for split in ("train", "validation"):
+        build_features(demo_data, split, root / split, piece_candidates=60_000)
+    return root
+
+
 @pytest.fixture
 def data_copy(demo_data, tmp_path) -> Path:
     """A private copy of the demo data that a test may damage."""

@@ -20,15 +20,6 @@ from recsys24.model_inputs.feature_table import open_features
 from recsys24.inference import pieces as P
 
 
-@pytest.fixture(scope="module")
-def feats(demo_data, tmp_path_factory):
-    """Features of the demo train and validation splits (small pieces, so there are several)."""
-    root = tmp_path_factory.mktemp("features")
-    for split in ("train", "validation"):
-        build_features(demo_data, split, root / split, piece_candidates=60_000)
-    return root
-
-
 def _frame(path) -> pl.DataFrame:
     return pl.concat(open_features(path).iter_pieces())
 
@@ -108,22 +99,28 @@ def test_killed_features_run_resumes_without_duplicates(demo_data, feats, tmp_pa
 
 @pytest.fixture(scope="module")
 def ranker(feats, tmp_path_factory):
-    from recsys24.ranking.lgbm import train_ranker
+    from recsys24.ranking.train import RankTraining, train_ranker
 
     out = tmp_path_factory.mktemp("rankers") / "features"
-    train_ranker([open_features(feats / "train")], out, open_features(feats / "validation"), rounds=40,
-                 early_stopping=20, params={"learning_rate": 0.1})
+    train_ranker([open_features(feats / "train")], out, open_features(feats / "validation"),
+                 how=RankTraining(rounds=40, early_stopping=20, params={"learning_rate": 0.1}))
     return out
+
+
+def score(ranker, features, out, scores=()):
+    """`rank predict` into the scores folder ``out``; the merged scores file's path."""
+    from recsys24.ranking.predict import merge_rank_scores, predict_ranker
+
+    predict_ranker(ranker, features, list(scores), out)
+    return merge_rank_scores(out, features)
 
 
 def test_ranker_beats_the_best_heuristic(ranker, feats, demo_data, tmp_path):
     """The features-only ranker, trained on train, ranks validation better than the category heuristic."""
     from recsys24.baselines import run_baseline
-    from recsys24.ranking.lgbm import predict_ranker
 
     split = open_split(demo_data, "validation")
-    scores = tmp_path / "ranker.parquet"
-    assert predict_ranker(ranker, open_features(feats / "validation"), [], scores) == split.num_rows
+    scores = score(ranker, open_features(feats / "validation"), tmp_path / "ranker")
     assert check_scores(scores, split) == split.num_rows
     run_baseline("category", split, tmp_path / "category.parquet")
     ours, category = evaluate_scores(scores, split), evaluate_scores(tmp_path / "category.parquet", split)
@@ -138,27 +135,27 @@ def test_ranker_beats_the_best_heuristic(ranker, feats, demo_data, tmp_path):
 def test_rank_predict_reads_only_the_features_the_trees_use(ranker, feats, tmp_path):
     """Scores are the booster's own on every feature, though predict leaves unused ones unread."""
     from recsys24.data.columns import flat_lists
-    from recsys24.ranking.data import concat_blocks, iter_blocks
-    from recsys24.ranking.lgbm import load_ranker, predict_ranker
+    from recsys24.ranking.data import iter_blocks
+    from recsys24.ranking.predict import load_ranker
 
-    booster, spec = load_ranker(ranker)
+    model, spec = load_ranker(ranker)
+    booster = model.booster
     assert (booster.feature_importance("split") == 0).any()  # some feature is left unread
     fs = open_features(feats / "validation")
-    predict_ranker(ranker, fs, [], tmp_path / "scores.parquet")
-    written = flat_lists(pl.read_parquet(tmp_path / "scores.parquet")[S.SCORES])[0]
-    every = concat_blocks(iter_blocks(fs, spec["features"], labels=False)).x
+    written = flat_lists(pl.read_parquet(score(ranker, fs, tmp_path / "scores"))[S.SCORES])[0]
+    every = np.concatenate([block.x for block in iter_blocks(fs, spec["features"])])
     np.testing.assert_array_equal(written, booster.predict(every).astype(np.float32))
 
 
 def test_rank_predict_refuses_features_made_with_other_history_files(ranker, demo_data, tmp_path):
     """A ranker trained on features with every split's history refuses split-history-only features."""
-    from recsys24.ranking.lgbm import predict_ranker
+    from recsys24.ranking.predict import predict_ranker
 
     own = tmp_path / "own"
     build_features(demo_data, "validation", own, split_history=True)
     with pytest.raises(Recsys24Error, match="split_history"):
-        predict_ranker(ranker, open_features(own), [], tmp_path / "scores.parquet")
-    assert not (tmp_path / "scores.parquet").exists()
+        predict_ranker(ranker, open_features(own), [], tmp_path / "scores")
+    assert not (tmp_path / "scores").exists()
 
 
 def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cli):
@@ -190,12 +187,14 @@ def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cl
     holdout = pl.read_parquet(tmp_path / "stacked" / "holdout_users.parquet")[S.USER_ID]
     assert 0.05 < holdout.len() / pl.read_parquet(split.behaviors)[S.USER_ID].n_unique() < 0.15
     # predict needs the same score names
-    out = tmp_path / "stacked.parquet"
-    result = cli("rank", "predict", "--model", tmp_path / "stacked", "--features", feats / "validation", "--out", out)
-    assert result.exit_code == 2 and "missing model" in result.output and not out.exists()
+    folder = tmp_path / "stacked-scores"
+    result = cli("rank", "predict", "--model", tmp_path / "stacked", "--features", feats / "validation", "--out",
+                 folder)
+    assert result.exit_code == 2 and "missing model" in result.output and not folder.exists()
     result = cli("rank", "predict", "--model", tmp_path / "stacked", "--features", feats / "validation",
-                 "--scores", f"model={scored / 'scores.parquet'}", "--out", out)
+                 "--scores", f"model={scored / 'scores.parquet'}", "--out", folder)
     assert result.exit_code == 0, result.output
+    out = folder / "scores.parquet"
     assert check_scores(out, split) == split.num_rows
     users = evaluate_scores(out, split, users=holdout.to_numpy())
     assert 0 < users["impressions"] < evaluate_scores(out, split)["impressions"]
@@ -207,7 +206,7 @@ def test_rank_predict_makes_a_valid_submission(demo_data, ranker, tmp_path, cli)
     build_features(demo_data, "test", tmp_path / "test")
     zip_path = tmp_path / "predictions.zip"
     result = cli("rank", "predict", "--model", ranker, "--features", tmp_path / "test", "--out",
-                 tmp_path / "test.parquet", "--make-submission", "--submission", zip_path)
+                 tmp_path / "test-scores", "--make-submission", "--submission", zip_path)
     assert result.exit_code == 0, result.output
     split = open_split(demo_data, "test")
     assert validate_submission(zip_path, split) == split.num_rows
@@ -215,13 +214,11 @@ def test_rank_predict_makes_a_valid_submission(demo_data, ranker, tmp_path, cli)
 
 def test_per_round_auc_equals_the_contest_auc():
     """Early stopping watches the same AUC `recsys24 evaluate` reports, ties included."""
-    from recsys24.ranking.data import Block
-    from recsys24.ranking.lgbm import group_auc, group_metrics
+    from recsys24.ranking.metrics import group_auc, group_metrics
 
     rng = np.random.default_rng(0)
     group = rng.integers(2, 30, 2_000)
     scores = np.round(rng.random(group.sum()), 1)  # many ties
     labels = (rng.random(group.sum()) < 0.2).astype(np.int8)
     offsets = np.concatenate([[0], np.cumsum(group)])
-    block = Block(None, labels, group, None, None, None)
-    assert group_auc(scores, labels, offsets) == pytest.approx(group_metrics(scores, block)["auc"], abs=1e-12)
+    assert group_auc(scores, labels, offsets) == pytest.approx(group_metrics(scores, labels, group)["auc"], abs=1e-12)

@@ -101,3 +101,41 @@ def test_predict_array_and_dependent_merge_make_a_valid_zip(cluster, tiny, tmp_p
     assert "validated" in (out / "logs" / "merge.log").read_text()
     lines = zipfile.ZipFile(zip_path).read("predictions.txt").decode().splitlines()
     assert len(lines) == tiny["prepared"].num_impressions
+
+
+@pytest.fixture(scope="module")
+def rank_tiny(tmp_path_factory):
+    """Tiny synthetic data, its train and test features (several pieces) and a small LightGBM ranker."""
+    from recsys24.data.synth import synthesize
+    from recsys24.features.build import build_features
+    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.ranking.train import RankTraining, train_ranker
+
+    root = tmp_path_factory.mktemp("rank")
+    synthesize(root / "data", "tiny", seed=0, splits=("train", "test"))
+    for split in ("train", "test"):
+        build_features(root / "data", split, root / "features" / split, piece_candidates=4_000)
+    train_ranker([open_features(root / "features" / "train")], root / "ranker", how=RankTraining(rounds=10))
+    return root
+
+
+def test_rank_array_and_dependent_merge_make_a_valid_zip(cluster, rank_tiny, tmp_path):
+    import zipfile
+
+    from recsys24.data.split import open_split
+
+    out, zip_path = tmp_path / "scores", tmp_path / "predictions.zip"
+    env = dict(slurm_env(), SUBMISSION=str(zip_path), SBATCH_ARGS="--cpus-per-task=1 --time=20")
+    done = subprocess.run(["bash", "slurm/rank.sh", str(rank_tiny / "ranker"), str(rank_tiny / "features" / "test"),
+                           str(out), "3"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    array, merge = re.match(r"array (\d+) merge (\d+)", done.stdout).groups()
+    assert job_field(merge, "Dependency").startswith(f"afterok:{array}")
+    wait_for(lambda: job_field(merge, "JobState") in ("COMPLETED", "FAILED", "CANCELLED"), 900, "the merge job")
+    assert job_field(merge, "JobState") == "COMPLETED", (out / "logs" / "merge.log").read_text()
+    logs = sorted(p.name for p in (out / "logs").glob("shard-*.log"))
+    assert logs == ["shard-0.log", "shard-1.log", "shard-2.log"]
+    assert all("scored" in (out / "logs" / name).read_text() for name in logs)
+    assert "validated" in (out / "logs" / "merge.log").read_text()
+    lines = zipfile.ZipFile(zip_path).read("predictions.txt").decode().splitlines()
+    assert len(lines) == open_split(rank_tiny / "data", "test").num_rows

@@ -61,9 +61,17 @@ class FeatureSet:
                                 "(rerun `recsys24 features` with the same options to finish)")
         return found
 
+    def read_piece(self, path: Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """One piece's ``columns``; a truncated or unreadable piece is one error naming it and the fix."""
+        try:
+            return pl.read_parquet(path, columns=list(columns) if columns else None)
+        except (OSError, pl.exceptions.PolarsError) as err:
+            raise Recsys24Error(f"{path}: unreadable features piece ({str(err).splitlines()[0]}); delete it and "
+                                f"rerun `recsys24 features` with the same options to rebuild it") from None
+
     def iter_pieces(self, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
         for _, _, path in self.pieces():
-            yield pl.read_parquet(path, columns=list(columns) if columns else None)
+            yield self.read_piece(path, columns)
 
 
 def open_features(path: str | Path) -> FeatureSet:

@@ -28,9 +28,9 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
-from recsys24.data.columns import flat_lists
+from recsys24.data.columns import flat_lists, list_series
 from recsys24.data.prepare import click_labels
-from recsys24.data.split import check_columns
+from recsys24.data.split import check_columns, iter_batches
 from recsys24.errors import Recsys24Error
 from recsys24.features.groups import group_max, group_rank
 from recsys24.model_inputs.feature_table import FeatureSet, RowStream
@@ -93,13 +93,17 @@ class StackedScores:
         if not re.fullmatch(r"[A-Za-z0-9_-]+", self.name):
             raise Recsys24Error(f"--scores {self.name}=...: a name is letters, digits, '_' and '-'")
 
-    def open(self, features: FeatureSet) -> RowStream:
+    def check(self, features: FeatureSet) -> None:
+        """Refuse a scores file of another split, or one made in sample for the features' split."""
         check_columns(self.path, S.SCORES_SCHEMA)
         rows = pq.ParquetFile(self.path).metadata.num_rows
         if rows != features.plan["num_rows"]:
             raise Recsys24Error(f"{self.path}: {rows} rows but the {features.split_name} split has "
                                 f"{features.plan['num_rows']} (a scores file of another split?)")
         check_out_of_sample(self.path, features)
+
+    def open(self, features: FeatureSet) -> RowStream:
+        """The file's rows from the first, for :meth:`columns` (checked by :meth:`check` first)."""
         return RowStream(self.path, list(S.SCORES_SCHEMA))
 
     def columns(self, stream: RowStream, lo: int, hi: int, keys: pl.DataFrame) -> dict[str, np.ndarray]:
@@ -120,67 +124,173 @@ def stacked_names(scores: list[StackedScores]) -> list[str]:
 
 
 @dataclass
-class Block:
-    """Rows of one or more pieces, ready for LightGBM."""
+class Selection:
+    """The impressions of one features folder a ranker reads, chosen before any feature is read.
 
-    x: np.ndarray  # float32 [rows, features]
-    label: np.ndarray | None  # int8 [rows]
-    group: np.ndarray  # candidates per impression, in order
-    row: np.ndarray  # behaviors row per impression
-    impression: np.ndarray  # impression id per impression
-    user: np.ndarray  # user id per impression
-    rows_read: int = 0  # behaviors rows of the pieces read for this block, kept or not
+    Built from the split's behaviors file alone (ids, in-view counts, clicks),
+    so the rows and labels a run will use, and the memory it will need, are
+    known before the first features piece is opened.
+    """
+
+    features: FeatureSet
+    scores: list[StackedScores]
+    inview: np.ndarray  # int64 candidates per behaviors row (every row)
+    kept: np.ndarray  # bool per behaviors row
+    impression: np.ndarray  # u32 impression id per behaviors row
+    user: np.ndarray  # u32 user id per behaviors row
+    label: np.ndarray | None  # int8 per kept candidate, in row order (None without clicks)
+
+    @property
+    def group(self) -> np.ndarray:
+        """Candidates per kept impression, in row order (LightGBM's query sizes)."""
+        return self.inview[self.kept]
+
+    @property
+    def rows(self) -> np.ndarray:
+        return np.flatnonzero(self.kept)
+
+    @property
+    def candidates(self) -> int:
+        return int(self.group.sum())
+
+    @property
+    def offsets(self) -> np.ndarray:
+        return np.concatenate([[0], np.cumsum(self.group)]).astype(np.int64)
+
+    def piece_candidates(self, pieces: list[tuple[int, int, Path]]) -> np.ndarray:
+        """Kept candidates of each piece."""
+        kept = np.concatenate([[0], np.cumsum(np.where(self.kept, self.inview, 0))])
+        return np.array([kept[hi] - kept[lo] for lo, hi, _ in pieces], dtype=np.int64)
 
 
-def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScores] = (),
-                labels: bool = True, keep=None, needed: set[str] | None = None):
-    """Yield a :class:`Block` per features piece, with only the impressions ``keep(rows, users)`` selects.
+def select(features: FeatureSet, scores: list[StackedScores] = (), keep=None, labels: bool = True,
+           batch_rows: int = 1_000_000) -> Selection:
+    """The rows ``keep(rows, users)`` selects (all when None), with their click labels.
 
-    ``needed``: the features to read (default: all of ``names``); the others
-    are NaN columns, for a model whose trees never split on them (prediction
-    then reads less and gives the same scores).
+    Streams the split's behaviors file (ids, in-view lists, clicks) in batches;
+    nothing of the features folder is read here.
     """
     split = features.split()
     if labels and not split.has_clicks:
         raise Recsys24Error(f"{features.path}: the {split.name} split has no clicks to train on")
+    columns = [S.IMPRESSION_ID, S.USER_ID, S.INVIEW] + ([S.CLICKED] if labels else [])
+    inview, kept, impressions, users, label = [], [], [], [], []
+    for first, frame in iter_batches(split.behaviors, columns, batch_rows):
+        rows = np.arange(first, first + frame.height)
+        ids = frame[S.USER_ID].to_numpy()
+        take = np.ones(frame.height, bool) if keep is None else np.broadcast_to(keep(rows, ids), frame.height)
+        inview.append(frame[S.INVIEW].list.len().to_numpy().astype(np.int64))
+        kept.append(np.array(take))
+        impressions.append(frame[S.IMPRESSION_ID].to_numpy())
+        users.append(ids)
+        if labels:
+            chosen = frame.filter(pl.Series(take))
+            label.append(flat_lists(click_labels(chosen[S.INVIEW], chosen[S.CLICKED]))[0].astype(np.int8))
+    for s in scores:
+        s.check(features)
+    return Selection(features, list(scores), np.concatenate(inview), np.concatenate(kept),
+                     np.concatenate(impressions), np.concatenate(users),
+                     np.concatenate(label) if labels else None)
+
+
+def feature_columns(features: FeatureSet, names: list[str], scores: list[StackedScores]) -> list[str]:
+    """The features folder's own columns among ``names`` (the rest are stacked scores); refuses missing ones."""
     stacked = set(stacked_names(scores))
     base = [n for n in names if n not in stacked]
     missing = [n for n in base if n not in features.names]
     if missing:
         raise Recsys24Error(f"{features.path}: has no feature(s) {', '.join(missing)} "
                             "(made with other options, e.g. --past-only?)")
-    read = [n for n in base if needed is None or n in needed]
-    streams = [s.open(features) for s in scores]
-    clicks = RowStream(split.behaviors, [S.INVIEW, S.CLICKED]) if labels else None
-    for lo, hi, path in features.pieces():
-        frame = pl.read_parquet(path, columns=[S.ROW, S.IMPRESSION_ID, S.USER_ID, *read])
-        for s, stream in zip(scores, streams):
+    return base
+
+
+class PieceReader:
+    """The feature matrix of one features piece at a time, stacked scores added, the last one kept.
+
+    ``matrix(i)`` is a C-order float32 array, one row per candidate of the
+    selected impressions of piece ``i`` (all of them without a selection), one
+    column per name; features in ``names`` but not in ``needed`` are NaN columns
+    (for a model whose trees never split on them). Pieces may be asked in any
+    order; a stacked scores file is re-read from its start when asked for rows
+    before the ones it last gave.
+    """
+
+    def __init__(self, features: FeatureSet, names: list[str], scores: list[StackedScores] = (),
+                 selection: Selection | None = None, needed: set[str] | None = None):
+        self.features, self.names, self.scores, self.selection = features, names, list(scores), selection
+        base = feature_columns(features, names, self.scores)
+        self.read = [n for n in base if needed is None or n in needed]
+        self.pieces = features.pieces()
+        self._streams: list[RowStream | None] = [None] * len(self.scores)
+        self._cached: tuple[int, np.ndarray] | None = None
+
+    def frame(self, i: int) -> pl.DataFrame:
+        """Piece ``i``: key columns, the read features and the stacked score columns, every row of it."""
+        lo, hi, path = self.pieces[i]
+        frame = self.features.read_piece(path, [S.ROW, S.IMPRESSION_ID, S.USER_ID, *self.read])
+        rows = frame[S.ROW].to_numpy()
+        if rows.size and (rows[0] != lo or rows[-1] != hi - 1):
+            raise Recsys24Error(f"{path}: holds rows {rows[0]}..{rows[-1]}, not {lo}..{hi - 1} "
+                                f"(rebuild {self.features.path} with `recsys24 features`)")
+        for k, s in enumerate(self.scores):
+            stream = self._streams[k]
+            if stream is None or stream.position > lo:
+                stream = self._streams[k] = s.open(self.features)
             frame = frame.with_columns(pl.Series(n, v) for n, v in s.columns(stream, lo, hi, frame).items())
+        return frame
+
+    def matrix(self, i: int) -> np.ndarray:
+        if self._cached is not None and self._cached[0] == i:
+            return self._cached[1]
+        self._cached = None  # free the last piece before reading the next
+        frame = self.frame(i)
+        if self.selection is not None:
+            lo, hi, path = self.pieces[i]
+            inview = self.selection.inview[lo:hi]
+            if frame.height != inview.sum():
+                raise Recsys24Error(f"{path}: {frame.height:,} candidates, but rows {lo}..{hi - 1} of the "
+                                    f"behaviors file have {int(inview.sum()):,} (rebuild {self.features.path})")
+            kept = self.selection.kept[lo:hi]
+            if not kept.all():
+                frame = frame.filter(pl.Series(np.repeat(kept, inview)))
+        x = to_matrix(frame, self.names)
+        self._cached = (i, x)
+        return x
+
+    def clear(self) -> None:
+        self._cached, self._streams = None, [None] * len(self.scores)
+
+
+def to_matrix(frame: pl.DataFrame, names: list[str]) -> np.ndarray:
+    """One C-order float32 matrix of ``names`` (a name the frame lacks is a NaN column), as LightGBM reads it."""
+    return frame.select(pl.col(n).cast(pl.Float32) if n in frame.columns else pl.lit(None, pl.Float32).alias(n)
+                        for n in names).to_numpy(order="c")
+
+
+@dataclass
+class Block:
+    """The candidates of one features piece, ready for a model to score."""
+
+    x: np.ndarray  # float32 [candidates, features]
+    group: np.ndarray  # candidates per impression, in order
+    row: np.ndarray  # behaviors row per impression
+    impression: np.ndarray  # impression id per impression
+    user: np.ndarray  # user id per impression
+
+
+def iter_blocks(features: FeatureSet, names: list[str], scores: list[StackedScores] = (),
+                needed: set[str] | None = None, pieces: list[int] | None = None):
+    """Yield a :class:`Block` per features piece (``pieces``: their indices; default all), every row of it."""
+    reader = PieceReader(features, names, scores, needed=needed)
+    for i in range(len(reader.pieces)) if pieces is None else pieces:
+        lo, hi, _ = reader.pieces[i]
+        frame = reader.frame(i)
         group = np.bincount(frame[S.ROW].to_numpy().astype(np.int64) - lo, minlength=hi - lo)
-        label = None
-        if clicks is not None:
-            behaviors = clicks.take(lo, hi)
-            label = flat_lists(click_labels(behaviors[S.INVIEW], behaviors[S.CLICKED]))[0].astype(np.int8)
-        rows = np.arange(lo, hi)
         first = np.cumsum(group) - group
-        users = frame[S.USER_ID].to_numpy()[first]
-        impressions = frame[S.IMPRESSION_ID].to_numpy()[first]
-        kept = np.ones(hi - lo, bool) if keep is None else np.broadcast_to(keep(rows, users), hi - lo)
-        if not kept.all():
-            take = np.repeat(kept, group)
-            frame = frame.filter(pl.Series(take))
-            label = None if label is None else label[take]
-        # one C-order float32 matrix, as LightGBM reads it without a copy
-        x = frame.select(pl.col(n).cast(pl.Float32) if n in frame.columns else pl.lit(None, pl.Float32).alias(n)
-                         for n in names).to_numpy(order="c")
-        yield Block(x, label, group[kept], rows[kept], impressions[kept],
-                    users[kept], hi - lo)
+        yield Block(to_matrix(frame, names), group, np.arange(lo, hi),
+                    frame[S.IMPRESSION_ID].to_numpy()[first], frame[S.USER_ID].to_numpy()[first])
 
 
-def concat_blocks(blocks) -> Block:
-    blocks = list(blocks)
-    if not blocks:
-        raise Recsys24Error("no impressions selected")
-    label = None if blocks[0].label is None else np.concatenate([b.label for b in blocks])
-    return Block(np.concatenate([b.x for b in blocks]), label,
-                 *(np.concatenate([getattr(b, f) for b in blocks]) for f in ("group", "row", "impression", "user")))
+def list_of(values: np.ndarray, group: np.ndarray, name: str) -> pl.Series:
+    """A list column of flat ``values`` cut into lists of ``group`` items (one list per impression)."""
+    return list_series(name, values, np.concatenate([[0], np.cumsum(group)]))

@@ -1,45 +1,27 @@
-"""Train, save and apply the LightGBM lambdarank ranker.
+"""The LightGBM lambdarank learner: datasets built piece by piece, early stopping on the contest AUC.
 
-The ranker folder (written atomically)::
-
-    RANKER/model.txt        the LightGBM booster (text format), best iteration
-    RANKER/ranker.json      feature names, stacked score names, parameters, the
-                            training features folders, sample and hold-out,
-                            best iteration and its validation metrics
-    RANKER/importance.csv   gain and split importance per feature, largest first
-    RANKER/metrics.jsonl    one line per boosting round (``step``): ``val_auc``,
-                            so ``recsys24 report`` draws it like a training run's curve
-    RANKER/holdout_users.parquet   the held-out users (when training held users out)
-
-Early stopping watches the group AUC of the validation rows (the contest's main
-metric, computed per impression as ``recsys24 evaluate`` does).
+LightGBM's Dataset is built from :class:`PieceSequence` objects, one per
+features piece: LightGBM samples rows to find the bin edges, then pushes every
+piece's rows in batches and keeps only its binned copy (about one byte per
+value). The raw float32 matrix of the training rows never exists, so the
+whole train split of EB-NeRD (140M candidates) trains in bounded memory. The
+model is the same as LightGBM's from one in-memory matrix of the same rows
+(``tests/test_rank_scale.py``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import polars as pl
 
-from recsys24.data import schema as S
-from recsys24.data.columns import list_series
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.metrics import accuracy
-from recsys24.evaluation.scores import ScoresWriter, scores_frame
-from recsys24.features.families import CATEGORICAL
-from recsys24.features.groups import group_index, group_rank
-from recsys24.model_inputs.feature_table import FeatureSet
-from recsys24.io import atomic_path, read_ahead
-from recsys24.ranking.data import Block, StackedScores, concat_blocks, iter_blocks, stacked_names, unit_hash
+from recsys24.ranking.data import PieceReader, Selection
+from recsys24.ranking.metrics import group_auc
 
-MODEL_FILE, SPEC_FILE = "model.txt", "ranker.json"
-# options of `recsys24 features` that change what the features mean: a ranker is trained and used on one choice
-FOLDER_OPTIONS = ("past_only", "split_history")
+MODEL_FILE = "model.txt"
 DEFAULT_PARAMS = {
     "objective": "lambdarank",
     "learning_rate": 0.05,
@@ -56,212 +38,188 @@ DEFAULT_PARAMS = {
     "deterministic": True,
     "verbose": -1,
 }
+Part = tuple[Selection, PieceReader]
 
 
-def _lists(values: np.ndarray, group: np.ndarray, name: str) -> pl.Series:
-    """A list column of ``values`` cut into lists of ``group`` (LightGBM's list lengths) items."""
-    return list_series(name, values, np.concatenate([[0], np.cumsum(group)]))
+def check_params(params: dict, seed: int = 0) -> dict:
+    """LightGBM's parameters with ``params`` over ours; refuses a name LightGBM does not know, or a value
+    it cannot take, before any data is read (by one boosting round on a few random rows)."""
+    import lightgbm as lgb
 
-
-def group_metrics(scores: np.ndarray, block: Block) -> dict[str, float]:
-    """Contest metrics (per impression, averaged) of flat scores over a block's impressions."""
-    return accuracy(_lists(scores.astype(np.float32), block.group, S.SCORES),
-                    _lists(block.label, block.group, S.LABELS))
-
-
-def group_auc(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> float:
-    """Mean per-impression ROC-AUC (ties count one half), over impressions with both labels.
-
-    The rank-sum form of what ``group_metrics`` computes, fast enough to run
-    after every boosting round:
-
-    >>> group_auc(np.array([.9, .1, .5, .2, .2]), np.array([1, 0, 0, 1, 0]), np.array([0, 3, 5]))
-    0.75
-    """
-    n = np.repeat(np.diff(offsets), np.diff(offsets))
-    low = group_rank(scores, offsets, descending=False)  # 1-based, ties take the smallest
-    high = n + 1 - group_rank(scores, offsets, descending=True)  # ... the largest
-    group = group_index(offsets)
-    count = np.diff(offsets)
-    pos = np.bincount(group, weights=labels, minlength=count.size)
-    rank_sum = np.bincount(group, weights=labels * (low + high) / 2, minlength=count.size)
-    both = (pos > 0) & (pos < count)
-    auc = (rank_sum[both] - pos[both] * (pos[both] + 1) / 2) / (pos[both] * (count[both] - pos[both]))
-    return float(auc.mean()) if auc.size else float("nan")
-
-
-def select_features(names: list[str], families: dict[str, list[str]], drop: tuple[str, ...]) -> list[str]:
-    """The features folder's names without the ``drop`` families (or single features)."""
-    unknown = [d for d in drop if d not in families and d not in names]
+    _quiet_fatals()
+    aliases = lgb.basic._ConfigAliases._get_all_param_aliases()
+    known = set(aliases) | {a for names in aliases.values() for a in names}
+    unknown = sorted(set(params) - known)
     if unknown:
-        raise Recsys24Error(f"--drop: unknown family or feature {', '.join(unknown)} "
-                            f"(families: {', '.join(families)})")
-    gone = {n for d in drop for n in families.get(d, [d])}
-    return [n for n in names if n not in gone]
+        raise Recsys24Error(f"--param {unknown[0]}: not a LightGBM parameter "
+                            "(https://lightgbm.readthedocs.io/en/latest/Parameters.html)")
+    full = {**DEFAULT_PARAMS, "metric": "None", "seed": seed, "num_threads": os.cpu_count() or 1, **params}
+    if full.get("force_row_wise"):  # the user's choice; LightGBM refuses both at once
+        full.pop("force_col_wise")
+    rng = np.random.default_rng(0)
+    tiny = lgb.Dataset(rng.random((64, 2)), label=rng.integers(0, 2, 64), group=[8] * 8, params=full)
+    try:
+        lgb.train({**full, "num_threads": 1}, tiny, 1)
+    except lgb.basic.LightGBMError as err:
+        given = ", ".join(f"{k}={v}" for k, v in params.items()) or "the defaults"
+        raise Recsys24Error(f"--param: LightGBM refuses {given} ({_first_line(err)})") from None
+    return full
 
 
-def train_ranker(
-    train: list[FeatureSet],
-    out: str | Path,
-    valid: FeatureSet | None = None,
-    scores: dict[str, list[StackedScores]] | None = None,
-    sample: float = 1.0,
-    holdout: float = 0.1,
-    seed: int = 0,
-    rounds: int = 2000,
-    early_stopping: int = 100,
-    params: dict | None = None,
-    drop: tuple[str, ...] = (),
-    log: Callable[[str], None] = lambda msg: None,
-    reading: Callable[[int, int], None] | None = None,
-    boosting: Callable[[int, int], None] | None = None,
-) -> dict:
-    """Train a lambdarank model on ``train`` features; early-stop on ``valid`` or on held-out users.
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
-    ``scores`` maps a features folder's path to the scores files stacked on it
-    (the same names for every folder). ``reading(rows read, rows to read)`` is
-    called after each features piece, ``boosting(round, rounds)`` after each
-    boosting round. Returns the ranker's summary (ranker.json).
+
+class _Logger:
+    """LightGBM's messages, less its '[Fatal]' lines: each comes back as an exception we report in one line."""
+
+    def info(self, msg: str) -> None:
+        if "[Fatal]" not in msg:
+            print(msg, end="")
+
+    def warning(self, msg: str) -> None:
+        self.info(msg)
+
+
+def _quiet_fatals() -> None:
+    import lightgbm as lgb
+
+    lgb.register_logger(_Logger())
+
+
+class PieceSequence:
+    """The selected candidates of one features piece, as LightGBM's ``Sequence`` reads them."""
+
+    batch_size = 1 << 16  # rows pushed into the Dataset at a time
+
+    def __init__(self, reader: PieceReader, piece: int, rows: int, counted: Callable[[int], None] | None = None):
+        self.reader, self.piece, self.rows, self.counted = reader, piece, rows, counted
+
+    def __len__(self) -> int:
+        return self.rows
+
+    def __getitem__(self, index):
+        x = self.reader.matrix(self.piece)
+        if not isinstance(index, slice):  # one row, for the sample LightGBM bins from: it wants doubles
+            return x[index].astype(np.float64)
+        if self.counted:
+            self.counted(len(range(*index.indices(self.rows))))
+        return x[index]
+
+
+def _dataset_class():
+    """LightGBM's Dataset, passing ``min_data_in_leaf`` and ``seed`` to the binning of Sequence rows.
+
+    From one matrix, LightGBM draws its bin sample with the generator ``seed``
+    derives and drops a feature with fewer non-zero values in that sample than
+    ``min_data_in_leaf`` (scaled to the sample); from Sequence objects its Python
+    side leaves both parameters out of what it passes, so it sampled other rows
+    and kept rare features. With them passed, both give the same model.
     """
     import lightgbm as lgb
 
-    scores = scores or {}
-    names = select_features(train[0].names, train[0].families, drop)
-    for other in train[1:] + ([valid] if valid else []):
-        for option in FOLDER_OPTIONS:
-            if other.plan.get(option, False) != train[0].plan.get(option, False):
-                raise Recsys24Error(f"{other.path}: made with another --{option.replace('_', '-')} "
-                                    f"than {train[0].path}")
-    score_names = [s.name for s in scores.get(str(train[0].path), [])]
-    names = names + stacked_names(scores.get(str(train[0].path), []))
-    in_training = valid is None or any(valid.path.resolve() == t.path.resolve() for t in train)
-    held = (lambda rows, users: unit_hash(users, seed + 1) < holdout) if in_training else None
+    class SequenceDataset(lgb.Dataset):
+        def get_params(self):
+            params = super().get_params()
+            keys = lgb.basic._ConfigAliases.get("min_data_in_leaf", "seed")
+            return params | {k: v for k, v in (self.params or {}).items() if k in keys}
 
-    def keep_train(rows, users):
-        kept = unit_hash(rows, seed) < sample if sample < 1 else np.ones(rows.size, bool)
-        return kept & ~held(rows, users) if held else kept
+    return SequenceDataset
 
-    t0 = time.perf_counter()
-    log(f"reading {len(train)} features folder(s), {sample:.0%} of impressions")
-    to_read = sum(f.plan["num_rows"] for f in train) + (0 if in_training else valid.plan["num_rows"])
-    read = [0]
 
-    def counted(blocks):
-        for block in blocks:
-            read[0] += block.rows_read
-            if reading:
-                reading(read[0], to_read)
-            yield block
+def dataset(parts: list[Part], names: list[str], categorical: list[str], params: dict, reference=None,
+            counted: Callable[[int], None] | None = None):
+    """A LightGBM Dataset of the selected rows of ``parts`` (bins from ``reference`` when given), constructed."""
+    import lightgbm as lgb
 
-    train_block = concat_blocks(counted(b for f in train for b in iter_blocks(f, names, scores.get(str(f.path), []),
-                                                                                keep=keep_train)))
-    if in_training:
-        source = train
-        valid_keep = lambda rows, users: (unit_hash(rows, seed) < sample if sample < 1 else True) & held(rows, users)  # noqa: E731
-    else:
-        source = [valid]
-        valid_keep = (lambda rows, users: unit_hash(rows, seed) < sample) if sample < 1 else None
-    valid_block = concat_blocks(b for f in source for b in iter_blocks(f, names, scores.get(str(f.path), []),
-                                                                         keep=valid_keep))
-    if reading and not in_training:
-        reading(to_read, to_read)
-    read_seconds = time.perf_counter() - t0
-    log(f"training on {train_block.x.shape[0]:,} candidates of {train_block.group.size:,} impressions, "
-        f"early stopping on {valid_block.group.size:,} impressions")
-    categorical = [n for n in CATEGORICAL if n in names]
-    dtrain = lgb.Dataset(train_block.x, train_block.label, group=train_block.group, feature_name=names,
-                         categorical_feature=categorical, free_raw_data=True)
-    dvalid = lgb.Dataset(valid_block.x, valid_block.label, group=valid_block.group, reference=dtrain)
-    train_rows = train_block.x.shape[0]
-    del train_block  # LightGBM keeps its binned copy only
+    lgb.Sequence.register(PieceSequence)
+    seqs = [PieceSequence(reader, i, int(n), counted) for selection, reader in parts
+            for i, n in enumerate(selection.piece_candidates(reader.pieces)) if n > 0]
+    label = np.concatenate([selection.label for selection, _ in parts]).astype(np.float32)
+    group = np.concatenate([selection.group for selection, _ in parts])
+    data = _dataset_class()(seqs, label=label, group=group, feature_name=names, categorical_feature=categorical,
+                       reference=reference, params=params, free_raw_data=True)
+    try:
+        data.construct()
+    finally:
+        for _, reader in parts:
+            reader.clear()
+    return data
 
-    history: list[dict] = []
 
-    valid_offsets = np.concatenate([[0], np.cumsum(valid_block.group)]).astype(np.int64)
+def fit(train: list[Part], valid: list[Part] | None, names: list[str], categorical: list[str], params: dict,
+        rounds: int, early_stopping: int = 100, counted: Callable[[int], None] | None = None,
+        on_round: Callable[[dict], None] | None = None):
+    """Boost on ``train``; early-stop on the group AUC of ``valid`` (or run ``rounds`` without it).
 
-    def contest_metrics(preds, data):
-        return "auc", group_auc(preds, valid_block.label, valid_offsets), True
+    Returns (booster, best round, per-round history, the best round's validation scores or None).
+    """
+    import lightgbm as lgb
+
+    _quiet_fatals()
+    dtrain = dataset(train, names, categorical, params, counted=counted)
+    valid_sets, callbacks, history = [], [], []
+    best = {"auc": -np.inf, "scores": None}
+    if valid:
+        dvalid = dataset(valid, names, categorical, params, reference=dtrain, counted=counted)
+        label = np.concatenate([s.label for s, _ in valid])
+        offsets = np.concatenate([[0], np.cumsum(np.concatenate([s.group for s, _ in valid]))]).astype(np.int64)
+
+        def contest_auc(preds, data):
+            auc = group_auc(preds, label, offsets)
+            if auc > best["auc"]:  # early stopping keeps the first round of the best AUC, so do we
+                best.update(auc=auc, scores=np.array(preds, np.float32))
+            return "auc", auc, True
+
+        valid_sets = [dvalid]
+        callbacks.append(lgb.early_stopping(early_stopping, first_metric_only=True, verbose=False))
 
     def record(env):
         entry = {"step": env.iteration + 1}
         entry.update({f"val_{name}": value for _, name, value, _ in env.evaluation_result_list})
         history.append(entry)
-        if boosting:
-            boosting(env.iteration + 1, rounds)
-        if (env.iteration + 1) % 50 == 0:
-            log(f"round {env.iteration + 1}: validation AUC {entry['val_auc']:.4f}")
+        if on_round:
+            on_round(entry)
 
-    full = {**DEFAULT_PARAMS, "metric": "None", "seed": seed,
-            "num_threads": os.cpu_count() or 1, **(params or {})}
-    if full.get("force_row_wise"):  # the user's choice; LightGBM refuses both at once
-        full.pop("force_col_wise")
-    t1 = time.perf_counter()
-    booster = lgb.train(full, dtrain, rounds, valid_sets=[dvalid], valid_names=["valid"], feval=contest_metrics,
-                        callbacks=[record, lgb.early_stopping(early_stopping, first_metric_only=True, verbose=False)])
-    train_seconds = time.perf_counter() - t1
-    best = booster.best_iteration or booster.current_iteration()
-    valid_scores = booster.predict(valid_block.x, num_iteration=best)
-    summary = {
-        "features": names, "scores": score_names, "categorical": categorical,
-        "params": {k: v for k, v in full.items() if k != "num_threads"},
-        "train_features": [str(f.path.resolve()) for f in train],
-        "valid_features": None if in_training else str(valid.path.resolve()),
-        **{option: train[0].plan.get(option, False) for option in FOLDER_OPTIONS}, "sample": sample, "seed": seed,
-        "holdout": holdout if in_training else None, "best_iteration": best,
-        "train_candidates": train_rows, "valid_impressions": int(valid_block.group.size),
-        "valid_metrics": group_metrics(valid_scores, valid_block),
-        "seconds": {"read": round(read_seconds, 1), "train": round(train_seconds, 1)},
-    }
-    gain = booster.feature_importance("gain", iteration=best)
-    split = booster.feature_importance("split", iteration=best)
-    importance = pl.DataFrame({"feature": names, "gain": gain, "split": split}).sort("gain", descending=True)
-    with atomic_path(out) as tmp:
-        tmp.mkdir()
-        booster.save_model(str(tmp / MODEL_FILE), num_iteration=best)
-        (tmp / SPEC_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-        importance.write_csv(tmp / "importance.csv")
-        (tmp / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
-        if in_training:
-            users = np.unique(valid_block.user).astype(np.uint32)
-            pl.DataFrame({S.USER_ID: users}).write_parquet(tmp / "holdout_users.parquet")
-    return summary
+    try:
+        booster = lgb.train(params, dtrain, rounds, valid_sets=valid_sets, valid_names=["valid"] if valid else None,
+                            feval=contest_auc if valid else None, callbacks=[record, *callbacks])
+    except lgb.basic.LightGBMError as err:
+        raise Recsys24Error(f"rank train: LightGBM stopped: {_first_line(err)}") from None
+    best_round = (booster.best_iteration or booster.current_iteration()) if valid else booster.current_iteration()
+    return booster, best_round, history, best["scores"]
 
 
-def load_ranker(path: str | Path):
-    """(booster, ranker.json) of a ranker folder."""
-    import lightgbm as lgb
-
-    path = Path(path)
-    if not (path / SPEC_FILE).is_file() or not (path / MODEL_FILE).is_file():
-        raise Recsys24Error(f"{path}: not a ranker folder (no {SPEC_FILE} / {MODEL_FILE}; "
-                            "make one with `recsys24 rank train`)")
-    return lgb.Booster(model_file=str(path / MODEL_FILE)), json.loads((path / SPEC_FILE).read_text())
+def save(booster, best: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Write the booster (its ``best`` rounds) into ``folder``; return its (gain, split) importance."""
+    booster.save_model(str(folder / MODEL_FILE), num_iteration=best)
+    return booster.feature_importance("gain", iteration=best), booster.feature_importance("split", iteration=best)
 
 
-def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[StackedScores], out: str | Path,
-                   progress: Callable[[int, int], None] | None = None) -> int:
-    """Score every row of ``features`` into the scores file ``out``; return the rows written."""
-    booster, spec = load_ranker(ranker)
-    given = [s.name for s in scores]
-    if sorted(given) != sorted(spec["scores"]):
-        missing = sorted(set(spec["scores"]) - set(given))
-        extra = sorted(set(given) - set(spec["scores"]))
-        raise Recsys24Error(f"{ranker}: trained with --scores {', '.join(spec['scores']) or '(none)'}; "
-                            + (f"missing {', '.join(missing)}" if missing else f"not trained with {', '.join(extra)}"))
-    for option in FOLDER_OPTIONS:
-        if features.plan.get(option, False) != spec.get(option, False):
-            raise Recsys24Error(f"{features.path}: {option}={features.plan.get(option, False)} but {ranker} was "
-                                f"trained on {option}={spec.get(option, False)} features")
-    order = {s.name: s for s in scores}
-    scores = [order[n] for n in spec["scores"]]
-    threads = os.cpu_count() or 1
-    # features no tree splits on are not read: their values cannot change a score
-    needed = {n for n, count in zip(spec["features"], booster.feature_importance("split")) if count > 0}
-    with ScoresWriter(out) as writer:
-        for block in read_ahead(iter_blocks(features, spec["features"], scores, labels=False, needed=needed)):
-            values = booster.predict(block.x, num_threads=threads).astype(np.float32)
-            writer.write(scores_frame(block.impression, block.user, _lists(values, block.group, S.SCORES)))
-            if progress:
-                progress(writer.rows, features.plan["num_rows"])
-    return writer.rows
+class LightGBMModel:
+    """A saved lambdarank booster, for scoring feature matrices."""
 
+    learner = "lightgbm"
+
+    def __init__(self, folder: Path, spec: dict):
+        import lightgbm as lgb
+
+        _quiet_fatals()
+        try:
+            self.booster = lgb.Booster(model_file=str(folder / MODEL_FILE))
+        except lgb.basic.LightGBMError as err:
+            raise Recsys24Error(f"{folder / MODEL_FILE}: not a LightGBM model LightGBM can load "
+                                f"({_first_line(err)}); train it again with `recsys24 rank train`") from None
+        if self.booster.feature_name() != spec["features"]:
+            raise Recsys24Error(f"{folder / MODEL_FILE}: its features are not those of {folder / 'ranker.json'} "
+                                "(a model file of another ranker?); train it again with `recsys24 rank train`")
+        self.trees = self.booster.num_trees()
+        self.threads = os.cpu_count() or 1
+
+    def used(self, names: list[str]) -> set[str]:
+        """The features some tree splits on: the others cannot change a score, so they need not be read."""
+        return {n for n, count in zip(names, self.booster.feature_importance("split")) if count > 0}
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x, num_threads=self.threads).astype(np.float32)

@@ -1,0 +1,76 @@
+"""What a ranker run will hold in memory, known before any feature is read; refuse one that cannot fit.
+
+The rows a run trains and early-stops on are chosen from the behaviors files
+alone (:func:`recsys24.ranking.data.select`), so their candidate counts are
+exact before the features folders are opened. The estimate is linear in them;
+its constants were measured on the synthetic ``small`` and ``large`` splits
+(``benchmarks/bench_features.py`` prints estimate against peak RSS):
+
+- LightGBM never holds the raw float32 matrix: it bins one features piece at a
+  time (``lightgbm.Sequence``), about one byte per value, and while boosting
+  keeps per row gradients, hessians, scores and bagging indices;
+- CatBoost takes the whole matrix at once (its ``Pool`` copies it before
+  quantizing), so it needs the raw float32 matrix about twice over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from recsys24.errors import Recsys24Error
+
+GB = 1e9
+BASE_BYTES = 1.2 * GB  # the interpreter, polars, pyarrow, LightGBM and their pools
+LIGHTGBM_ROW_BYTES = 52  # per training candidate beyond its bins: label, gradients, hessians, scores, bagging
+LIGHTGBM_VALID_ROW_BYTES = 36  # per early-stopping candidate beyond its bins: label, scores, the best round's copy
+PIECE_COPIES = 3  # a piece read: Arrow's columns, polars' frame, the float32 matrix
+CATBOOST_VALUE_BYTES = 9  # per value: our float32 matrix, CatBoost's float32 copy, its quantized byte
+CATBOOST_ROW_BYTES = 64
+
+
+@dataclass(frozen=True)
+class Footprint:
+    """The sizes a ranker run's memory depends on."""
+
+    learner: str
+    train: int  # training candidates (of the largest fit: the refit's, when there is one)
+    valid: int  # early-stopping candidates
+    features: int  # columns, stacked scores included
+    piece: int  # candidates of the largest features piece (read whole)
+
+    def bytes(self) -> float:
+        """Estimated peak resident bytes of the run."""
+        reading = self.piece * self.features * 4 * PIECE_COPIES
+        if self.learner == "catboost":
+            rows = self.train + self.valid
+            return BASE_BYTES + reading + rows * (self.features * CATBOOST_VALUE_BYTES + CATBOOST_ROW_BYTES)
+        return (BASE_BYTES + reading + (self.train + self.valid) * self.features
+                + self.train * LIGHTGBM_ROW_BYTES + self.valid * LIGHTGBM_VALID_ROW_BYTES)
+
+
+def available_bytes() -> float:
+    """Memory this process may still take: what the machine reports available."""
+    import psutil
+
+    return float(psutil.virtual_memory().available)
+
+
+def require_fit(footprint: Footprint, sample: float, limit: float | None = None) -> float:
+    """The estimate in bytes; refuses (one line naming the ``--sample`` that fits) when over ``limit``.
+
+    ``limit``: bytes the run may use (default: what is available now). The
+    candidate counts scale with the impression sample, the rest does not.
+    """
+    limit = available_bytes() if limit is None else limit
+    need = footprint.bytes()
+    if need <= limit:
+        return need
+    fixed = Footprint(footprint.learner, 0, 0, footprint.features, footprint.piece).bytes()
+    fits = sample * (limit - fixed) / (need - fixed) if limit > fixed else 0.0
+    fits = int(fits * 100) / 100  # floored to a hundredth, so that it does fit
+    advice = (f"--sample {fits:.2f} fits" if fits >= 0.01 else
+              "even --sample 0.01 does not fit; free memory or use a larger machine")
+    raise Recsys24Error(
+        f"rank train: {footprint.learner} needs about {need / GB:.1f} GB for {footprint.train:,} training and "
+        f"{footprint.valid:,} early-stopping candidates × {footprint.features} features, but "
+        f"{limit / GB:.1f} GB are available; {advice}")

@@ -1,0 +1,168 @@
+"""``recsys24 rank predict``: score a split's features with a ranker, in resumable pieces and shards.
+
+The scores folder::
+
+    OUT/rank_predict.json                which ranker, features and stacked scores files (each
+                                         with a fingerprint) made the pieces; written first
+    OUT/pieces/rows-LO-HI.parquet        one per features piece: ``row`` plus the scores columns
+    OUT/scores.parquet                   every row exactly once, in behaviors order (the merge)
+
+A piece is the unit of work and of recovery, as in ``recsys24 predict``: each
+is written atomically, a rerun scores only the missing ones, and shard ``i`` of
+``n`` scores a contiguous block of the features pieces, so a SLURM job array
+(``slurm/rank.sh``) covers the split once. The merge refuses a missing or
+doubly scored row, and a folder holding pieces of other inputs is refused
+before anything is scored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import polars as pl
+
+from recsys24.data import schema as S
+from recsys24.errors import Recsys24Error
+from recsys24.evaluation.scores import scores_frame
+from recsys24.inference.pieces import merge
+from recsys24.io import file_digest, fingerprint, piece_path, read_ahead, remove_stale_temps, write_json, write_parquet
+from recsys24.model_inputs.feature_table import PLAN_FILE as FEATURES_PLAN
+from recsys24.model_inputs.feature_table import FeatureSet
+from recsys24.ranking.catboost_ranker import CatBoostModel
+from recsys24.ranking.data import StackedScores, iter_blocks, list_of
+from recsys24.ranking.lgbm import LightGBMModel
+from recsys24.ranking.train import FOLDER_OPTIONS, SPEC_FILE
+
+PLAN_FILE = "rank_predict.json"
+SCORES_FILE = "scores.parquet"
+MODELS = {"lightgbm": LightGBMModel, "catboost": CatBoostModel}
+
+
+def load_ranker(path: str | Path):
+    """(model, ranker.json) of a ranker folder; the model file's size and hash are checked before it is loaded."""
+    path = Path(path)
+    if not (path / SPEC_FILE).is_file():
+        raise Recsys24Error(f"{path}: not a ranker folder (no {SPEC_FILE}; make one with `recsys24 rank train`)")
+    try:
+        spec = json.loads((path / SPEC_FILE).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise Recsys24Error(f"{path / SPEC_FILE}: not readable JSON ({err}); train the ranker again") from None
+    learner = spec.get("learner", "lightgbm")
+    if learner not in MODELS:
+        raise Recsys24Error(f"{path / SPEC_FILE}: unknown learner {learner!r} (made by a newer recsys24?)")
+    model_file = spec.get("model_file", {"name": "model.txt"})
+    model_path = path / model_file["name"]
+    if not model_path.is_file():
+        raise Recsys24Error(f"{path}: no {model_file['name']} (train the ranker again with `recsys24 rank train`)")
+    if "sha256" in model_file:
+        data = model_path.read_bytes()
+        if len(data) != model_file["bytes"] or hashlib.sha256(data).hexdigest() != model_file["sha256"]:
+            raise Recsys24Error(f"{model_path}: not the model {path / SPEC_FILE} was written with ({len(data):,} "
+                                f"bytes, {model_file['bytes']:,} recorded; truncated or replaced?); train the "
+                                "ranker again with `recsys24 rank train`")
+    return MODELS[learner](path, spec), spec
+
+
+def _check_inputs(ranker: Path, spec: dict, features: FeatureSet, scores: list[StackedScores]) -> list[StackedScores]:
+    """The stacked scores in the ranker's order; refuses other names or features made with other options."""
+    given = [s.name for s in scores]
+    if sorted(given) != sorted(spec["scores"]):
+        missing = sorted(set(spec["scores"]) - set(given))
+        extra = sorted(set(given) - set(spec["scores"]))
+        raise Recsys24Error(f"{ranker}: trained with --scores {', '.join(spec['scores']) or '(none)'}; "
+                            + (f"missing {', '.join(missing)}" if missing else f"not trained with {', '.join(extra)}"))
+    for option in FOLDER_OPTIONS:
+        if features.plan.get(option, False) != spec.get(option, False):
+            raise Recsys24Error(f"{features.path}: {option}={features.plan.get(option, False)} but {ranker} was "
+                                f"trained on {option}={spec.get(option, False)} features")
+    order = {s.name: s for s in scores}
+    return [order[n] for n in spec["scores"]]
+
+
+def _plan(out: Path, ranker: Path, features: FeatureSet, scores: list[StackedScores]) -> dict:
+    """Create or check ``OUT/rank_predict.json``; refuses a folder holding pieces of other inputs."""
+    model_file = json.loads((ranker / SPEC_FILE).read_text()).get("model_file", {}).get("name", "model.txt")
+    want = {"ranker": str(ranker.resolve()),
+            "ranker_fingerprint": file_digest(ranker / SPEC_FILE) + "-" + fingerprint(ranker / model_file),
+            "features": str(features.path.resolve()), "features_fingerprint": file_digest(features.path / FEATURES_PLAN),
+            "scores": {s.name: fingerprint(s.path) for s in scores},
+            "split": features.split_name, "num_rows": features.plan["num_rows"],
+            "pieces": [[lo, hi] for lo, hi, _ in features.pieces()]}
+    path = out / PLAN_FILE
+    if path.is_file():
+        have = json.loads(path.read_text())
+        diff = [k for k in want if have.get(k) != want[k]]
+        if diff:
+            raise Recsys24Error(f"{out}: holds rank scores of other inputs ({', '.join(diff)} differ); "
+                                "use a new --out folder")
+        return want
+    if (out / "pieces").is_dir() and any((out / "pieces").glob("rows-*.parquet")):
+        raise Recsys24Error(f"{out}: holds pieces without {PLAN_FILE}; use a new --out folder")
+    write_json(want, path)
+    return want
+
+
+def shard_range(num_pieces: int, shard_id: int, num_shards: int) -> range:
+    """The contiguous block of piece indices that shard ``shard_id`` of ``num_shards`` scores.
+
+    >>> list(shard_range(5, 1, 2))
+    [2, 3, 4]
+    """
+    if num_shards < 1 or not 0 <= shard_id < num_shards:
+        raise Recsys24Error(f"--shard-id must be in 0..{num_shards - 1} (--num-shards {num_shards}), got {shard_id}")
+    return range(num_pieces * shard_id // num_shards, num_pieces * (shard_id + 1) // num_shards)
+
+
+def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[StackedScores], out: str | Path,
+                   shard_id: int = 0, num_shards: int = 1,
+                   progress: Callable[[int, int], None] | None = None) -> dict:
+    """Score this shard's missing pieces of ``features`` into ``out``; return counts and timings."""
+    ranker, out = Path(ranker), Path(out)
+    if out.suffix == ".parquet":
+        raise Recsys24Error(f"{out}: rank predict writes a scores folder (its merged file is OUT/{SCORES_FILE}); "
+                            "give a folder name")
+    model, spec = load_ranker(ranker)
+    scores = _check_inputs(ranker, spec, features, scores)
+    for s in scores:
+        s.check(features)
+    pieces = features.pieces()
+    mine = shard_range(len(pieces), shard_id, num_shards)
+    _plan(out, ranker, features, scores)
+    remove_stale_temps(out / "pieces")
+    todo = [i for i in mine if not piece_path(out, *pieces[i][:2]).is_file()]
+    total_rows = sum(pieces[i][1] - pieces[i][0] for i in mine)
+    done_rows = total_rows - sum(pieces[i][1] - pieces[i][0] for i in todo)
+    t0, candidates, predict_seconds = time.perf_counter(), 0, 0.0
+    blocks = iter_blocks(features, spec["features"], scores, needed=model.used(spec["features"]), pieces=todo)
+    for i, block in zip(todo, read_ahead(blocks)):
+        t1 = time.perf_counter()
+        values = model.predict(block.x)
+        predict_seconds += time.perf_counter() - t1
+        candidates += values.size
+        frame = scores_frame(block.impression, block.user, list_of(values, block.group, S.SCORES))
+        write_parquet(frame.insert_column(0, pl.Series(S.ROW, block.row.astype(np.int64))),
+                      piece_path(out, *pieces[i][:2]))
+        done_rows += block.row.size
+        if progress:
+            progress(done_rows, total_rows)
+    return {"pieces": len(todo), "skipped_pieces": len(mine) - len(todo), "rows": total_rows,
+            "scored_rows": sum(pieces[i][1] - pieces[i][0] for i in todo), "candidates": candidates,
+            "trees": model.trees, "seconds": time.perf_counter() - t0, "predict_seconds": predict_seconds}
+
+
+def merge_rank_scores(out: str | Path, features: FeatureSet) -> Path:
+    """Merge every piece of ``out`` into ``OUT/scores.parquet`` (each row exactly once); return its path."""
+    out = Path(out)
+    path = out / PLAN_FILE
+    if not path.is_file():
+        raise Recsys24Error(f"{out}: no {PLAN_FILE}; run `recsys24 rank predict` into it first")
+    have = json.loads(path.read_text())
+    if have["features"] != str(features.path.resolve()) or have["num_rows"] != features.plan["num_rows"]:
+        raise Recsys24Error(f"{out}: holds rank scores of {have['features']}, not {features.path}")
+    merge(out, have["num_rows"], out / SCORES_FILE)
+    return out / SCORES_FILE
