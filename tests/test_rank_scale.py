@@ -201,3 +201,18 @@ def test_rank_predict_refuses_a_folder_of_other_inputs_and_a_damaged_model(small
     (other / "ranker.json").write_text((small_ranker / "ranker.json").read_text().replace('"seed": 0', '"seed": 1'))
     result = cli("rank", "predict", "--model", other, "--features", feats / "validation", "--out", out)
     assert result.exit_code == 2 and "other inputs" in result.output, result.output
+
+
+def test_stacked_scores_with_nan_are_refused_naming_the_row(feats, demo_data, cli, tmp_path):
+    from recsys24.baselines import run_baseline
+
+    path = tmp_path / "freshness.parquet"
+    run_baseline("freshness", open_split(demo_data, "validation"), path)
+    frame = pl.read_parquet(path)
+    scores = frame[S.SCORES].to_list()
+    scores[7][0] = float("nan")
+    frame.with_columns(pl.Series(S.SCORES, scores, pl.List(pl.Float32))).write_parquet(path)
+    result = cli("rank", "train", "--features", feats / "validation", "--scores", f"fresh={path}", "--rounds", 2,
+                 "--out", tmp_path / "r")
+    assert result.exit_code == 2 and "row 7: a score is NaN" in result.output.splitlines()[-1], result.output
+    assert not (tmp_path / "r").exists()

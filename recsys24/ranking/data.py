@@ -115,6 +115,11 @@ class StackedScores:
             raise Recsys24Error(f"{self.path}: rows {lo}..{hi - 1} do not match the features' impressions "
                                 "and candidates (a scores file of another split?)")
         values = values.astype(np.float32)
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            row = lo + int(np.searchsorted(offsets, bad[0], side="right") - 1)
+            raise Recsys24Error(f"{self.path}: row {row}: a score is NaN or infinite (rescore it; a ranker cannot "
+                                "stack undefined scores)")
         return dict(zip(stacked_names([self]), (values, group_rank(values, offsets),
                                                 group_max(values, offsets) - values)))
 
