@@ -65,46 +65,79 @@ recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/run
 recsys24 predict --model "$RUN/runs/tiny_cgh_f" --data "$RUN/prepared" --split test \
   --features "$RUN/features/test" --out "$RUN/scores/test-cgh_f" --make-submission --submission submission/cgh_f.zip
 
-step "10. a features-only LightGBM ranker and a stacked one"
-# level 1, features only: trained on train, early stopping on validation; it scores validation and test
-recsys24 rank train --features "$RUN/features/train" --valid-features "$RUN/features/validation" --out "$RUN/rankers/features"
-for split in validation test; do
-  recsys24 rank predict --model "$RUN/rankers/features" --features "$RUN/features/$split" \
-    --out "$RUN/rankers/features/scores/$split.parquet"
+step "10. rankers over the features: LightGBM, CatBoost, a refit, a stacked ranker and a blend"
+# Every ranker keeps the same 20% of the validation users (--holdout 0.2, seed 0) out of all it fits and
+# early-stops on, so each is scored out of sample on them at the end.
+# Level 1, features only, trained on train and early-stopped on the other 80% of validation:
+recsys24 rank train --features "$RUN/features/train" --valid-features "$RUN/features/validation" --holdout 0.2 \
+  --out "$RUN/rankers/features"
+recsys24 rank train --learner catboost --features "$RUN/features/train" --valid-features "$RUN/features/validation" \
+  --holdout 0.2 --out "$RUN/rankers/catboost"
+# ... and the LightGBM trained again on train + that 80% at its best round count (the winners' recipe for test)
+recsys24 rank train --features "$RUN/features/train" --valid-features "$RUN/features/validation" --holdout 0.2 \
+  --refit --out "$RUN/rankers/refit"
+for ranker in features catboost refit; do
+  for split in validation test; do
+    recsys24 rank predict --model "$RUN/rankers/$ranker" --features "$RUN/features/$split" \
+      --out "$RUN/rankers/$ranker/scores/$split"
+  done
 done
-# level 2, stacked: the features plus the scores of three models trained on train (the CGh, the CGh-f and
-# the level-1 ranker); it trains on validation with 20% of its users held out
+# Level 2: stacked on validation (the features plus the scores of models trained on train), and a blend of
+# the level-1 models whose weights are fitted on the same 80% of the validation users
 stacked=(--scores "cgh=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet"
          --scores "cgh_f=$RUN/runs/tiny_cgh_f/scores/validation/scores.parquet"
-         --scores "ranker=$RUN/rankers/features/scores/validation.parquet")
+         --scores "ranker=$RUN/rankers/features/scores/validation/scores.parquet"
+         --scores "catboost=$RUN/rankers/catboost/scores/validation/scores.parquet")
 recsys24 rank train --features "$RUN/features/validation" "${stacked[@]}" --holdout 0.2 --out "$RUN/rankers/stacked"
 recsys24 rank predict --model "$RUN/rankers/stacked" --features "$RUN/features/validation" "${stacked[@]}" \
-  --out "$RUN/rankers/stacked/scores/validation.parquet"
-rankers=(--scores "ranker (features)=$RUN/rankers/features/scores/validation.parquet"
-         --scores "ranker (stacked)=$RUN/rankers/stacked/scores/validation.parquet")
+  --out "$RUN/rankers/stacked/scores/validation"
+blended() { echo --scores "ranker=$RUN/rankers/features/scores/$1/scores.parquet" \
+  --scores "catboost=$RUN/rankers/catboost/scores/$1/scores.parquet" --scores "cgh_f=$2"; }
+# shellcheck disable=SC2046
+recsys24 rank blend fit $(blended validation "$RUN/runs/tiny_cgh_f/scores/validation/scores.parquet") \
+  --data "$RUN/data" --split validation --holdout 0.2 --out "$RUN/rankers/blend"
+for split in validation test; do
+  cgh_f="$RUN/runs/tiny_cgh_f/scores/validation/scores.parquet"
+  [ "$split" = test ] && cgh_f="$RUN/scores/test-cgh_f/scores.parquet"
+  # shellcheck disable=SC2046
+  recsys24 rank blend apply --model "$RUN/rankers/blend" $(blended "$split" "$cgh_f") --data "$RUN/data" \
+    --split "$split" --out "$RUN/rankers/blend/scores/$split.parquet"
+done
+rankers=(--scores "ranker (stacked)=$RUN/rankers/stacked/scores/validation/scores.parquet"
+         --scores "blend=$RUN/rankers/blend/scores/validation.parquet"
+         --scores "ranker (refit)=$RUN/rankers/refit/scores/validation/scores.parquet"
+         --scores "ranker (features)=$RUN/rankers/features/scores/validation/scores.parquet"
+         --scores "CatBoost (features)=$RUN/rankers/catboost/scores/validation/scores.parquet")
 cgh_valid=(--scores "tiny CGh-f=$RUN/runs/tiny_cgh_f/scores/validation/scores.parquet"
            --scores "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet")
-echo "Whole validation split (the stacked ranker trained on 80% of these users: in sample there):"
+echo "Whole validation split (the stacked ranker, the blend and the refit fitted on 80% of these users: in sample there):"
 recsys24 evaluate "${rankers[@]}" "${cgh_valid[@]}" "${scores[@]}" --data "$RUN/data" --split validation
 echo "The held-out 20% of validation users, out of sample for every row:"
 holdout="$RUN/rankers/stacked/holdout_users.parquet"
 recsys24 evaluate "${rankers[@]}" "${cgh_valid[@]}" --scores "category=$RUN/scores/validation/category.parquet" \
   --data "$RUN/data" --split validation --users "$holdout"
 
-step "11. the contest submission from the better ranker on the held-out users"
+step "11. the contest submission from the best of them on the held-out users"
 auc() { recsys24 evaluate --scores "$1" --data "$RUN/data" --split validation --users "$holdout" --json \
   | python -c 'import json,sys; print(json.load(sys.stdin)["auc"])'; }
-if python -c "import sys; sys.exit(not float(sys.argv[1]) >= float(sys.argv[2]))" \
-    "$(auc "$RUN/rankers/stacked/scores/validation.parquet")" "$(auc "$RUN/rankers/features/scores/validation.parquet")"; then
-  echo "the stacked ranker: it reads the CGh's, the CGh-f's and the level-1 ranker's test scores"
-  recsys24 rank predict --model "$RUN/rankers/stacked" --features "$RUN/features/test" \
-    --scores "cgh=$RUN/scores/test-cgh_d/scores.parquet" --scores "cgh_f=$RUN/scores/test-cgh_f/scores.parquet" \
-    --scores "ranker=$RUN/rankers/features/scores/test.parquet" \
-    --out "$RUN/scores/test-ranker.parquet" --make-submission --submission submission/predictions.zip
-else
-  echo "the features-only ranker"
-  recsys24 submission write --scores "$RUN/rankers/features/scores/test.parquet" --data "$RUN/data" --split test \
-    --out submission/predictions.zip
+best=$(for name in features refit stacked blend; do
+  file="$RUN/rankers/$name/scores/validation/scores.parquet"
+  [ "$name" = blend ] && file="$RUN/rankers/blend/scores/validation.parquet"
+  printf '%s %s\n' "$name" "$(auc "$file")"
+done | sort -k2 -g | tail -n 1 | cut -d' ' -f1)
+echo "the best on the held-out users: $best"
+case "$best" in
+  stacked)
+    recsys24 rank predict --model "$RUN/rankers/stacked" --features "$RUN/features/test" \
+      --scores "cgh=$RUN/scores/test-cgh_d/scores.parquet" --scores "cgh_f=$RUN/scores/test-cgh_f/scores.parquet" \
+      --scores "ranker=$RUN/rankers/features/scores/test/scores.parquet" \
+      --scores "catboost=$RUN/rankers/catboost/scores/test/scores.parquet" \
+      --out "$RUN/scores/test-stacked" --make-submission --submission submission/predictions.zip ;;
+  blend) test_scores="$RUN/rankers/blend/scores/test.parquet" ;;
+  *) test_scores="$RUN/rankers/$best/scores/test/scores.parquet" ;;
+esac
+if [ "$best" != stacked ]; then
+  recsys24 submission write --scores "$test_scores" --data "$RUN/data" --split test --out submission/predictions.zip
   recsys24 submission validate submission/predictions.zip --data "$RUN/data" --split test
 fi
 
@@ -114,5 +147,6 @@ for name in random popular category freshness inview-count; do
   items+=("$name=$RUN/scores/validation/$name.parquet")
 done
 recsys24 report "ranker (features)=$RUN/rankers/features" "ranker (stacked)=$RUN/rankers/stacked" \
+  "CatBoost (features)=$RUN/rankers/catboost" \
   "tiny CGh-f=$RUN/runs/tiny_cgh_f/scores/validation" "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation" "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation" \
   "${items[@]}" --data "$RUN/data" --split validation --out "$RUN/report"

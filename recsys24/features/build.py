@@ -10,7 +10,6 @@ files or options is refused, never reused.
 
 from __future__ import annotations
 
-import ctypes
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -21,6 +20,7 @@ import polars as pl
 
 from recsys24.data import schema as S
 from recsys24.data.split import Split, check_columns, iter_batches, open_split
+from recsys24.allocator import large_blocks_by_mmap, release_freed_memory
 from recsys24.errors import Recsys24Error
 from recsys24.features import families as F
 from recsys24.features.activity import scan_split
@@ -71,34 +71,6 @@ def _plan(out: Path, want: dict) -> dict:
     return want
 
 
-M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
-MMAP_BYTES = 4 << 20
-
-
-def _glibc():
-    try:
-        return ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc: its allocator settings do not apply
-        return None
-
-
-def _large_blocks_by_mmap() -> None:
-    """Serve every block over 4 MiB with its own mmap, returned to the OS when freed. By default
-    glibc raises that threshold to the largest block freed so far (up to 32 MiB) and keeps such
-    blocks in its per-thread heaps, which cost 0.8 GB of peak on the test split's pieces."""
-    libc = _glibc()
-    if libc is not None and hasattr(libc, "mallopt"):
-        libc.mallopt(M_MMAP_THRESHOLD, MMAP_BYTES)
-
-
-def _release_freed_memory() -> None:
-    """Hand freed heap memory back to the OS (glibc keeps what numpy frees in per-thread
-    arenas, so without this the resident size creeps up piece after piece)."""
-    libc = _glibc()
-    if libc is not None and hasattr(libc, "malloc_trim"):
-        libc.malloc_trim(0)
-
-
 def _write_piece(frame, path: Path, rows: int) -> int:
     with atomic_path(path) as tmp:
         frame.write_parquet(tmp, compression="zstd", compression_level=1, statistics=False)
@@ -143,7 +115,7 @@ def build_features(
         return stats
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(out / "pieces")  # pieces a killed run was writing
-    _large_blocks_by_mmap()
+    large_blocks_by_mmap()
     t0 = time.perf_counter()
     log("building the article tables (TF-IDF and SVD of the texts)")
     articles = build_article_table(split.articles)
@@ -172,7 +144,7 @@ def build_features(
         pending = None
         for lo, hi in sorted(todo):
             frame = F.piece_features(F.Piece(stream.take(lo, hi), lo, articles, history, activity, past_only), pool)
-            _release_freed_memory()
+            release_freed_memory()
             if pending is not None:
                 finished(pending)
             pending = writer.submit(_write_piece, frame, piece_path(out, lo, hi), hi - lo)

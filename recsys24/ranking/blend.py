@@ -38,7 +38,7 @@ from recsys24.features.groups import group_max, group_min, group_rank
 from recsys24.io import atomic_path
 from recsys24.model_inputs.feature_table import RowStream
 from recsys24.ranking.data import list_of, unit_hash
-from recsys24.ranking.metrics import group_auc
+from recsys24.ranking.metrics import GroupAUC
 
 BLEND_FILE = "blend.json"
 NORMS = ("rank", "minmax")
@@ -105,11 +105,12 @@ def _search(columns: np.ndarray, label: np.ndarray, offsets: np.ndarray, seed: i
     k = columns.shape[1]
     rng = np.random.default_rng(seed)
     seen: dict[tuple, float] = {}
+    auc_of = GroupAUC(label, offsets)
 
     def auc(w):
         key = tuple(np.round(w, 6))
         if key not in seen:
-            seen[key] = group_auc(columns @ w, label, offsets)
+            seen[key] = auc_of(columns @ w)
         return seen[key]
 
     tries = [np.eye(k)[i] for i in range(k)] + [np.full(k, 1 / k)] + list(rng.dirichlet(np.ones(k), 16))
@@ -159,8 +160,9 @@ def fit_blend(scores: dict[str, Path], split: Split, out: str | Path, norm: str 
     label = np.concatenate(labels).astype(np.float64)
     columns = np.stack([np.concatenate(v) for v in values], axis=1)
     weights = _search(columns, label, offsets, seed)
-    fit_auc = {n: group_auc(columns[:, k], label, offsets) for k, n in enumerate(names)}
-    fit_auc["blend"] = group_auc(columns @ weights, label, offsets)
+    auc_of = GroupAUC(label, offsets)
+    fit_auc = {n: auc_of(columns[:, k]) for k, n in enumerate(names)}
+    fit_auc["blend"] = auc_of(columns @ weights)
     blend = Blend(names, [round(float(w), 6) for w in weights], norm, split.name, holdout, seed, int(group.size),
                   fit_auc)
     everyone = np.unique(np.concatenate(users))

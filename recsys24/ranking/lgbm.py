@@ -17,9 +17,10 @@ from typing import Callable
 
 import numpy as np
 
+from recsys24.allocator import large_blocks_by_mmap, release_freed_memory
 from recsys24.errors import Recsys24Error
 from recsys24.ranking.data import PieceReader, Selection
-from recsys24.ranking.metrics import group_auc
+from recsys24.ranking.metrics import GroupAUC
 
 MODEL_FILE = "model.txt"
 DEFAULT_PARAMS = {
@@ -145,6 +146,8 @@ def dataset(parts: list[Part], names: list[str], categorical: list[str], params:
     finally:
         for _, reader in parts:
             reader.clear()
+    data.label = None  # LightGBM holds its own copy now
+    release_freed_memory()  # what reading the pieces left in glibc's and Arrow's pools
     return data
 
 
@@ -158,16 +161,17 @@ def fit(train: list[Part], valid: list[Part] | None, names: list[str], categoric
     import lightgbm as lgb
 
     _quiet_fatals()
+    large_blocks_by_mmap()
     dtrain = dataset(train, names, categorical, params, counted=counted)
     valid_sets, callbacks, history = [], [], []
     best = {"auc": -np.inf, "scores": None}
     if valid:
         dvalid = dataset(valid, names, categorical, params, reference=dtrain, counted=counted)
-        label = np.concatenate([s.label for s, _ in valid])
-        offsets = np.concatenate([[0], np.cumsum(np.concatenate([s.group for s, _ in valid]))]).astype(np.int64)
+        auc_of = GroupAUC(np.concatenate([s.label for s, _ in valid]),
+                          np.concatenate([[0], np.cumsum(np.concatenate([s.group for s, _ in valid]))]))
 
         def contest_auc(preds, data):
-            auc = group_auc(preds, label, offsets)
+            auc = auc_of(preds)
             if auc > best["auc"]:  # early stopping keeps the first round of the best AUC, so do we
                 best.update(auc=auc, scores=np.array(preds, np.float32))
             return "auc", auc, True

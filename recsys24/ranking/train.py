@@ -105,22 +105,30 @@ def _same(a: FeatureSet, b: FeatureSet) -> bool:
     return a.path.resolve() == b.path.resolve()
 
 
-def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | None = None,
-                 scores: dict[str, list[StackedScores]] | None = None, how: RankTraining = RankTraining(),
-                 log: Callable[[str], None] = lambda msg: None,
-                 reading: Callable[[int, int], None] | None = None,
-                 boosting: Callable[[int, int], None] | None = None) -> dict:
-    """Train a ranker on ``train`` features; early-stop on ``valid`` or on held-out users; write ``out``.
+@dataclass
+class Rows:
+    """What a run fits on and early-stops on, chosen from the behaviors files before any feature is read."""
 
-    ``scores`` maps a features folder's path to the scores files stacked on it
-    (the same names for every folder). ``reading(candidates read, to read)`` and
-    ``boosting(round, rounds)`` report progress. Returns ranker.json's content.
-    """
-    out = Path(out)
-    params = how.check()
-    check_writable(out)
-    learner = LEARNERS[how.learner]
-    scores = scores or {}
+    train: list[Selection]  # one per training folder
+    valid: list[Selection]  # the early-stopping rows: of --valid-features, or the held-out users of each folder
+    names: list[str]  # feature columns, stacked scores included
+    categorical: list[str]
+    holdout: float
+    separate: bool  # early stopping on a folder of its own
+    piece: int  # candidates of the largest piece read
+
+    @property
+    def train_candidates(self) -> int:
+        return sum(s.candidates for s in self.train)
+
+    @property
+    def valid_candidates(self) -> int:
+        return sum(s.candidates for s in self.valid)
+
+
+def choose_rows(train: list[FeatureSet], valid: FeatureSet | None, scores: dict[str, list[StackedScores]],
+                how: RankTraining) -> Rows:
+    """The seeded impression sample and user hold-out of every folder, with labels (see the module doc)."""
     separate = valid is not None and not any(_same(valid, t) for t in train)
     for other in train[1:] + ([valid] if separate else []):
         for option in FOLDER_OPTIONS:
@@ -135,7 +143,6 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
         raise Recsys24Error("nothing to early-stop on: give --valid-features, or --holdout above 0")
     stack = lambda f: scores.get(str(f.path), [])  # noqa: E731
     names = select_features(train[0].names, train[0].families, how.drop) + stacked_names(stack(train[0]))
-    categorical = [n for n in CATEGORICAL if n in names]
 
     def sampled(rows):
         return unit_hash(rows, how.seed) < how.sample if how.sample < 1 else np.ones(rows.size, bool)
@@ -143,40 +150,63 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
     def held(users):
         return unit_hash(users, how.seed + 1) < holdout
 
-    t0 = time.perf_counter()
-    log(f"choosing {how.sample:.0%} of impressions from the behaviors files")
     if separate:
         train_sel = [select(f, stack(f), lambda r, u: sampled(r)) for f in train]
         valid_sel = [select(valid, stack(valid), lambda r, u: sampled(r) & ~held(u))]
     else:
         train_sel = [select(f, stack(f), lambda r, u: sampled(r) & ~held(u)) for f in train]
         valid_sel = [select(f, stack(f), lambda r, u: sampled(r) & held(u)) for f in train]
-    folders = train + ([valid] if separate else [])
-    piece = max(int(np.add.reduceat(s.inview, [lo for lo, _, _ in f.pieces()]).max())
-                for s, f in zip(train_sel + (valid_sel if separate else []), folders))
-    n_train, n_valid = sum(s.candidates for s in train_sel), sum(s.candidates for s in valid_sel)
-    if n_valid == 0 or n_train == 0:
-        raise Recsys24Error(f"no {'validation' if n_train else 'training'} impressions selected "
+    pieces = [(s, f) for s, f in zip(train_sel, train)] + ([(valid_sel[0], valid)] if separate else [])
+    piece = max(int(np.add.reduceat(s.inview, [lo for lo, _, _ in f.pieces()]).max()) for s, f in pieces)
+    rows = Rows(train_sel, valid_sel, names, [n for n in CATEGORICAL if n in names], holdout, separate,
+                piece)
+    if rows.train_candidates == 0 or rows.valid_candidates == 0:
+        raise Recsys24Error(f"no {'validation' if rows.train_candidates else 'training'} impressions selected "
                             "(raise --sample or --holdout)")
-    footprint = Footprint(how.learner, n_train + (n_valid if how.refit else 0), 0 if how.refit else n_valid,
-                          len(names), piece)
-    need = max(require_fit(footprint, how.sample, how.memory),
-               require_fit(Footprint(how.learner, n_train, n_valid, len(names), piece), how.sample, how.memory))
-    log(f"{how.learner}: {n_train:,} training and {n_valid:,} early-stopping candidates, "
-        f"about {need / 1e9:.1f} GB")
+    return rows
 
-    def parts(selections, sources):
-        return [(s, PieceReader(f, names, stack(f), selection=s)) for s, f in zip(selections, sources)]
 
-    valid_sources = [valid] if separate else train
-    to_read, done = n_train + n_valid + ((n_train + n_valid) if how.refit else 0), [0]
+def check_memory(rows: Rows, how: RankTraining) -> float:
+    """The estimated peak bytes of the run (its refit included); refuses one over ``how.memory``."""
+    n_train, n_valid, n = rows.train_candidates, rows.valid_candidates, len(rows.names)
+    fits = [Footprint(how.learner, n_train, n_valid, n, rows.piece)]
+    if how.refit:
+        fits.append(Footprint(how.learner, n_train + n_valid, 0, n, rows.piece))
+    return max(require_fit(f, how.sample, how.memory) for f in fits)
+
+
+def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | None = None,
+                 scores: dict[str, list[StackedScores]] | None = None, how: RankTraining = RankTraining(),
+                 log: Callable[[str], None] = lambda msg: None,
+                 reading: Callable[[int, int], None] | None = None,
+                 boosting: Callable[[int, int], None] | None = None) -> dict:
+    """Train a ranker on ``train`` features; early-stop on ``valid`` or on held-out users; write ``out``.
+
+    ``scores`` maps a features folder's path to the scores files stacked on it
+    (the same names for every folder). ``reading(candidates read, to read)`` and
+    ``boosting(round, rounds)`` report progress. Returns ranker.json's content.
+    """
+    out, scores = Path(out), scores or {}
+    params = how.check()
+    check_writable(out)
+    learner = LEARNERS[how.learner]
+    t0 = time.perf_counter()
+    log(f"choosing {how.sample:.0%} of impressions from the behaviors files")
+    rows = choose_rows(train, valid, scores, how)
+    need = check_memory(rows, how)
+    n_train, n_valid = rows.train_candidates, rows.valid_candidates
+    log(f"{how.learner}: {n_train:,} training and {n_valid:,} early-stopping candidates, about {need / 1e9:.1f} GB")
+
+    def parts(selections: list[Selection]):
+        return [(s, PieceReader(s.features, rows.names, s.scores, selection=s)) for s in selections]
+
+    to_read, done = (n_train + n_valid) * (2 if how.refit else 1), [0]
+    planned = [how.rounds]  # the refit runs the best round count
 
     def counted(n):
         done[0] += n
         if reading:
             reading(done[0], to_read)
-
-    planned = [how.rounds]  # the refit runs the best round count
 
     def on_round(entry):
         if boosting:
@@ -184,38 +214,37 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
         if entry["step"] % 50 == 0 and "val_auc" in entry:
             log(f"round {entry['step']}: validation AUC {entry['val_auc']:.4f}")
 
-    model, best, history, valid_scores = learner.fit(
-        parts(train_sel, train), parts(valid_sel, valid_sources), names, categorical, params, how.rounds,
-        how.early_stopping, counted, on_round)
-    label = np.concatenate([s.label for s in valid_sel])
-    group = np.concatenate([s.group for s in valid_sel])
-    valid_metrics = group_metrics(valid_scores, label, group)
+    model, best, history, valid_scores = learner.fit(parts(rows.train), parts(rows.valid), rows.names,
+                                                     rows.categorical, params, how.rounds, how.early_stopping,
+                                                     counted, on_round)
     seconds = {"fit": round(time.perf_counter() - t0, 1)}
-    fit_sel, fit_rounds = train_sel, best
+    fitted = rows.train
     if how.refit:
         log(f"refit: {n_train + n_valid:,} candidates of train and validation, {best} rounds")
         del model
-        planned[0] = best
-        t1 = time.perf_counter()
-        model, _, _, _ = learner.fit(parts(train_sel, train) + parts(valid_sel, [valid]), None, names, categorical,
-                                     params, best, how.early_stopping, counted, on_round)
+        planned[0], t1, fitted = best, time.perf_counter(), rows.train + rows.valid
+        model, *_ = learner.fit(parts(fitted), None, rows.names, rows.categorical, params, best,
+                                how.early_stopping, counted, on_round)
         seconds["refit"] = round(time.perf_counter() - t1, 1)
-        fit_sel = train_sel + valid_sel
+    label = np.concatenate([s.label for s in rows.valid])
+    group = np.concatenate([s.group for s in rows.valid])
     summary = {
-        "learner": how.learner, "features": names, "scores": [s.name for s in stack(train[0])],
-        "categorical": categorical, "params": {k: v for k, v in params.items() if k not in ("num_threads",
-                                                                                         "thread_count")},
+        "learner": how.learner, "features": rows.names, "scores": [s.name for s in scores.get(str(train[0].path), [])],
+        "categorical": rows.categorical,
+        "params": {k: v for k, v in params.items() if k not in ("num_threads", "thread_count")},
         "train_features": [str(f.path.resolve()) for f in train],
-        "valid_features": str(valid.path.resolve()) if separate else None,
+        "valid_features": str(valid.path.resolve()) if rows.separate else None,
         **{option: train[0].plan.get(option, False) for option in FOLDER_OPTIONS},
-        "sample": how.sample, "seed": how.seed, "holdout": holdout, "best_iteration": best,
-        "train_candidates": n_train, "valid_impressions": int(group.size), "valid_metrics": valid_metrics,
-        "fit": {"features": [str(s.features.path.resolve()) for s in fit_sel], "refit": how.refit,
-                "impressions": int(sum(s.group.size for s in fit_sel)),
-                "candidates": int(sum(s.candidates for s in fit_sel)), "rounds": fit_rounds},
+        "sample": how.sample, "seed": how.seed, "holdout": rows.holdout, "best_iteration": best,
+        "train_candidates": n_train, "valid_impressions": int(group.size),
+        "valid_metrics": group_metrics(valid_scores, label, group),
+        "fit": {"features": [str(s.features.path.resolve()) for s in fitted], "refit": how.refit,
+                "impressions": int(sum(s.group.size for s in fitted)),
+                "candidates": int(sum(s.candidates for s in fitted)), "rounds": best},
         "memory_estimate_gb": round(need / 1e9, 2), "seconds": seconds,
     }
-    _write(out, learner, model, fit_rounds, summary, history, _held_users(valid_sel, holdout, held))
+    held = (lambda users: unit_hash(users, how.seed + 1) < rows.holdout)
+    _write(out, learner, model, best, summary, history, _held_users(rows.valid, rows.holdout, held))
     return summary
 
 

@@ -4,8 +4,9 @@ An item is ``NAME=PATH`` or ``PATH`` (named after the file, or the folder). PATH
 
 - a scores parquet file (``recsys24 baseline``, ``recsys24 predict``);
 - a ``recsys24 predict`` output folder holding ``scores.parquet``;
-- a training run folder (``recsys24 train --output RUN``) holding the scores of
-  the split in ``RUN/scores/<split>.parquet`` (or ``RUN/scores.parquet``).
+- a training run or ranker folder holding the scores of the split in
+  ``RUN/scores/<split>.parquet``, ``RUN/scores/<split>/scores.parquet`` (a
+  ``recsys24 rank predict`` folder inside it) or ``RUN/scores.parquet``.
 
 The run folder of an item (for training curves, throughput and parameters) is
 the first of PATH, its parent and its grandparent that holds ``metrics.jsonl``;
@@ -38,7 +39,8 @@ def resolve_item(spec: str, split: str) -> Item:
     name, _, raw = spec.rpartition("=") if "=" in spec else ("", "", spec)
     path = Path(raw)
     if path.is_dir():
-        candidates = [path / "scores" / f"{split}.parquet", path / "scores.parquet"]
+        candidates = [path / "scores" / f"{split}.parquet", path / "scores" / split / "scores.parquet",
+                      path / "scores.parquet"]
         scores = next((c for c in candidates if c.is_file()), None)
         if scores is None:
             raise Recsys24Error(f"{path}: no scores file in it (looked for {', '.join(str(c) for c in candidates)})")
