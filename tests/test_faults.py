@@ -16,11 +16,10 @@ from pathlib import Path
 import polars as pl
 import pytest
 from test_messages import error_line
+from test_training import train_env
 
 from recsys24.data import schema as S
 from recsys24.errors import Recsys24Error
-
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -137,13 +136,6 @@ def test_features_warns_of_unknown_inview_ids_and_late_history_as_prepare_does(s
 # --- train: a full disk, library errors, a cut metrics line ----------------------------------------
 
 
-def _train_env() -> dict:
-    env = dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
-    return env
-
-
 def _train(run: Path, train_data: Path, *overrides, max_file_bytes: int | None = None):
     """Two tiny steps with a checkpoint each, in their own process; ``max_file_bytes``: a disk that takes
     no file longer than that (RLIMIT_FSIZE: the write fails as on a full disk, errno EFBIG)."""
@@ -155,7 +147,7 @@ def _train(run: Path, train_data: Path, *overrides, max_file_bytes: int | None =
         [sys.executable, "-m", "recsys24", "train", "--config", "tiny/cgh_d", "--output", str(run),
          f"train.train_data={train_data}", "train.valid_data=null", "train.steps=2", "train.save_every=1",
          "train.micro_batch=4", "train.warmup_steps=1", *overrides],
-        env=_train_env(), capture_output=True, text=True, timeout=600,
+        env=train_env(), capture_output=True, text=True, timeout=600,
         preexec_fn=small_disk if max_file_bytes else None)
     errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
     return done, errors

@@ -14,6 +14,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from test_messages import error_line
+from test_training import train_env
 
 from recsys24 import io
 from recsys24.data.prepared import open_prepared
@@ -223,19 +224,12 @@ def test_the_same_data_at_another_path_resumes_and_data_made_again_does_not(smal
         check_same_run(run, load_config(CGH, [f"train.train_data={train}", "train.valid_data=null"]).to_dict())
 
 
-def _train_env() -> dict:
-    env = dict(os.environ, DS_ACCELERATOR="cpu", OMP_NUM_THREADS="1", PYTHONPATH=str(ROOT))
-    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(var, None)
-    return env
-
-
 def _train(run: Path, config: str, train_data: Path, **kwargs) -> subprocess.CompletedProcess:
     """One tiny training step with a checkpoint, in its own process (DeepSpeed's process group)."""
     return subprocess.run([sys.executable, "-m", "recsys24", "train", "--config", config, "--output", str(run),
                            f"train.train_data={train_data}", "train.valid_data=null", "train.steps=1",
                            "train.micro_batch=4", "train.warmup_steps=1"],
-                          env=_train_env(), capture_output=True, text=True, timeout=600, **kwargs)
+                          env=train_env(), capture_output=True, text=True, timeout=600, **kwargs)
 
 
 def test_another_architecture_on_a_run_is_one_line(small, tmp_path, cli):
