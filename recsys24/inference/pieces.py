@@ -65,8 +65,7 @@ def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, featur
 
     Raises Recsys24Error when ``out`` holds pieces of another model or split,
     of other weights at the same model path, of the same split prepared again,
-    or pieces without a ``predict.json`` to say what they are. A plan without
-    pieces is replaced: nothing was scored under it.
+    or pieces without a ``predict.json`` to say what they are.
     """
     want = {"model": str(Path(model_dir).resolve()), "model_files": folder_fingerprint(model_dir),
             "prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
@@ -75,11 +74,10 @@ def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, featur
         want |= {"features": str(Path(features).resolve()), "features_fingerprint": file_digest(
             Path(features) / "features.json")}
     path = out / PLAN_FILE
-    scored = any((out / "pieces").glob("*.parquet"))
-    if path.is_file() and scored:
+    if path.is_file():
         _check_plan(out, {"order": "rows"} | json.loads(path.read_text()), want)  # older plans: rows
         return want
-    if scored:
+    if any((out / "pieces").glob("*.parquet")):
         raise Recsys24Error(f"{out}: holds scored pieces but no {PLAN_FILE} to say which model and split they "
                             "are of (deleted?); use a new --out folder, or delete its pieces/ to score again")
     write_json(want | {"scores": SplitData.of_prepared(prepared).to_dict(), "trained_on": trained_on(model_dir)},
