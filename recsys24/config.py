@@ -329,8 +329,10 @@ def read_config(cls, path: str | os.PathLike, overrides: list[str] = ()):
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
         raise Recsys24Error(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from None
-    if data is not None and not isinstance(data, dict):
-        sections = ", ".join(f"{f.name}:" for f in dataclasses.fields(cls))
+    sections = ", ".join(f"{f.name}:" for f in dataclasses.fields(cls))
+    if not data:  # every key would silently take its default, data paths included
+        raise Recsys24Error(f"{path}: empty config file (expected sections {sections})")
+    if not isinstance(data, dict):
         raise Recsys24Error(f"{path}: expected sections ({sections}), got {type(data).__name__}")
     overrides = list(overrides)
     in_file = _dotted_keys(data or {})

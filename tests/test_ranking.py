@@ -168,6 +168,8 @@ def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cl
     (run / "model").mkdir(parents=True)
     scored.mkdir()
     run_baseline("freshness", split, scored / "scores.parquet")
+    # as an older recsys24 wrote them, with no provenance in the file (tests/test_stale.py: with it)
+    pl.read_parquet(scored / "scores.parquet").write_parquet(scored / "scores.parquet")
     (scored / "predict.json").write_text(json.dumps({"model": str(run / "model")}))
 
     def trained_on(split_name):

@@ -76,14 +76,17 @@ def test_training_reduces_validation_loss_and_fills_the_run_folder(trained):
     assert kept == sorted({"step24", summary["best_checkpoint"]})
 
 
-def test_the_exported_model_is_the_best_checkpoint_by_validation_auc(trained):
-    """model/ holds the weights of the best validation AUC, and its spec file says which step they are."""
+def test_the_exported_model_is_the_best_checkpoint_by_validation_auc(trained, prepared):
+    """model/ holds the weights of the best validation AUC, and its spec file says which step they are
+    and which split they trained on (by content, for the ranker's in-sample check)."""
+    from recsys24.evaluation.scores import SplitData
+
     summary = json.loads((trained / "summary.json").read_text())
     origin = json.loads((trained / "model" / "recsys24_model.json").read_text())["origin"]
     aucs = {m["step"]: m["val_auc"] for m in metrics(trained) if "val_auc" in m and m["step"] > 0}
     best = max(aucs, key=aucs.get)
     assert origin == {"checkpoint": f"step{best}", "step": best, "val_auc": pytest.approx(aucs[best]),
-                      "last_step": 24}
+                      "last_step": 24, "trained_on": [SplitData.of_prepared(open_prepared(prepared["train"])).to_dict()]}
     assert summary["best_checkpoint"] == f"step{best}"
 
     def checkpoint(tag):

@@ -16,7 +16,7 @@ from recsys24.data.columns import flat_lists, list_series
 from recsys24.data.split import Split, iter_batches
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.ranking import row_chunks
-from recsys24.evaluation.scores import BATCH_ROWS, ScoresWriter, scores_frame
+from recsys24.evaluation.scores import BATCH_ROWS, Provenance, ScoresWriter, SplitData, scores_frame
 
 CHUNK_ELEMENTS = 4_000_000  # in-view articles scored per call
 
@@ -41,7 +41,8 @@ def run_baseline(name: str, split: Split, out: str | Path, seed: int = 0, batch_
     scorer = BASELINES[name]
     ctx = H.Context(split, seed)
     columns = [S.IMPRESSION_ID, S.USER_ID, S.IMPRESSION_TIME, S.INVIEW]
-    with ScoresWriter(out) as writer:
+    # a heuristic learns nothing from labels: it is out of sample on every split
+    with ScoresWriter(out, Provenance(SplitData.of_split(split), f"baseline {name}", trained_on=())) as writer:
         for first_row, rows in iter_batches(split.behaviors, columns, batch_rows):
             lengths = rows[S.INVIEW].list.len().to_numpy()
             # the 250-candidate rows cluster at the end of test: cap articles per call

@@ -24,11 +24,17 @@ from recsys24.progress import Phases, Progress, console, plural
               help="Candidates per resumable piece (default 4,000,000).")
 def features(data_dir, split, out, past_only, split_history, piece_candidates):
     """Contest-grade features: one row per (behaviors row, in-view candidate); rerun to finish a killed run."""
+    from recsys24.cli import print_warning
     from recsys24.features.build import PIECE_CANDIDATES, build_features
 
     with Progress(f"features {split}", "rows") as progress:
-        stats = build_features(data_dir, split, out, past_only, piece_candidates or PIECE_CANDIDATES,
+        stats = build_features(data_dir, split, out, past_only,
+                               PIECE_CANDIDATES if piece_candidates is None else piece_candidates,
                                split_history=split_history, progress=progress, log=progress.note)
+    for warning in stats["warnings"]:
+        print_warning(warning)
+    if stats["damaged"]:
+        print_warning(f"{out}: {plural(stats['damaged'], 'piece')} cut short or damaged since written, built again")
     if not stats["written"]:
         console.print(f"{out}: already complete ({stats['rows']:,} rows, {stats['candidates']:,} candidates)")
         return

@@ -72,7 +72,8 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
         rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
         console.print(f"shard {shard_id}/{num_shards}: scored {plural(stats['scored_rows'], 'impression')} "
                       f"({plural(stats['pairs'], 'pair')}, {rate_text(rate)} impressions/s), "
-                      f"{stats['skipped_rows']:,} already done{_encodings(stats)}")
+                      f"{stats['skipped_rows']:,} already done{_encodings(stats)}"
+                      + (f"; {plural(stats['damaged'], 'damaged piece')} scored again" if stats["damaged"] else ""))
         if not make_submission:
             return
         scores = merge_scores(prepared, out)

@@ -27,7 +27,7 @@ import polars as pl
 from recsys24 import __version__
 from recsys24.data import schema as S
 from recsys24.data.columns import list_series, list_values
-from recsys24.data.prepared import MANIFEST
+from recsys24.data.prepared import MANIFEST, Prepared
 from recsys24.data.split import (
     Split,
     UnknownArticles,
@@ -107,6 +107,27 @@ class HistoryCheck:
         return f"{split.history}: " + "; ".join(parts) if parts else None
 
 
+def input_warnings(split: Split) -> list[str]:
+    """What ``prepare`` says of a split, as warning lines, for a command that still uses the split as it is
+    (``recsys24 features``): in-view article ids unknown to articles.parquet (which prepare refuses), users
+    without history and history times after an impression (which prepare warns of). Streams both files.
+    """
+    warnings = []
+    unknown = UnknownArticles(known_article_table(split.articles))
+    last = pl.scan_parquet(split.history).select(
+        S.USER_ID, pl.col(S.HIST_TIME).list.max().alias(LAST_READ), pl.lit([0]).alias(S.HISTORY_IDS)).collect()
+    check = HistoryCheck()
+    for _, df in iter_batches(split.behaviors, [S.USER_ID, S.IMPRESSION_TIME, S.INVIEW]):
+        unknown.add(list_values(df[S.INVIEW]))
+        check.add(df.join(last, on=S.USER_ID, how="left"))
+    if unknown.count:
+        warnings.append(f"{split.behaviors}: column '{S.INVIEW}' has {unknown.count:,} article ids unknown to "
+                        f"articles.parquet (first: {', '.join(map(str, unknown.examples))}); their article "
+                        "features are missing (NaN)")
+    history = check.warning(split)
+    return warnings + ([history] if history else [])
+
+
 def click_labels(inview: pl.Series, clicked: pl.Series) -> pl.Series:
     """list[i8]: 1/0 per in-view article (in in-view order): was it in the clicked list?
 
@@ -173,7 +194,13 @@ def _up_to_date(out: Path, params: dict, files: dict) -> bool:
     if not manifest.is_file():
         return False
     old = json.loads(manifest.read_text())
-    return old.get("params") == params and old.get("source", {}).get("files") == files
+    if old.get("params") != params or old.get("source", {}).get("files") != files:
+        return False
+    try:
+        Prepared(out, old).check_shards()
+    except DataError:
+        return False  # a shard damaged since: write the split again
+    return True
 
 
 def prepare(

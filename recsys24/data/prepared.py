@@ -22,6 +22,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from recsys24.errors import DataError
+from recsys24.io import parquet_rows, read_parquet_checked, reading
 
 MANIFEST = "manifest.json"
 
@@ -58,12 +59,34 @@ class Prepared:
         """
         if wanted <= self.history_size:
             return
-        params = self.manifest["params"]
-        again = f"recsys24 prepare --data {self.source_dir} --split {self.split} --out {self.path} --history-size {wanted}"
-        again += "".join(f" --{key} {params[key]}" for key, default in (("npratio", 4), ("seed", 0))
-                         if params.get(key, default) != default)  # the same pairs as before
         raise DataError(f"{self.path}: prepared with {self.history_size} history items per user, but {asker} asks "
-                        f"for {wanted}; prepare it again with `{again}`")
+                        f"for {wanted}; prepare it again with `{self.prepare_command(wanted)}`")
+
+    def prepare_command(self, history_size: int | None = None) -> str:
+        """The ``recsys24 prepare`` command that writes this folder again (with the same pairs)."""
+        params = self.manifest["params"]
+        command = (f"recsys24 prepare --data {self.source_dir} --split {self.split} --out {self.path} "
+                   f"--history-size {history_size or self.history_size}")
+        return command + "".join(f" --{key} {params[key]}" for key, default in (("npratio", 4), ("seed", 0))
+                                 if params.get(key, default) != default)
+
+    @property
+    def remedy(self) -> str:
+        return f"run `{self.prepare_command()}` to write the prepared split again"
+
+    def check_shards(self) -> None:
+        """Refuse a shard that is missing, truncated or of another length than the manifest says (reads
+        only the footers), naming it and the command that writes the split again."""
+        for kind in ("impressions", "pairs"):
+            for shard in self.manifest["shards"].get(kind, []):
+                rows = parquet_rows(self.path / shard["file"], self.remedy)
+                if rows != shard["rows"]:
+                    raise DataError(f"{self.path / shard['file']}: {rows:,} rows, but {MANIFEST} says "
+                                    f"{shard['rows']:,}; {self.remedy}")
+
+    def read_shard(self, path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+        """A whole shard of this split, read through the checked reader."""
+        return read_parquet_checked(path, columns, self.remedy)
 
     @property
     def source_dir(self) -> Path:
@@ -81,23 +104,24 @@ class Prepared:
         self, columns: list[str] | None = None, batch_rows: int = 65536
     ) -> Iterator[pl.DataFrame]:
         """Stream impressions in file order, ``batch_rows`` at a time."""
-        yield from _iter(self.shard_paths("impressions"), columns, batch_rows)
+        yield from _iter(self.shard_paths("impressions"), columns, batch_rows, self.remedy)
 
     def iter_pairs(
         self, columns: list[str] | None = None, batch_rows: int = 65536
     ) -> Iterator[pl.DataFrame]:
         """Stream training pairs (train split only) in shard order."""
-        yield from _iter(self.shard_paths("pairs"), columns, batch_rows)
+        yield from _iter(self.shard_paths("pairs"), columns, batch_rows, self.remedy)
 
     def impressions(self, columns: list[str] | None = None) -> pl.DataFrame:
         """All impressions in one frame (small splits and tests only)."""
         return pl.concat(list(self.iter_impressions(columns)), rechunk=True)
 
 
-def _iter(paths: list[Path], columns, batch_rows: int) -> Iterator[pl.DataFrame]:
+def _iter(paths: list[Path], columns, batch_rows: int, remedy: str) -> Iterator[pl.DataFrame]:
     for path in paths:
-        for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
-            yield pl.from_arrow(batch)
+        with reading(path, remedy):  # the consumer's own errors do not pass through here
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+                yield pl.from_arrow(batch)
 
 
 PREPARED_WANTED = "expected a prepared split: the folder `recsys24 prepare --out` writes"
@@ -130,4 +154,6 @@ def open_prepared(path: str | Path) -> Prepared:
             f"{path}: not a prepared split (no {MANIFEST}; run `recsys24 prepare` "
             "or let an interrupted one finish)"
         )
-    return Prepared(path, json.loads(manifest.read_text()))
+    prepared = Prepared(path, json.loads(manifest.read_text()))
+    prepared.check_shards()
+    return prepared

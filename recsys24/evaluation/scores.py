@@ -10,10 +10,18 @@ writer read it. Columns (``schema.SCORES_SCHEMA``)::
 
 :func:`iter_checked` streams a scores file beside its split's behaviors file
 and stops at the first row that does not match, with a one-line error.
+
+Its parquet metadata carries its :class:`Provenance` (key ``recsys24.provenance``):
+the split it scores and the splits its scorer learned from, each by the content
+fingerprint of its behaviors file, so a copy of the file, or scores of a copy
+of the data folder, still say where they come from (the ranker refuses to stack
+scores on the split their model trained on).
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -24,11 +32,80 @@ import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
 from recsys24.data.columns import flat_lists
+from recsys24.data.prepared import Prepared
 from recsys24.data.split import Split, check_columns
 from recsys24.errors import DataError
-from recsys24.io import atomic_path, write_parquet
+from recsys24.io import atomic_path, fingerprint, write_parquet
 
 BATCH_ROWS = 1_000_000
+PROVENANCE_KEY = "recsys24.provenance"
+
+
+@dataclass(frozen=True)
+class SplitData:
+    """One split of one dataset: its name and its behaviors file's content fingerprint
+    (:func:`recsys24.io.fingerprint`: size and footer hash, the same for a copy anywhere).
+
+    >>> SplitData("train", "58213-9f1c2ab4d0e6f7a1").to_dict()
+    {'split': 'train', 'behaviors': '58213-9f1c2ab4d0e6f7a1'}
+    """
+
+    split: str
+    behaviors: str
+
+    @classmethod
+    def of_split(cls, split: Split) -> "SplitData":
+        return cls(split.name, fingerprint(split.behaviors))
+
+    @classmethod
+    def of_prepared(cls, prepared: Prepared) -> "SplitData":
+        """From the fingerprints ``recsys24 prepare`` recorded of its input files."""
+        return cls(prepared.split, prepared.manifest["source"]["files"][f"{prepared.split}/behaviors.parquet"])
+
+    def to_dict(self) -> dict:
+        return {"split": self.split, "behaviors": self.behaviors}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "SplitData":
+        return cls(str(d["split"]), str(d["behaviors"]))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a scores file comes from, written into its parquet metadata.
+
+    scores: the split it scores (None: not known); scorer: what scored it, in
+    words (``model /runs/cgh/model``, ``baseline popular``); trained_on: the
+    splits the scorer learned from (empty for a heuristic; None when the model
+    folder does not say).
+    """
+
+    scores: SplitData | None
+    scorer: str
+    trained_on: tuple[SplitData, ...] | None = ()
+
+    def to_json(self) -> str:
+        return json.dumps({"scores": self.scores and self.scores.to_dict(), "scorer": self.scorer, "trained_on":
+                           None if self.trained_on is None else [t.to_dict() for t in self.trained_on]})
+
+    @classmethod
+    def from_json(cls, text: str) -> "Provenance":
+        d = json.loads(text)
+        trained = d.get("trained_on")
+        return cls(d.get("scores") and SplitData.from_dict(d["scores"]), str(d.get("scorer", "?")),
+                   None if trained is None else tuple(SplitData.from_dict(t) for t in trained))
+
+
+def read_provenance(path: str | Path) -> Provenance | None:
+    """The :class:`Provenance` in a scores file's metadata; None for a file without one (an older recsys24
+    or another tool wrote it). The file must be readable parquet (see ``check_columns``)."""
+    found = (pq.read_metadata(path).metadata or {}).get(PROVENANCE_KEY.encode())
+    if found is None:
+        return None
+    try:
+        return Provenance.from_json(found.decode())
+    except (ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: its {PROVENANCE_KEY} metadata is damaged ({err})") from None
 
 
 def scores_frame(impression_ids, user_ids, scores: pl.Series) -> pl.DataFrame:
@@ -42,32 +119,36 @@ def scores_frame(impression_ids, user_ids, scores: pl.Series) -> pl.DataFrame:
     )
 
 
-def write_scores(df: pl.DataFrame, path: str | Path) -> None:
+def write_scores(df: pl.DataFrame, path: str | Path, provenance: Provenance | None = None) -> None:
     """Write a scores DataFrame atomically after checking its columns and dtypes."""
     for col, dtype in S.SCORES_SCHEMA.items():
         if col not in df.columns:
             raise DataError(f"{path}: scores frame lacks column '{col}'")
         if df.schema[col] != dtype:
             raise DataError(f"{path}: column '{col}' has dtype {df.schema[col]}, expected {dtype}")
-    write_parquet(df.select(list(S.SCORES_SCHEMA)), path)
+    write_parquet(df.select(list(S.SCORES_SCHEMA)), path,
+                  {PROVENANCE_KEY: provenance.to_json()} if provenance is not None else None)
 
 
 class ScoresWriter:
-    """Write a scores file batch by batch (one row group each), atomically.
+    """Write a scores file batch by batch (one row group each), atomically, with its provenance.
 
-    >>> with ScoresWriter(path) as w:                       # doctest: +SKIP
+    >>> with ScoresWriter(path, Provenance(SplitData.of_split(split), "baseline random")) as w:  # doctest: +SKIP
     ...     for batch in batches:
     ...         w.write(scores_frame(ids, users, scores))
     """
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, provenance: Provenance | None = None):
         self.path = Path(path)
+        self.provenance = provenance
         self.rows = 0
 
     def __enter__(self) -> "ScoresWriter":
         self._atomic = atomic_path(self.path)
         tmp = self._atomic.__enter__()
         arrow_schema = pl.DataFrame(schema=S.SCORES_SCHEMA).to_arrow().schema
+        if self.provenance is not None:
+            arrow_schema = arrow_schema.with_metadata({PROVENANCE_KEY: self.provenance.to_json()})
         try:
             self._writer = pq.ParquetWriter(tmp, arrow_schema, compression="zstd")
         except Exception as err:

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from recsys24.data import schema as S
+from recsys24.data.prepare import input_warnings
 from recsys24.data.split import Split, check_columns, iter_batches, open_split
 from recsys24.allocator import large_blocks_by_mmap, release_freed_memory
 from recsys24.errors import Recsys24Error
@@ -27,11 +28,11 @@ from recsys24.features.activity import scan_split
 from recsys24.features.articles import build_article_table
 from recsys24.features.groups import cut_ranges
 from recsys24.features.history import build_history_table
-from recsys24.model_inputs.feature_table import PLAN_FILE, RowStream
-from recsys24.io import atomic_path, fingerprint, iter_missing, piece_path, remove_stale_temps, write_json
+from recsys24.model_inputs.feature_table import PIECE_CANDIDATES, PLAN_FILE, RowStream
+from recsys24.io import atomic_path, existing_pieces, fingerprint, intact_piece, iter_missing, piece_path, \
+    remove_stale_temps, write_json
 
 FEATURES_VERSION = 3  # 2: seen_after; 3: other splits' history files; bump when a definition changes
-PIECE_CANDIDATES = 4_000_000
 STREAM_ROWS = 250_000  # behaviors rows read at once: the 250-candidate beyond-accuracy rows make big batches
 
 
@@ -92,9 +93,14 @@ def build_features(
     ``split_history``: the users' histories come from the split's history file
     only, not also from the other splits' files (their reads before the split).
     """
+    if piece_candidates < 1:
+        raise Recsys24Error(f"--piece-candidates must be at least 1, got {piece_candidates}")
     split = open_split(data_dir, split_name)
     others = [] if split_history else other_histories(split)
     out = Path(out)
+    if not (out / PLAN_FILE).is_file() and existing_pieces(out):
+        raise Recsys24Error(f"{out}: holds feature pieces but no {PLAN_FILE} to say which inputs and options made "
+                            "them (deleted?); use a new --out folder, or delete its pieces/ to build them again")
     columns = behaviors_columns(split_name)
     counts = np.concatenate([b[S.INVIEW].list.len().to_numpy() for _, b in iter_batches(split.behaviors, [S.INVIEW])]
                             or [np.zeros(0, np.int64)])
@@ -106,9 +112,15 @@ def build_features(
                        f"{split_name}/behaviors.parquet": fingerprint(split.behaviors),
                        f"{split_name}/history.parquet": fingerprint(split.history),
                        **{f"{p.parent.name}/history.parquet": fingerprint(p) for p in others}}}
-    stats = {"rows": split.num_rows, "candidates": int(counts.sum()), "pieces": len(ranges), "written": 0}
+    stats = {"rows": split.num_rows, "candidates": int(counts.sum()), "pieces": len(ranges), "written": 0,
+             "warnings": input_warnings(split)}
     if (out / PLAN_FILE).is_file():
         _plan(out, want)
+    damaged = [(lo, hi) for lo, hi in ranges
+               if piece_path(out, lo, hi).is_file() and not intact_piece(piece_path(out, lo, hi), counts[lo:hi].sum())]
+    for lo, hi in damaged:  # cut short since it was written (a bad copy, a disk fault): built again below
+        piece_path(out, lo, hi).unlink()
+    stats["damaged"] = len(damaged)
     todo = set(iter_missing(out, ranges))
     done = sum(hi - lo for lo, hi in ranges if (lo, hi) not in todo)
     if not todo:

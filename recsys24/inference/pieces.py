@@ -12,9 +12,14 @@ row order and refuses a missing or doubly scored row. That is ``--order rows``;
 encodings in their parquet metadata, summed into ``predict.json``'s ``counts``.
 
 ``SCORES_DIR/predict.json`` records which model and which prepared split the
-pieces come from, by path and by fingerprint (the model folder's files, the
-split's manifest), so pieces of other weights at the same path, or of a split
-prepared again, are never mixed with new ones or merged into a submission.
+pieces come from, by path and by fingerprint (every file of the model folder,
+see :func:`recsys24.io.folder_fingerprint`; the split's manifest), so pieces of
+other weights at the same path, or of a split prepared again, are never mixed
+with new ones or merged into a submission; ``predict-merge`` checks the model's
+files again. It also records what the merged scores file's
+:class:`~recsys24.evaluation.scores.Provenance` says: the split scored and the
+splits the model trained on. A piece cut short (a killed disk, a bad copy) is
+scored again by the next run of its shard.
 """
 
 from __future__ import annotations
@@ -24,14 +29,16 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
-from recsys24.data.prepared import MANIFEST, Prepared
+from recsys24.data.prepared import MANIFEST, Prepared, open_prepared
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.scores import ScoresWriter
-from recsys24.inference.user_order import UserPieces
-from recsys24.io import existing_pieces, file_digest, folder_fingerprint, piece_path, write_json
+from recsys24.evaluation.scores import Provenance, ScoresWriter, SplitData
+from recsys24.inference.user_order import PIECE_REMEDY, UserPieces
+from recsys24.io import existing_pieces, file_digest, folder_fingerprint, intact_piece, piece_path, \
+    read_parquet_checked, reading, write_json
 
 PLAN_FILE = "predict.json"
 ENCODINGS = "history_encodings"  # key of a piece's parquet metadata: sequences its batches ran through the encoder
@@ -40,7 +47,7 @@ ORDERS = ("rows", "users")
 
 # How a plan field that differs is told to the user.
 _CHANGED = {
-    "model_fingerprint": "the model's files changed since",
+    "model_files": "the model's files changed since",
     "prepared_fingerprint": "the split was prepared again since",
     "features_fingerprint": "the features were made again since",
 }
@@ -57,9 +64,10 @@ def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, featur
     (and which features folder, for a model that reads one).
 
     Raises Recsys24Error when ``out`` holds pieces of another model or split,
-    of other weights at the same model path, or of the same split prepared again.
+    of other weights at the same model path, of the same split prepared again,
+    or pieces without a ``predict.json`` to say what they are.
     """
-    want = {"model": str(Path(model_dir).resolve()), "model_fingerprint": folder_fingerprint(model_dir),
+    want = {"model": str(Path(model_dir).resolve()), "model_files": folder_fingerprint(model_dir),
             "prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
             "split": prepared.split, "num_rows": prepared.num_impressions, "piece_rows": piece_rows, "order": order}
     if features is not None:  # the feature plan changes whenever the folder is made from other inputs
@@ -69,8 +77,43 @@ def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, featur
     if path.is_file():
         _check_plan(out, {"order": "rows"} | json.loads(path.read_text()), want)  # older plans: rows
         return want
-    write_json(want, path)
+    if any((out / "pieces").glob("*.parquet")):
+        raise Recsys24Error(f"{out}: holds scored pieces but no {PLAN_FILE} to say which model and split they "
+                            "are of (deleted?); use a new --out folder, or delete its pieces/ to score again")
+    write_json(want | {"scores": SplitData.of_prepared(prepared).to_dict(), "trained_on": trained_on(model_dir)},
+               path)
     return want
+
+
+def trained_on(model_dir: Path) -> list[dict] | None:
+    """The splits a model folder's weights learned from (:class:`SplitData` dicts); None when unknown.
+
+    ``recsys24 train`` records them in the folder's spec file; for a folder
+    exported before it did, they come from its run's config (``train.train_data``).
+    """
+    from recsys24.models.contract import SPEC_FILE
+
+    origin = json.loads((Path(model_dir) / SPEC_FILE).read_text()).get("origin") or {}
+    if origin.get("trained_on") is not None:
+        return origin["trained_on"]
+    config = Path(model_dir).parent / "config.yaml"
+    if not origin or not config.is_file():
+        return None
+    import yaml
+
+    train_data = ((yaml.safe_load(config.read_text()) or {}).get("train") or {}).get("train_data")
+    try:
+        return [SplitData.of_prepared(open_prepared(train_data)).to_dict()] if train_data else None
+    except Recsys24Error:
+        return None  # that split is gone or damaged: unknown
+
+
+def provenance(out: Path) -> Provenance:
+    """The provenance of the scores merged from ``out``, as ``predict.json`` recorded it."""
+    have = json.loads((out / PLAN_FILE).read_text())
+    found = have.get("trained_on")
+    return Provenance(SplitData.from_dict(have["scores"]), f"model {have['model']}",
+                      None if found is None else tuple(SplitData.from_dict(t) for t in found))
 
 
 def _check_plan(out: Path, have: dict, want: dict) -> None:
@@ -98,6 +141,11 @@ def check_merge_plan(out: Path, prepared: Prepared) -> None:
     have = json.loads(path.read_text())
     want = {"prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
             "split": prepared.split, "num_rows": prepared.num_impressions}
+    model = Path(have.get("model", "?"))
+    if "model_files" in have and not model.is_dir():
+        raise Recsys24Error(f"{out}: its pieces were scored by {model}, which is gone, so they cannot be checked "
+                            "against its weights; score again into a new --out folder")
+    want["model_files"] = folder_fingerprint(model) if model.is_dir() else None  # weights retrained since?
     _check_plan(out, have, want)
 
 
@@ -130,8 +178,8 @@ class RowPieces:
     def existing(self, out: Path) -> list[Path]:
         return [path for _, _, path in existing_pieces(out)]
 
-    def merge(self, out: Path, scores_path: Path) -> int:
-        return merge(out, self.prepared.num_impressions, scores_path)
+    def merge(self, out: Path, scores_path: Path, provenance: Provenance | None = None) -> int:
+        return merge(out, self.prepared.num_impressions, scores_path, provenance)
 
 
 def layout(order: str, prepared: Prepared, piece_rows: int) -> RowPieces | UserPieces:
@@ -141,6 +189,12 @@ def layout(order: str, prepared: Prepared, piece_rows: int) -> RowPieces | UserP
     return (RowPieces if order == "rows" else UserPieces)(prepared, piece_rows)
 
 
+def damaged(pieces: "RowPieces | UserPieces", out: Path, piece) -> bool:
+    """Whether ``piece``'s file exists but its footer is unreadable or counts other rows than it should."""
+    path = pieces.path(out, piece)
+    return path.is_file() and not intact_piece(path, pieces.rows(piece))
+
+
 def record_counts(out: Path, paths: list[Path]) -> dict:
     """Sum rows and history encodings over ``paths`` (pieces) into ``predict.json``'s ``counts``; return them.
 
@@ -148,7 +202,10 @@ def record_counts(out: Path, paths: list[Path]) -> dict:
     """
     rows, encodings = 0, 0
     for path in paths:
-        meta = pq.read_metadata(path)
+        try:
+            meta = pq.read_metadata(path)
+        except (OSError, pa.ArrowException):
+            continue  # a damaged piece counts as missing: its shard's next run scores it again
         rows += meta.num_rows
         found = (meta.metadata or {}).get(ENCODINGS.encode())
         encodings = None if found is None or encodings is None else encodings + int(found)
@@ -179,26 +236,27 @@ def read_rows(prepared: Prepared, lo: int, hi: int, columns: list[str] | None = 
         first, rows = shard["first_row"], shard["rows"]
         if first + rows <= lo or first >= hi:
             continue
-        table = pq.ParquetFile(prepared.path / shard["file"]).read(columns=columns)
+        with reading(prepared.path / shard["file"], prepared.remedy):
+            table = pq.ParquetFile(prepared.path / shard["file"]).read(columns=columns)
         start = max(lo - first, 0)
         parts.append(pl.from_arrow(table.slice(start, min(hi, first + rows) - first - start)))
     return pl.concat(parts) if len(parts) > 1 else parts[0]
 
 
-def merge(out: Path, num_rows: int, scores_path: Path) -> int:
+def merge(out: Path, num_rows: int, scores_path: Path, provenance: Provenance | None = None) -> int:
     """Stream all pieces, in row order, into one scores file; every row exactly once.
 
-    Raises Recsys24Error naming the first missing or doubly scored row.
+    Raises Recsys24Error naming the first missing or doubly scored row, or a damaged piece.
     """
     expected = 0
-    with ScoresWriter(scores_path) as writer:
+    with ScoresWriter(scores_path, provenance) as writer:
         for lo, hi, path in existing_pieces(out):
             if lo < expected:
                 raise Recsys24Error(f"{out}: rows {lo}..{min(hi, expected) - 1} are scored twice ({path.name} "
                                     "overlaps an earlier piece)")
             if lo > expected:
                 raise Recsys24Error(f"{out}: rows {expected}..{lo - 1} have no scores (rerun the shard that owns them)")
-            piece = pl.read_parquet(path)
+            piece = read_parquet_checked(path, remedy=PIECE_REMEDY)
             rows = piece[S.ROW].to_numpy()
             if rows.size != hi - lo or not np.array_equal(rows, np.arange(lo, hi)):
                 raise Recsys24Error(f"{path}: does not hold rows {lo}..{hi - 1} exactly once")

@@ -215,11 +215,14 @@ def predict_shard(
         remove_stale_temps(folder)
     pieces = P.layout(order, prepared, piece_rows)
     mine = pieces.shard(shard_id, num_shards)
+    damaged = [piece for piece in mine if P.damaged(pieces, out, piece)]
+    for piece in damaged:  # cut short since it was written (a bad copy, a disk fault): scored again below
+        pieces.path(out, piece).unlink()
     todo = [piece for piece in mine if not pieces.path(out, piece).is_file()]
     total = sum(map(pieces.rows, mine))
     done = total - sum(map(pieces.rows, todo))
     stats = {"shard": shard_id, "num_shards": num_shards, "order": order, "rows": total, "skipped_rows": done,
-             "scored_rows": 0, "pairs": 0, "history_encodings": 0, "seconds": 0.0}
+             "scored_rows": 0, "pairs": 0, "history_encodings": 0, "seconds": 0.0, "damaged": len(damaged)}
     if progress:
         progress(done, total)
     if not todo:
@@ -247,12 +250,14 @@ def predict_shard(
 def merge_scores(prepared: Prepared, out: str | Path, scores_path: str | Path | None = None) -> Path:
     """Merge every piece of ``out`` into ``out/scores.parquet`` (or ``scores_path``).
 
-    Refuses pieces scored on another split or before the split was prepared again.
+    Refuses pieces scored on another split, before the split was prepared again,
+    or by a model whose files changed since. The scores file carries the
+    provenance ``predict.json`` recorded (the split scored, the splits the model trained on).
     """
     out = Path(out)
     P.check_merge_plan(out, prepared)
     scores_path = Path(scores_path) if scores_path else out / "scores.parquet"
     pieces = P.planned_layout(out, prepared)
-    pieces.merge(out, scores_path)
+    pieces.merge(out, scores_path, P.provenance(out))
     P.record_counts(out, pieces.existing(out))
     return scores_path

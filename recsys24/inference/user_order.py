@@ -28,9 +28,11 @@ import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.scores import ScoresWriter
+from recsys24.evaluation.scores import Provenance, ScoresWriter
+from recsys24.io import reading
 
 MERGE_WINDOW = 1_000_000  # rows merged and written at a time
+PIECE_REMEDY = "delete it and rerun `recsys24 predict` with the same options to score it again"
 _PIECE = re.compile(r"users-(\d+)-of-(\d+)\.parquet$")
 
 
@@ -87,8 +89,7 @@ class UserPieces:
         self.prepared = prepared
         self.num_buckets = max(1, -(-prepared.num_impressions // piece_rows))
         self.shards = sorted(prepared.manifest["shards"]["impressions"], key=lambda s: s["first_row"])
-        users = [pq.read_table(prepared.path / s["file"], columns=[S.USER_ID])[S.USER_ID].to_numpy()
-                 for s in self.shards]
+        users = [self._read(s, [S.USER_ID])[S.USER_ID].to_numpy() for s in self.shards]
         self.bucket = [user_buckets(u, self.num_buckets) for u in users]  # per impression shard, per row
         self.sizes = np.bincount(np.concatenate(self.bucket), minlength=self.num_buckets) if users else []
 
@@ -111,16 +112,19 @@ class UserPieces:
         for shard, buckets in zip(self.shards, self.bucket):
             mask = buckets == bucket
             if mask.any():
-                table = pq.read_table(self.prepared.path / shard["file"], columns=columns)
-                parts.append(pl.from_arrow(table.filter(mask)))
+                parts.append(pl.from_arrow(self._read(shard, columns).filter(mask)))
         if not parts:  # a bucket no user hashed to (tiny splits only)
             return pl.read_parquet(self.prepared.path / self.shards[0]["file"], columns=columns, n_rows=0)
         return pl.concat(parts)
 
+    def _read(self, shard: dict, columns: list[str]):
+        with reading(self.prepared.path / shard["file"], self.prepared.remedy):
+            return pq.read_table(self.prepared.path / shard["file"], columns=columns)
+
     def existing(self, out: Path) -> list[Path]:
         return sorted(p for p in (out / "pieces").glob("users-*.parquet") if _PIECE.match(p.name))
 
-    def merge(self, out: Path, scores_path: Path) -> int:
+    def merge(self, out: Path, scores_path: Path, provenance: Provenance | None = None) -> int:
         """Stream every bucket's piece, back in row order, into one scores file; every row exactly once.
 
         Raises Recsys24Error naming missing buckets, or the first missing or doubly scored row.
@@ -131,7 +135,7 @@ class UserPieces:
             raise Recsys24Error(f"{out}: user buckets {listed} of {self.num_buckets} have no scores "
                                 "(rerun the shards that own them)")
         return merge(out, [self.path(out, b) for b in range(self.num_buckets)], self.prepared.num_impressions,
-                     scores_path)
+                     scores_path, provenance=provenance)
 
 
 class _Cursor:
@@ -139,14 +143,16 @@ class _Cursor:
 
     def __init__(self, path: Path):
         self.path = path
-        self.batches = pq.ParquetFile(path).iter_batches(batch_size=65_536)
+        with reading(path, PIECE_REMEDY):
+            self.batches = pq.ParquetFile(path).iter_batches(batch_size=65_536)
         self.buffer = None
         self.last = -1
         self.done = False
 
     def below(self, bound: int) -> pl.DataFrame | None:
         while not self.done and (self.buffer is None or self.last < bound):
-            batch = next(self.batches, None)
+            with reading(self.path, PIECE_REMEDY):
+                batch = next(self.batches, None)
             if batch is None:
                 self.done = True
                 break
@@ -178,10 +184,11 @@ def _check_window(out: Path, rows: np.ndarray, lo: int, hi: int) -> None:
     raise Recsys24Error(f"{out}: row {rows[i]} is scored twice (two pieces hold it)")
 
 
-def merge(out: Path, paths: list[Path], num_rows: int, scores_path: Path, window: int = MERGE_WINDOW) -> int:
+def merge(out: Path, paths: list[Path], num_rows: int, scores_path: Path, window: int = MERGE_WINDOW,
+          provenance: Provenance | None = None) -> int:
     """k-way merge of row-sorted pieces into ``scores_path``, ``window`` rows at a time, each row exactly once."""
     cursors = [_Cursor(p) for p in paths]
-    with ScoresWriter(scores_path) as writer:
+    with ScoresWriter(scores_path, provenance) as writer:
         for lo in range(0, num_rows, window):
             hi = min(lo + window, num_rows)
             parts = [part for c in cursors if (part := c.below(hi)) is not None and part.height]

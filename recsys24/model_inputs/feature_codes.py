@@ -34,7 +34,6 @@ from typing import Callable
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
 from recsys24.data.prepared import Prepared
@@ -81,9 +80,9 @@ class FeatureEncoding:
         require_names(features, names)
         pieces = features.pieces()  # up to FIT_PIECES spread over the split, not all 45 of full EB-NeRD train
         chosen = [pieces[i] for i in np.unique(np.linspace(0, len(pieces) - 1, FIT_PIECES).round().astype(int))]
-        rate = min(1.0, sample / max(sum(pq.ParquetFile(path).metadata.num_rows for _, _, path in chosen), 1))
+        rate = min(1.0, sample / max(sum(features.piece_rows(path) for _, _, path in chosen), 1))
         rng = np.random.default_rng(seed)
-        values = np.concatenate([_sampled(pl.read_parquet(path, columns=list(names)), rate, rng)
+        values = np.concatenate([_sampled(features.read_piece(path, names), rate, rng)
                                  for _, _, path in chosen])
         edges = np.full((len(names), buckets - 1), np.inf, np.float32)
         levels = np.linspace(0, 1, buckets + 1)[1:-1]
@@ -179,7 +178,7 @@ def _write_codes(features: FeatureSet, encoding: FeatureEncoding, folder: Path) 
         codes = np.lib.format.open_memmap(tmp / "codes.npy", "w+", np.uint8, (total, len(encoding.names)))
         at = 0
         for lo, hi, path in features.pieces():
-            piece = pl.read_parquet(path, columns=[S.ROW, *encoding.names])
+            piece = features.read_piece(path, [S.ROW, *encoding.names])
             articles = inview.take(lo, hi)[S.INVIEW].explode().drop_nulls().to_numpy().astype(np.int64)
             if len(articles) != piece.height:
                 raise DataError(f"{path}: {piece.height} pairs, but rows {lo}..{hi - 1} of the behaviors have "

@@ -9,7 +9,10 @@ Layout::
                                        user_id, then the float32 features
 
 A piece that exists is complete (written atomically); the folder is complete
-when the pieces cover every behaviors row.
+when the pieces cover every behaviors row. Whoever reads a piece reads it with
+:meth:`FeatureSet.read_piece`: a piece damaged since it was written (cut short
+by a bad copy, say) is then one error line naming it and the command that
+builds it again, not a parquet decoder's traceback.
 """
 
 from __future__ import annotations
@@ -23,9 +26,11 @@ import polars as pl
 
 from recsys24.data.split import Split, iter_batches, open_split
 from recsys24.errors import Recsys24Error
-from recsys24.io import existing_pieces
+from recsys24.evaluation.scores import SplitData
+from recsys24.io import existing_pieces, parquet_rows, read_parquet_checked
 
 PLAN_FILE = "features.json"
+PIECE_CANDIDATES = 4_000_000  # the default of `recsys24 features --piece-candidates`
 
 
 @dataclass(frozen=True)
@@ -61,17 +66,41 @@ class FeatureSet:
                                 "(rerun `recsys24 features` with the same options to finish)")
         return found
 
-    def read_piece(self, path: Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
-        """One piece's ``columns``; a truncated or unreadable piece is one error naming it and the fix."""
-        try:
-            return pl.read_parquet(path, columns=list(columns) if columns else None)
-        except (OSError, pl.exceptions.PolarsError) as err:
-            raise Recsys24Error(f"{path}: unreadable features piece ({str(err).splitlines()[0]}); delete it and "
-                                f"rerun `recsys24 features` with the same options to rebuild it") from None
-
     def iter_pieces(self, columns: Sequence[str] | None = None) -> Iterator[pl.DataFrame]:
         for _, _, path in self.pieces():
             yield self.read_piece(path, columns)
+
+    def read_piece(self, path: str | Path, columns: Sequence[str] | None = None) -> pl.DataFrame:
+        """``columns`` (default: all) of one piece of this folder.
+
+        A piece that is truncated, damaged or lacks a column is one DataError
+        line naming the file and the command that builds it again.
+        """
+        return read_parquet_checked(path, columns or None, self.remedy)
+
+    def piece_rows(self, path: str | Path) -> int:
+        """The row count of one piece, from its footer only (checked like :meth:`read_piece`)."""
+        return parquet_rows(path, self.remedy)
+
+    @property
+    def command(self) -> str:
+        """The ``recsys24 features`` command that made this folder, and finishes or repairs it."""
+        plan = self.plan
+        flags = [("--past-only", plan.get("past_only")), ("--split-history", plan.get("split_history")),
+                 (f"--piece-candidates {plan.get('piece_candidates')}",
+                  plan.get("piece_candidates", PIECE_CANDIDATES) != PIECE_CANDIDATES)]
+        return (f"recsys24 features --data {plan['data']} --split {self.split_name} --out {self.path}"
+                + "".join(f" {flag}" for flag, on in flags if on))
+
+    @property
+    def remedy(self) -> str:
+        return f"delete it and run `{self.command}` to build it again"
+
+    @property
+    def split_data(self) -> SplitData | None:
+        """The split these features describe, by its behaviors file's content fingerprint (None: not recorded)."""
+        found = self.plan.get("inputs", {}).get(f"{self.split_name}/behaviors.parquet")
+        return SplitData(self.split_name, found) if found else None
 
 
 def open_features(path: str | Path) -> FeatureSet:

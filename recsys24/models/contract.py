@@ -169,7 +169,7 @@ class Model(nn.Module, metaclass=ABCMeta):
         origin: where the weights came from (training writes the checkpoint, its
         step and validation AUC), kept in the spec file beside the spec.
         """
-        from recsys24.io import atomic_path  # imported here: recsys24.io needs polars, scoring does not
+        from recsys24.io import atomic_path, umask_mode  # imported here: recsys24.io needs polars, scoring does not
 
         with atomic_path(out_dir) as tmp:
             tmp.mkdir()
@@ -178,4 +178,5 @@ class Model(nn.Module, metaclass=ABCMeta):
                 tokenizer.save_pretrained(tmp)
             spec = self.spec.to_dict() | ({"origin": origin} if origin else {})
             (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
+            umask_mode(tmp)  # safetensors writes 0600
         return Path(out_dir)

@@ -36,33 +36,52 @@ ANSWER_SYMBOLS = ("▁ja", "▁nej", "▁yes", "▁no")
 def train_sentencepiece(
     texts: Iterable[str], out_dir: str | os.PathLike, vocab_size: int = 8000
 ) -> Path:
-    """Train a unigram sentencepiece model on ``texts``; write ``out_dir/spiece.model``.
+    """Train a unigram sentencepiece model on ``texts``; write ``out_dir/spiece.model`` atomically.
 
     ``vocab_size`` is an upper bound (a small corpus yields fewer pieces). Every
     character of ``texts`` is kept (character_coverage 1.0), so include the
-    template texts to keep their punctuation out of ``<unk>``.
+    template texts to keep their punctuation out of ``<unk>``. The model is
+    trained in memory and written under a temporary name, so a full disk leaves
+    no truncated ``spiece.model`` that a later run would trust; a corpus
+    sentencepiece refuses (too few characters for ``vocab_size``) is one
+    Recsys24Error line.
     """
+    import io
+
     import sentencepiece as spm
 
+    from recsys24.io import atomic_path
+
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    spm.SentencePieceTrainer.train(
-        sentence_iterator=iter([t for t in texts if t]),
-        model_prefix=str(out_dir / "spiece"),
-        vocab_size=vocab_size,
-        hard_vocab_limit=False,
-        model_type="unigram",
-        character_coverage=1.0,
-        pad_id=0,
-        eos_id=1,
-        unk_id=2,
-        bos_id=-1,
-        user_defined_symbols=list(ANSWER_SYMBOLS),
-        num_threads=2,
-        minloglevel=2,
-    )
-    (out_dir / "spiece.vocab").unlink(missing_ok=True)
+    model = io.BytesIO()
+    try:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter([t for t in texts if t]),
+            model_writer=model,
+            vocab_size=vocab_size,
+            hard_vocab_limit=False,
+            model_type="unigram",
+            character_coverage=1.0,
+            pad_id=0,
+            eos_id=1,
+            unk_id=2,
+            bos_id=-1,
+            user_defined_symbols=list(ANSWER_SYMBOLS),
+            num_threads=2,
+            minloglevel=2,
+        )
+    except RuntimeError as err:
+        raise Recsys24Error(f"{out_dir / SPIECE}: sentencepiece cannot train the tokenizer "
+                            f"(vocab_size {vocab_size}): {_reason(err)}") from None
+    with atomic_path(out_dir / SPIECE) as tmp:
+        tmp.write_bytes(model.getvalue())
     return out_dir / SPIECE
+
+
+def _reason(err: Exception) -> str:
+    """sentencepiece's own words, without its source location (``Internal: src/trainer.cc(..) [...]``)."""
+    text = " ".join(str(err).split())
+    return text.rsplit("] ", 1)[-1] if "] " in text else text
 
 
 def load_tokenizer(name_or_dir: str | os.PathLike):
@@ -75,6 +94,13 @@ def load_tokenizer(name_or_dir: str | os.PathLike):
 
     path = Path(name_or_dir)
     if path.is_dir() and (path / SPIECE).is_file() and not (path / "tokenizer_config.json").is_file():
+        import sentencepiece as spm
+
+        try:  # transformers would fall back to other formats and fail far from the cause
+            spm.SentencePieceProcessor(model_file=str(path / SPIECE))
+        except (RuntimeError, OSError) as err:
+            raise Recsys24Error(f"{path / SPIECE}: not a readable sentencepiece model ({_reason(err)}); delete "
+                                "it to train the tokenizer again") from None
         return T5Tokenizer.from_pretrained(str(path))
     if not path.exists() and str(name_or_dir).startswith((".", "/")):
         raise Recsys24Error(f"{name_or_dir}: no such tokenizer folder")

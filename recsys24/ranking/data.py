@@ -32,6 +32,7 @@ from recsys24.data.columns import flat_lists, list_series
 from recsys24.data.prepare import click_labels
 from recsys24.data.split import check_columns, iter_batches
 from recsys24.errors import Recsys24Error
+from recsys24.evaluation.scores import Provenance, SplitData, read_provenance
 from recsys24.features.groups import group_max, group_rank
 from recsys24.model_inputs.feature_table import FeatureSet, RowStream
 
@@ -47,7 +48,8 @@ def unit_hash(values: np.ndarray, seed: int) -> np.ndarray:
 
 
 def _run_folder_of(scores_path: Path) -> Path | None:
-    """The training run whose model wrote ``scores_path`` (via predict's plan), if any."""
+    """The training run whose model wrote ``scores_path`` (via predict's plan beside it), if any:
+    for scores files written before they carried their provenance."""
     for folder in (scores_path.parent, scores_path.parent.parent):
         plan = folder / "predict.json"
         if plan.is_file():
@@ -58,28 +60,47 @@ def _run_folder_of(scores_path: Path) -> Path | None:
     return None
 
 
-def check_out_of_sample(scores_path: Path, features: FeatureSet) -> None:
-    """Refuse scores made by a model whose training run read the features' split."""
+def _older_provenance(scores_path: Path) -> Provenance | None:
+    """What a scores file without provenance metadata can still tell: the split its model's run trained on,
+    by the content fingerprint that run's prepared split recorded (not by path)."""
     run = _run_folder_of(scores_path)
     if run is None:
-        return  # a heuristic or a scores file without a recorded model: nothing was trained
+        return None  # a heuristic or a file of another tool: nothing to go by
     import yaml
 
     from recsys24.data.prepared import open_prepared
 
-    train_data = (yaml.safe_load((run / "config.yaml").read_text()).get("train") or {}).get("train_data")
-    if not train_data:
-        return
+    train_data = ((yaml.safe_load((run / "config.yaml").read_text()) or {}).get("train") or {}).get("train_data")
     try:
-        prepared = open_prepared(train_data)
+        trained = SplitData.of_prepared(open_prepared(train_data)) if train_data else None
     except Recsys24Error:
-        return
-    same_data = prepared.source_dir.resolve() == Path(features.plan["data"]).resolve()
-    if same_data and prepared.split == features.split_name:
+        return None
+    return None if trained is None else Provenance(None, f"the model of {run}", (trained,))
+
+
+def check_out_of_sample(scores_path: Path, features: FeatureSet) -> None:
+    """Refuse scores of other data than the features' split, or made by a model that trained on that split.
+
+    Both are decided by content fingerprints of behaviors files: the scores
+    file's :class:`Provenance` (its parquet metadata) against the features'
+    ``features.json``, so a copied scores file, or features of a copy of the
+    data folder, are recognised as well as the originals.
+    """
+    here = features.split_data
+    found = read_provenance(scores_path) or _older_provenance(scores_path)
+    if here is None or found is None:
+        return  # nothing recorded on one side: nothing to compare
+    if found.scores is not None and found.scores.behaviors != here.behaviors:
         raise Recsys24Error(
-            f"{scores_path}: made by the model of {run}, which trained on the '{prepared.split}' split of "
-            f"{prepared.source_dir}; stacking it on features of that split would rank by in-sample scores "
-            "(train the model on another split, e.g. train, and stack on validation)")
+            f"{scores_path}: scores the '{found.scores.split}' split of other data than {features.path} "
+            f"(another {found.scores.split}/behaviors.parquet); stack scores of the features' own split")
+    for trained in found.trained_on or ():
+        if trained.behaviors == here.behaviors:
+            other = "validation" if trained.split != "validation" else "train"
+            raise Recsys24Error(
+                f"{scores_path}: made by {found.scorer}, which trained on the '{trained.split}' split; "
+                f"{features.path} holds features of that same split, so stacking would rank by in-sample "
+                f"scores (stack it on features of a split it did not train on, e.g. {other})")
 
 
 @dataclass

@@ -11,7 +11,9 @@ the best checkpoints are kept.
 from __future__ import annotations
 
 import json
+import os
 import random
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -19,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from recsys24.errors import Recsys24Error
+from recsys24.io import atomic_path, write_failure, write_json
 from recsys24.training.distributed import barrier
 
 STATE_FILE = "trainer_state.json"
@@ -55,15 +59,31 @@ def latest_tag(ckpt_dir: Path) -> str | None:
 
 
 def save(engine, ckpt_dir: Path, state: TrainerState, rank: int) -> str:
-    """Save a checkpoint of the current step on every rank; prune old ones on rank 0."""
+    """Save a checkpoint of the current step on every rank; prune old ones on rank 0.
+
+    A save that fails (a full disk: torch reports it as a RuntimeError) is one
+    Recsys24Error line; the half-written step folder is removed and ``latest``
+    still names the previous checkpoint, so a rerun resumes from there.
+    """
     tag = f"step{state.step}"
-    # Our files first: DeepSpeed writes `latest` at the end of save_checkpoint.
-    (ckpt_dir / tag).mkdir(parents=True, exist_ok=True)
-    torch.save(_rng_state(), ckpt_dir / tag / f"rng_rank{rank}.pt")
-    if rank == 0:
-        (ckpt_dir / tag / STATE_FILE).write_text(json.dumps(asdict(state), indent=2) + "\n")
-    barrier()
-    engine.save_checkpoint(str(ckpt_dir), tag=tag)
+    try:
+        # Our files first: DeepSpeed writes `latest` at the end of save_checkpoint.
+        (ckpt_dir / tag).mkdir(parents=True, exist_ok=True)
+        with atomic_path(ckpt_dir / tag / f"rng_rank{rank}.pt") as tmp:
+            torch.save(_rng_state(), tmp)
+        if rank == 0:
+            write_json(asdict(state), ckpt_dir / tag / STATE_FILE)
+        barrier()
+        engine.save_checkpoint(str(ckpt_dir), tag=tag)
+    except Recsys24Error:
+        _drop_unfinished(ckpt_dir, tag, rank)
+        raise
+    except (OSError, RuntimeError) as err:
+        _drop_unfinished(ckpt_dir, tag, rank)
+        code = write_failure(err, ckpt_dir)
+        cause = os.strerror(code) if code is not None else _torch_reason(err)
+        raise Recsys24Error(f"{ckpt_dir / tag}: cannot write the checkpoint ({cause}); the run resumes from "
+                            f"{latest_tag(ckpt_dir) or 'the start'} when rerun") from None
     barrier()
     if rank == 0:
         keep = {tag, state.best_tag}
@@ -74,12 +94,34 @@ def save(engine, ckpt_dir: Path, state: TrainerState, rank: int) -> str:
     return tag
 
 
+def _torch_reason(err: Exception) -> str:
+    """torch's words for a failed write, without its source location: a full disk reads as
+    ``[enforce fail at inline_container.cc:672] . unexpected pos 1826624 vs 1826520``."""
+    text = re.sub(r"\[enforce fail at [^\]]*\]\s*\.?\s*", "", " ".join(str(err).split()))[:200]
+    return f"the write stopped short: {text}; is the disk full?"
+
+
+def _drop_unfinished(ckpt_dir: Path, tag: str, rank: int) -> None:
+    """Remove a step folder whose save failed, unless ``latest`` names it (an earlier, finished save)."""
+    if rank == 0 and latest_tag(ckpt_dir) != tag:
+        shutil.rmtree(ckpt_dir / tag, ignore_errors=True)
+
+
 def resume(engine, ckpt_dir: Path, rank: int) -> TrainerState:
-    """Load the latest checkpoint if there is one; return the trainer state to continue from."""
+    """Load the latest checkpoint if there is one; return the trainer state to continue from.
+
+    A checkpoint that does not fit the engine's model (another architecture or
+    size) is one Recsys24Error line, not the state_dict's list of keys.
+    """
     tag = latest_tag(ckpt_dir)
     if tag is None:
         return TrainerState()
-    engine.load_checkpoint(str(ckpt_dir), tag=tag)
+    try:
+        engine.load_checkpoint(str(ckpt_dir), tag=tag)
+    except RuntimeError as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise Recsys24Error(f"{ckpt_dir / tag}: does not fit this model ({first}); give --output NEW to start "
+                            "another run") from None
     state = TrainerState(**json.loads((ckpt_dir / tag / STATE_FILE).read_text()))
     rng = ckpt_dir / tag / f"rng_rank{rank}.pt"
     if rng.is_file():

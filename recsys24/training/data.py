@@ -26,6 +26,7 @@ class PairStream:
         shards = prepared.manifest["shards"]["pairs"]
         if not shards:
             raise DataError(f"{prepared.path}: no training pairs (prepare the train split)")
+        self.prepared = prepared
         self.paths = [prepared.path / s["file"] for s in shards]
         self.rows = np.array([s["rows"] for s in shards], dtype=np.int64)
         self.total = int(self.rows.sum())
@@ -41,7 +42,7 @@ class PairStream:
     def _shard(self, epoch: int, shard: int) -> pl.DataFrame:
         key = (epoch, shard)
         if self._cache is None or self._cache[0] != key:
-            df = pl.read_parquet(self.paths[shard])
+            df = self.prepared.read_shard(self.paths[shard])
             perm = np.random.default_rng([self.seed, epoch, shard]).permutation(df.height)
             self._cache = (key, df[perm])
         return self._cache[1]

@@ -23,6 +23,7 @@ from recsys24.config import Config
 from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
 from recsys24.errors import Recsys24Error
+from recsys24.evaluation.scores import SplitData
 from recsys24.io import remove_stale_temps, write_json
 from recsys24.model_inputs.prefetch import prefetched
 from recsys24.progress import Progress, log
@@ -30,7 +31,7 @@ from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import all_true, barrier, setup_distributed
 from recsys24.training.engine import make_engine
-from recsys24.training.runlog import RunLog, write_run_header
+from recsys24.training.runlog import RunLog, check_same_run, write_run_header
 
 EXIT_STOPPED = 75  # "try again later": the job was asked to stop and saved a checkpoint
 
@@ -111,6 +112,8 @@ def train(config: Config, run: str | Path) -> dict:
     valid = open_prepared(tc.valid_data) if tc.valid_data else None
     for split in (prepared, valid) if valid is not None else (prepared,):
         split.require_history(config.prompt.history_size, "prompt.history_size")
+    if checkpoints.latest_tag(run / "checkpoints") is not None or (run / "model").is_dir():
+        check_same_run(run, config.to_dict())  # before anything of the run is written
     dist = setup_distributed(say=lambda message: log(f"train: {message}"))
     run.mkdir(parents=True, exist_ok=True)
     if dist.is_main:
@@ -198,6 +201,8 @@ def train(config: Config, run: str | Path) -> dict:
         return {"stopped": True, "step": state.step, "checkpoint": last_tag}
 
     origin = _best_weights(engine, ckpt_dir, state, last_tag)
+    # what the weights learned from, by content: scores of this split are in sample, wherever they are copied
+    origin["trained_on"] = [SplitData.of_prepared(prepared).to_dict()]
     _export(engine, model, tokenizer, run / "model", dist.is_main, origin)
     summary = {"stopped": False, "step": state.step, "pairs_seen": state.position,
                "best_checkpoint": state.best_tag, "best_val_auc": state.best_auc,

@@ -1,6 +1,7 @@
 """The run folder: resolved config, code version, metrics.jsonl and TensorBoard events.
 
     RUN/config.yaml        the resolved config (after overrides)
+    RUN/inputs.json        the identity of each data folder of the config (what a resumed run must find again)
     RUN/version.json       recsys24 version, git commit (and whether the tree was dirty)
     RUN/metrics.jsonl      one JSON object per logged step: loss, lr, samples/s, validation metrics
     RUN/tensorboard/       the same scalars as TensorBoard events
@@ -10,13 +11,21 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
 import yaml
 
-from recsys24.io import atomic_path
+from recsys24.errors import Recsys24Error
+from recsys24.io import atomic_path, write_json
 from recsys24.resources import code_version
+
+INPUTS_FILE = "inputs.json"
+# What a resumed run must share with the run it continues: another value would mix two models in one.
+SAME_RUN_KEYS = ("model.", "prompt.", "loss.", "train.train_data", "train.valid_data", "train.train_features",
+                 "train.valid_features", "train.seed")
+DATA_KEYS = ("train.train_data", "train.valid_data", "train.train_features", "train.valid_features")
 
 
 def write_run_header(run: Path, resolved_config: dict) -> None:
@@ -24,6 +33,74 @@ def write_run_header(run: Path, resolved_config: dict) -> None:
         tmp.write_text(yaml.safe_dump(resolved_config, sort_keys=False, allow_unicode=True))
     with atomic_path(run / "version.json") as tmp:
         tmp.write_text(json.dumps(code_version(), indent=2) + "\n")
+    write_json(data_identities(resolved_config), run / INPUTS_FILE)
+
+
+def data_identity(folder: str | None) -> str | None:
+    """What a data folder of the config holds, whatever its path: a prepared split by its manifest's inputs
+    and options (not its timing), a features folder by its features.json; None when there is none."""
+    if not folder:
+        return None
+    folder = Path(folder)
+    for name, keep in (("manifest.json", ("format", "split", "params", "source", "num_impressions")),
+                       ("features.json", None)):
+        if (folder / name).is_file():
+            found = json.loads((folder / name).read_text())
+            if keep:
+                found = {k: v for k, v in found.items() if k in keep}
+                found["source"] = {"files": found.get("source", {}).get("files")}  # not the folder's path
+            return hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()[:16]
+    return None
+
+
+def data_identities(resolved_config: dict) -> dict:
+    flat = _dotted(resolved_config)
+    return {key: data_identity(flat.get(key)) for key in DATA_KEYS}
+
+
+def check_same_run(run: Path, resolved_config: dict) -> None:
+    """Refuse to continue the started run ``run`` with another model, prompt, loss, data or seed.
+
+    One line names the first key that differs, its value in the run and now,
+    and ``--output NEW``. A data folder given by another path but holding the
+    same data is the same; one at the same path that was made again from other
+    inputs or options is not.
+    """
+    saved_path = run / "config.yaml"
+    if not saved_path.is_file():
+        return
+    saved = _dotted(yaml.safe_load(saved_path.read_text()) or {})
+    now = _dotted(yaml.safe_load(yaml.safe_dump(resolved_config)))
+    inputs = run / INPUTS_FILE
+    saved_ids = json.loads(inputs.read_text()) if inputs.is_file() else {}
+    new_ids = data_identities(resolved_config)
+    fix = f"give --output NEW to start another run (or resume with the run's config, {saved_path})"
+    for key in sorted(set(saved) | set(now)):
+        if not key.startswith(SAME_RUN_KEYS):
+            continue
+        old, new = saved.get(key), now.get(key)
+        same_data = key in saved_ids and saved_ids[key] is not None and saved_ids[key] == new_ids.get(key)
+        if old != new and not same_data:
+            raise Recsys24Error(f"{run}: this run was started with {key}={_show(old)}, not {_show(new)}; {fix}")
+        if key in saved_ids and old == new and saved_ids[key] != new_ids.get(key):
+            raise Recsys24Error(f"{run}: {key}={_show(new)} holds other data than when this run started (made "
+                                f"again from other inputs or options); {fix}")
+
+
+def _show(value) -> str:
+    return "null" if value is None else json.dumps(value) if isinstance(value, (list, dict)) else str(value)
+
+
+def _dotted(tree: dict, prefix: str = "") -> dict:
+    """``{"train": {"steps": 5}}`` -> ``{"train.steps": 5}`` (leaves only)."""
+    flat = {}
+    for key, value in tree.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= _dotted(value, dotted + ".")
+        else:
+            flat[dotted] = value
+    return flat
 
 
 class RunLog:
@@ -40,10 +117,10 @@ class RunLog:
         if not enabled:
             return
         if self.path.exists():
-            kept = [line for line in self.path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= resume_step]
+            kept = [line for line in map(_parsed, self.path.read_text().splitlines())
+                    if line is not None and line.get("step", 0) <= resume_step]
             with atomic_path(self.path) as tmp:
-                tmp.write_text("".join(line + "\n" for line in kept))
+                tmp.write_text("".join(json.dumps(line) + "\n" for line in kept))
         from tensorboardX import SummaryWriter
 
         self.tb = SummaryWriter(str(run / "tensorboard"), purge_step=resume_step + 1 if resume_step else None)
@@ -61,3 +138,12 @@ class RunLog:
     def close(self) -> None:
         if self.tb is not None:
             self.tb.close()
+
+
+def _parsed(line: str) -> dict | None:
+    """A metrics line, or None for a blank or cut one (the disk filled while it was appended)."""
+    try:
+        found = json.loads(line)
+    except ValueError:
+        return None
+    return found if isinstance(found, dict) else None
