@@ -33,7 +33,7 @@ from recsys24.data.columns import flat_lists
 from recsys24.data.prepare import click_labels
 from recsys24.data.split import Split
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.scores import ScoresWriter, check_batch, scores_frame
+from recsys24.evaluation.scores import Provenance, ScoresWriter, SplitData, check_batch, read_provenance, scores_frame
 from recsys24.features.groups import group_max, group_min, group_rank
 from recsys24.io import atomic_path
 from recsys24.model_inputs.feature_table import RowStream
@@ -79,6 +79,7 @@ class Blend:
     seed: int
     fit_impressions: int
     fit_auc: dict  # name (or "blend") -> mean AUC on the fitting impressions
+    fitted_on: dict | None = None  # the fitting split's SplitData (content fingerprint)
 
     def combine(self, columns: list[np.ndarray], offsets: np.ndarray) -> np.ndarray:
         return sum(w * normalise(c, offsets, self.norm) for w, c in zip(self.weights, columns)).astype(np.float32)
@@ -140,6 +141,9 @@ def fit_blend(scores: dict[str, Path], split: Split, out: str | Path, norm: str 
     if not split.has_clicks:
         raise Recsys24Error(f"{split.behaviors}: the {split.name} split has no clicks to fit a blend on")
     names, paths = list(scores), [Path(p) for p in scores.values()]
+    here = SplitData.of_split(split)
+    for path in paths:
+        _check_out_of_sample(path, here)
     rate = min(1.0, max_impressions / split.num_rows)
     values, labels, groups, users = [[] for _ in names], [], [], []
     for lo, batch, frames in _stream(split, paths, labels=True):
@@ -164,7 +168,7 @@ def fit_blend(scores: dict[str, Path], split: Split, out: str | Path, norm: str 
     fit_auc = {n: auc_of(columns[:, k]) for k, n in enumerate(names)}
     fit_auc["blend"] = auc_of(columns @ weights)
     blend = Blend(names, [round(float(w), 6) for w in weights], norm, split.name, holdout, seed, int(group.size),
-                  fit_auc)
+                  fit_auc, here.to_dict())
     everyone = np.unique(np.concatenate(users))
     with atomic_path(out) as tmp:
         tmp.mkdir()
@@ -173,6 +177,29 @@ def fit_blend(scores: dict[str, Path], split: Split, out: str | Path, norm: str 
             held = everyone[unit_hash(everyone, seed + 1) < holdout].astype(np.uint32)
             pl.DataFrame({S.USER_ID: held}).write_parquet(tmp / "holdout_users.parquet")
     return blend
+
+
+def _check_out_of_sample(path: Path, here: SplitData) -> None:
+    """Refuse to fit weights on scores whose model trained on the fitting split (by content fingerprint)."""
+    found = read_provenance(path)
+    for trained in (found and found.trained_on) or ():
+        if trained.behaviors == here.behaviors:
+            raise Recsys24Error(f"{path}: made by {found.scorer}, which trained on the '{trained.split}' split; "
+                                "its scores there are in sample, so weights fitted on them would favour it "
+                                "(blend scores of models that did not train on the fitting split)")
+
+
+def _provenance(blend_dir, blend: Blend, paths: list[Path], here: SplitData) -> Provenance:
+    """The blended file's provenance: the split scored; the inputs' training splits and the blend's own."""
+    trained: list[SplitData] = []
+    for path in paths:
+        found = read_provenance(path)
+        if found is None or found.trained_on is None:
+            return Provenance(here, f"blend {Path(blend_dir).resolve()}", None)  # an input does not say
+        trained.extend(found.trained_on)
+    if blend.fitted_on:
+        trained.append(SplitData.from_dict(blend.fitted_on))
+    return Provenance(here, f"blend {Path(blend_dir).resolve()}", tuple(dict.fromkeys(trained)))
 
 
 def load_blend(path: str | Path) -> Blend:
@@ -189,7 +216,7 @@ def apply_blend(blend_dir: str | Path, scores: dict[str, Path], split: Split, ou
         raise Recsys24Error(f"{blend_dir}: blends {', '.join(blend.names)}; give --scores for exactly those "
                             f"(got {', '.join(scores) or 'none'})")
     paths = [Path(scores[n]) for n in blend.names]
-    with ScoresWriter(out) as writer:
+    with ScoresWriter(out, _provenance(blend_dir, blend, paths, SplitData.of_split(split))) as writer:
         for _, batch, frames in _stream(split, paths, labels=False):
             flat = [flat_lists(f[S.SCORES]) for f in frames]
             offsets = flat[0][1]

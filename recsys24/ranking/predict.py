@@ -28,7 +28,7 @@ import polars as pl
 
 from recsys24.data import schema as S
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.scores import scores_frame
+from recsys24.evaluation.scores import Provenance, SplitData, scores_frame
 from recsys24.inference.pieces import merge
 from recsys24.io import file_digest, fingerprint, piece_path, read_ahead, remove_stale_temps, write_json, write_parquet
 from recsys24.model_inputs.feature_table import PLAN_FILE as FEATURES_PLAN
@@ -84,15 +84,16 @@ def _check_inputs(ranker: Path, spec: dict, features: FeatureSet, scores: list[S
     return [order[n] for n in spec["scores"]]
 
 
-def _plan(out: Path, ranker: Path, features: FeatureSet, scores: list[StackedScores]) -> dict:
+def _plan(out: Path, ranker: Path, spec: dict, features: FeatureSet, scores: list[StackedScores]) -> dict:
     """Create or check ``OUT/rank_predict.json``; refuses a folder holding pieces of other inputs."""
-    model_file = json.loads((ranker / SPEC_FILE).read_text()).get("model_file", {}).get("name", "model.txt")
+    model_file = spec.get("model_file", {}).get("name", "model.txt")
     want = {"ranker": str(ranker.resolve()),
             "ranker_fingerprint": file_digest(ranker / SPEC_FILE) + "-" + fingerprint(ranker / model_file),
             "features": str(features.path.resolve()), "features_fingerprint": file_digest(features.path / FEATURES_PLAN),
             "scores": {s.name: fingerprint(s.path) for s in scores},
             "split": features.split_name, "num_rows": features.plan["num_rows"],
-            "pieces": [[lo, hi] for lo, hi, _ in features.pieces()]}
+            "pieces": [[lo, hi] for lo, hi, _ in features.pieces()],
+            "provenance": provenance(ranker, spec, features).to_json()}
     path = out / PLAN_FILE
     if path.is_file():
         have = json.loads(path.read_text())
@@ -132,7 +133,7 @@ def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[Stacke
         s.check(features)
     pieces = features.pieces()
     mine = shard_range(len(pieces), shard_id, num_shards)
-    _plan(out, ranker, features, scores)
+    _plan(out, ranker, spec, features, scores)
     remove_stale_temps(out / "pieces")
     todo = [i for i in mine if not piece_path(out, *pieces[i][:2]).is_file()]
     total_rows = sum(pieces[i][1] - pieces[i][0] for i in mine)
@@ -164,5 +165,13 @@ def merge_rank_scores(out: str | Path, features: FeatureSet) -> Path:
     have = json.loads(path.read_text())
     if have["features"] != str(features.path.resolve()) or have["num_rows"] != features.plan["num_rows"]:
         raise Recsys24Error(f"{out}: holds rank scores of {have['features']}, not {features.path}")
-    merge(out, have["num_rows"], out / SCORES_FILE)
+    merge(out, have["num_rows"], out / SCORES_FILE, Provenance.from_json(have["provenance"]))
     return out / SCORES_FILE
+
+
+def provenance(ranker: Path, spec: dict, features: FeatureSet) -> Provenance:
+    """What the merged scores file says of itself: the features' split, and the splits the ranker learned from
+    (``ranker.json``'s ``trained_on``; None for a ranker written before it was recorded)."""
+    trained = spec.get("trained_on")
+    return Provenance(features.split_data, f"ranker {ranker.resolve()}",
+                      None if trained is None else tuple(SplitData.from_dict(d) for d in trained))

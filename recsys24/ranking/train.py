@@ -39,6 +39,7 @@ import polars as pl
 
 from recsys24.data import schema as S
 from recsys24.errors import Recsys24Error
+from recsys24.evaluation.scores import read_provenance
 from recsys24.features.families import CATEGORICAL
 from recsys24.io import atomic_path
 from recsys24.model_inputs.feature_table import FeatureSet
@@ -241,11 +242,26 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
         "fit": {"features": [str(s.features.path.resolve()) for s in fitted], "refit": how.refit,
                 "impressions": int(sum(s.group.size for s in fitted)),
                 "candidates": int(sum(s.candidates for s in fitted)), "rounds": best},
+        "trained_on": trained_on(fitted),
         "memory_estimate_gb": round(need / 1e9, 2), "seconds": seconds,
     }
     held = (lambda users: unit_hash(users, how.seed + 1) < rows.holdout)
     _write(out, learner, model, best, summary, history, _held_users(rows.valid, rows.holdout, held))
     return summary
+
+
+def trained_on(fitted: list[Selection]) -> list[dict] | None:
+    """The splits the saved model learned from, by content fingerprint: the folders it was fitted on and
+    whatever the scores stacked on them trained on (None when a folder does not record its split)."""
+    found = []
+    for s in fitted:
+        if s.features.split_data is None:
+            return None
+        found.append(s.features.split_data)
+        for stacked in s.scores:
+            provenance = read_provenance(stacked.path)
+            found.extend((provenance and provenance.trained_on) or ())
+    return [d.to_dict() for d in dict.fromkeys(found)]
 
 
 def _held_users(selections: list[Selection], holdout: float, held) -> np.ndarray | None:
