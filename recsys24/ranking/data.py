@@ -160,7 +160,7 @@ class Selection:
 
     features: FeatureSet
     scores: list[StackedScores]
-    inview: np.ndarray  # int64 candidates per behaviors row (every row)
+    inview: np.ndarray  # int32 candidates per behaviors row (every row)
     kept: np.ndarray  # bool per behaviors row
     impression: np.ndarray  # u32 impression id per behaviors row
     user: np.ndarray  # u32 user id per behaviors row
@@ -177,7 +177,7 @@ class Selection:
 
     @property
     def candidates(self) -> int:
-        return int(self.group.sum())
+        return int(self.group.sum(dtype=np.int64))
 
     @property
     def offsets(self) -> np.ndarray:
@@ -185,7 +185,7 @@ class Selection:
 
     def piece_candidates(self, pieces: list[tuple[int, int, Path]]) -> np.ndarray:
         """Kept candidates of each piece."""
-        kept = np.concatenate([[0], np.cumsum(np.where(self.kept, self.inview, 0))])
+        kept = np.concatenate([[0], np.cumsum(np.where(self.kept, self.inview, 0), dtype=np.int64)])
         return np.array([kept[hi] - kept[lo] for lo, hi, _ in pieces], dtype=np.int64)
 
 
@@ -196,27 +196,36 @@ def select(features: FeatureSet, scores: list[StackedScores] = (), keep=None, la
     Streams the split's behaviors file (ids, in-view lists, clicks) in batches;
     nothing of the features folder is read here.
     """
+    return select_each(features, scores, [keep], labels, batch_rows)[0]
+
+
+def select_each(features: FeatureSet, scores: list[StackedScores], keeps: list, labels: bool = True,
+                batch_rows: int = 1_000_000) -> list[Selection]:
+    """One :class:`Selection` per ``keep`` (e.g. training rows and held-out users), from one pass over the
+    behaviors file; they share its per-row arrays (in-view counts, impression and user ids)."""
     split = features.split()
     if labels and not split.has_clicks:
         raise Recsys24Error(f"{features.path}: the {split.name} split has no clicks to train on")
     columns = [S.IMPRESSION_ID, S.USER_ID, S.INVIEW] + ([S.CLICKED] if labels else [])
-    inview, kept, impressions, users, label = [], [], [], [], []
+    inview, impressions, users = [], [], []
+    kept, label = [[] for _ in keeps], [[] for _ in keeps]
     for first, frame in iter_batches(split.behaviors, columns, batch_rows):
         rows = np.arange(first, first + frame.height)
         ids = frame[S.USER_ID].to_numpy()
-        take = np.ones(frame.height, bool) if keep is None else np.broadcast_to(keep(rows, ids), frame.height)
-        inview.append(frame[S.INVIEW].list.len().to_numpy().astype(np.int64))
-        kept.append(np.array(take))
+        inview.append(frame[S.INVIEW].list.len().to_numpy().astype(np.int32))
         impressions.append(frame[S.IMPRESSION_ID].to_numpy())
         users.append(ids)
-        if labels:
-            chosen = frame.filter(pl.Series(take))
-            label.append(flat_lists(click_labels(chosen[S.INVIEW], chosen[S.CLICKED]))[0].astype(np.int8))
+        every = click_labels(frame[S.INVIEW], frame[S.CLICKED]) if labels else None
+        for k, keep in enumerate(keeps):
+            take = np.ones(frame.height, bool) if keep is None else np.broadcast_to(keep(rows, ids), frame.height)
+            kept[k].append(np.array(take))
+            if labels:
+                label[k].append(flat_lists(every.filter(pl.Series(take)))[0].astype(np.int8))
     for s in scores:
         s.check(features)
-    return Selection(features, list(scores), np.concatenate(inview), np.concatenate(kept),
-                     np.concatenate(impressions), np.concatenate(users),
-                     np.concatenate(label) if labels else None)
+    inview, impressions, users = np.concatenate(inview), np.concatenate(impressions), np.concatenate(users)
+    return [Selection(features, list(scores), inview, np.concatenate(kept[k]), impressions, users,
+                      np.concatenate(label[k]) if labels else None) for k in range(len(keeps))]
 
 
 def feature_columns(features: FeatureSet, names: list[str], scores: list[StackedScores]) -> list[str]:
@@ -273,9 +282,10 @@ class PieceReader:
         if self.selection is not None:
             lo, hi, path = self.pieces[i]
             inview = self.selection.inview[lo:hi]
-            if frame.height != inview.sum():
+            if frame.height != inview.sum(dtype=np.int64):
                 raise Recsys24Error(f"{path}: {frame.height:,} candidates, but rows {lo}..{hi - 1} of the "
-                                    f"behaviors file have {int(inview.sum()):,} (rebuild {self.features.path})")
+                                    f"behaviors file have {int(inview.sum(dtype=np.int64)):,} "
+                                    f"(rebuild {self.features.path})")
             kept = self.selection.kept[lo:hi]
             if not kept.all():
                 frame = frame.filter(pl.Series(np.repeat(kept, inview)))

@@ -17,7 +17,7 @@ from typing import Callable
 
 import numpy as np
 
-from recsys24.allocator import large_blocks_by_mmap, release_freed_memory
+from recsys24.allocator import release_freed_memory
 from recsys24.errors import Recsys24Error
 from recsys24.ranking.data import PieceReader, Selection
 from recsys24.ranking.metrics import GroupAUC
@@ -161,7 +161,6 @@ def fit(train: list[Part], valid: list[Part] | None, names: list[str], categoric
     import lightgbm as lgb
 
     _quiet_fatals()
-    large_blocks_by_mmap()
     dtrain = dataset(train, names, categorical, params, counted=counted)
     valid_sets, callbacks, history = [], [], []
     best = {"auc": -np.inf, "scores": None}

@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from recsys24.errors import Recsys24Error
 
 GB = 1e9
-BASE_BYTES = 1.2 * GB  # the interpreter, polars, pyarrow, LightGBM and their pools
-LIGHTGBM_ROW_BYTES = 52  # per training candidate beyond its bins: label, gradients, hessians, scores, bagging
-LIGHTGBM_VALID_ROW_BYTES = 36  # per early-stopping candidate beyond its bins: label, scores, the best round's copy
-PIECE_COPIES = 3  # a piece read: Arrow's columns, polars' frame, the float32 matrix
+BASE_BYTES = 1.0 * GB  # the interpreter and libraries, the selection's per-row arrays
+BIN_BYTES = 1.0  # per value of LightGBM's binned copy (one byte per bin index) ...
+LABEL_BYTES = 4  # ... and per row (its float label)
+LIGHTGBM_ROW_BYTES = 60  # per training candidate while boosting: gradients, hessians, scores, bagging, partitions
+LIGHTGBM_VALID_ROW_BYTES = 72  # per early-stopping candidate: scores, the per-round AUC's arrays, the best copy
+PIECE_COPIES = 3  # a piece being read: Arrow's columns, polars' frame, the float32 matrix
 CATBOOST_VALUE_BYTES = 9  # per value: our float32 matrix, CatBoost's float32 copy, its quantized byte
 CATBOOST_ROW_BYTES = 64
 
@@ -39,13 +41,18 @@ class Footprint:
     piece: int  # candidates of the largest features piece (read whole)
 
     def bytes(self) -> float:
-        """Estimated peak resident bytes of the run."""
+        """Estimated peak resident bytes: what is held, plus the larger of reading a piece and boosting.
+
+        Measured on the synthetic large train split (133M training and 7M
+        early-stopping candidates, 52 features; ``benchmarks/bench_features.py``):
+        7.0 GB binned, 8.3 GB more while boosting, 17.5 GB at the peak.
+        """
+        rows = self.train + self.valid
         reading = self.piece * self.features * 4 * PIECE_COPIES
         if self.learner == "catboost":
-            rows = self.train + self.valid
             return BASE_BYTES + reading + rows * (self.features * CATBOOST_VALUE_BYTES + CATBOOST_ROW_BYTES)
-        return (BASE_BYTES + reading + (self.train + self.valid) * self.features
-                + self.train * LIGHTGBM_ROW_BYTES + self.valid * LIGHTGBM_VALID_ROW_BYTES)
+        boosting = self.train * LIGHTGBM_ROW_BYTES + self.valid * LIGHTGBM_VALID_ROW_BYTES
+        return BASE_BYTES + rows * (self.features * BIN_BYTES + LABEL_BYTES) + max(reading, boosting)
 
 
 def available_bytes() -> float:

@@ -37,6 +37,7 @@ from typing import Callable
 import numpy as np
 import polars as pl
 
+from recsys24.allocator import large_blocks_by_mmap, release_freed_memory
 from recsys24.data import schema as S
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import read_provenance
@@ -44,7 +45,8 @@ from recsys24.features.families import CATEGORICAL
 from recsys24.io import atomic_path
 from recsys24.model_inputs.feature_table import FeatureSet
 from recsys24.ranking import catboost_ranker, lgbm
-from recsys24.ranking.data import PieceReader, Selection, StackedScores, select, stacked_names, unit_hash
+from recsys24.ranking.data import (PieceReader, Selection, StackedScores, select, select_each, stacked_names,
+                                   unit_hash)
 from recsys24.ranking.memory import Footprint, require_fit
 from recsys24.ranking.metrics import group_metrics
 
@@ -154,11 +156,12 @@ def choose_rows(train: list[FeatureSet], valid: FeatureSet | None, scores: dict[
     if separate:
         train_sel = [select(f, stack(f), lambda r, u: sampled(r)) for f in train]
         valid_sel = [select(valid, stack(valid), lambda r, u: sampled(r) & ~held(u))]
-    else:
-        train_sel = [select(f, stack(f), lambda r, u: sampled(r) & ~held(u)) for f in train]
-        valid_sel = [select(f, stack(f), lambda r, u: sampled(r) & held(u)) for f in train]
+    else:  # one pass over each folder's behaviors for its training and its held-out rows
+        pairs = [select_each(f, stack(f), [lambda r, u: sampled(r) & ~held(u), lambda r, u: sampled(r) & held(u)])
+                 for f in train]
+        train_sel, valid_sel = [t for t, _ in pairs], [v for _, v in pairs]
     pieces = [(s, f) for s, f in zip(train_sel, train)] + ([(valid_sel[0], valid)] if separate else [])
-    piece = max(int(np.add.reduceat(s.inview, [lo for lo, _, _ in f.pieces()]).max()) for s, f in pieces)
+    piece = max(int(np.add.reduceat(s.inview.astype(np.int64), [lo for lo, _, _ in f.pieces()]).max()) for s, f in pieces)
     rows = Rows(train_sel, valid_sel, names, [n for n in CATEGORICAL if n in names], holdout, separate,
                 piece)
     if rows.train_candidates == 0 or rows.valid_candidates == 0:
@@ -192,8 +195,10 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
     check_writable(out)
     learner = LEARNERS[how.learner]
     t0 = time.perf_counter()
+    large_blocks_by_mmap()
     log(f"choosing {how.sample:.0%} of impressions from the behaviors files")
     rows = choose_rows(train, valid, scores, how)
+    release_freed_memory()
     need = check_memory(rows, how)
     n_train, n_valid = rows.train_candidates, rows.valid_candidates
     log(f"{how.learner}: {n_train:,} training and {n_valid:,} early-stopping candidates, about {need / 1e9:.1f} GB")
