@@ -13,9 +13,22 @@ from recsys24.progress import Progress, console, log, plural
 @click.option("--preset", type=click.Choice(["tiny", "demo", "small", "large"]), default="demo", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--splits", default=",".join(S.SPLITS), show_default=True, help="Comma-separated splits to write.")
-def synth(out, preset, seed, splits):
+@click.option("--click-model", default="category", show_default=True,
+              help="What drives clicks (README, 'Synthetic EB-NeRD'): category (preference + age + popularity), "
+                   "burst (short popularity bursts), fatigue (exposure fatigue + drifting interests) or topic "
+                   "(topic/entity affinity).")
+@click.option("--history", type=click.Choice(["independent", "overlapping"]), default="independent",
+              show_default=True,
+              help="History files drawn per split, or cut from one reading timeline per user as EB-NeRD's "
+                   "(each the 21 days before its split; validation and test repeat the earlier reads).")
+def synth(out, preset, seed, splits, click_model, history):
     """Write a synthetic EB-NeRD (official schema, planted signal) to OUT."""
     from recsys24.data.synth import synthesize
+    from recsys24.data.synth_clicks import CLICK_MODELS
+
+    if click_model not in CLICK_MODELS:
+        raise click.BadParameter(f"unknown click model '{click_model}' (one of {', '.join(CLICK_MODELS)})",
+                                 param_hint="--click-model")
 
     wanted = tuple(s for s in splits.split(",") if s)
     bad = [s for s in wanted if s not in S.SPLITS]
@@ -23,10 +36,10 @@ def synth(out, preset, seed, splits):
         raise click.BadParameter(f"unknown split(s) {bad}", param_hint="--splits")
     if console.is_terminal:
         with console.status(f"synthesising '{preset}' into {out}"):
-            summary = synthesize(out, preset, seed, wanted)
+            summary = synthesize(out, preset, seed, wanted, click_model, history)
     else:
         log(f"synthesising '{preset}' into {out}")
-        summary = synthesize(out, preset, seed, wanted)
+        summary = synthesize(out, preset, seed, wanted, click_model, history)
     for split, info in summary["splits"].items():
         console.print(f"{split:>10}: {info['impressions']:,} impressions, {info['users']:,} users")
     console.print(f"wrote {out} (true click propensities in {out}/synth_truth/)")

@@ -6,10 +6,14 @@
     OUT/{train,validation,test}/{behaviors,history}.parquet   official schema
     OUT/synth_truth/{split}.parquet    row, impression_id, propensities, labels
 
-The signal a model can learn: each user has a category preference (Dirichlet),
-their history is drawn from it; in-view lists favour popular articles published
-in the last three days; the click is drawn from a softmax over the candidates of
-``W_PREF·log(preference) − W_AGE·age_in_days + W_POP·log(popularity)``. The true
+The signal a model can learn depends on the click model (``click_model``, see
+:mod:`recsys24.data.synth_clicks`); by default (``category``) each user has a
+category preference (Dirichlet), their history is drawn from it; in-view lists
+favour popular articles published in the last three days; the click is drawn
+from a softmax over the candidates of
+``W_PREF·log(preference) − W_AGE·age_in_days + W_POP·log(popularity)``. The
+history files are drawn per split or cut from one timeline per user, as
+EB-NeRD's (``history``, see :mod:`recsys24.data.synth_history`). The true
 click probabilities of every candidate go to ``synth_truth/`` (outside the
 EB-NeRD files), so the oracle AUC of the data is known. Test behaviors carry no
 clicks, but the truth file has the simulated ones, so test-split scoring can be
@@ -33,11 +37,12 @@ import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
 from recsys24.data.synth_articles import CATEGORIES, US_PER_DAY, list_array, nullable, write_articles
+from recsys24.data.synth_clicks import ClickModel, Exposures, click_model, sample_clicks, segment_ids
+from recsys24.data.synth_history import (HISTORY_DAYS, HISTORY_MODES, USER_ID_BASE, Clicks, write_independent,
+                                         write_overlapping)
+from recsys24.errors import Recsys24Error
 from recsys24.io import atomic_path, write_json
 
-W_PREF, W_AGE, W_POP = 1.0, 1.0, 0.6
-HISTORY_DAYS = 21
-INVIEW_WINDOW_DAYS = 3
 BA_CANDIDATES = 250
 TRUTH_DIR = "synth_truth"
 
@@ -101,7 +106,10 @@ class World:
     user_demo: dict  # per-user demographic columns
 
 
-def _make_world(preset: Preset, rng: np.random.Generator, out: Path) -> World:
+def _make_world(preset: Preset, rng: np.random.Generator, out: Path, model: ClickModel | None = None,
+                model_rng: np.random.Generator | None = None) -> World:
+    """The articles and users (articles.parquet written to ``out``); ``model`` draws its own latent
+    state from ``model_rng`` after them, so every click model shares the same world."""
     n = preset.articles
     published = np.sort(rng.integers(_us(FIRST_PUBLISHED), _us(LAST_TIME), size=n))
     article_ids = (3_000_000 + np.cumsum(rng.integers(1, 60, size=n))).astype(np.int32)
@@ -130,63 +138,19 @@ def _make_world(preset: Preset, rng: np.random.Generator, out: Path) -> World:
         article_ids, published, category_index, popularity, pop_cdf, key[order], order,
         pref, np.cumsum(activity) / activity.sum(), demo,
     )
-    write_articles(world, rng, out / "articles.parquet")
+    if model is not None:
+        model.setup(world, model_rng)
+    write_articles(world, rng, out / "articles.parquet", model.article_tags() if model is not None else None)
     return world
 
 
-def _segment_ids(counts: np.ndarray) -> np.ndarray:
-    return np.repeat(np.arange(counts.size), counts)
-
-
-def _draw_inview(w: World, times: np.ndarray, n_want: np.ndarray, rng) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct popularity-weighted candidates per impression from the last 3 days.
-
-    Returns (counts, flat article indices) in draw order.
-    """
-    lo = np.searchsorted(w.published_us, times - INVIEW_WINDOW_DAYS * US_PER_DAY)
-    hi = np.searchsorted(w.published_us, times, side="right")
-    draws = n_want + n_want // 2 + 4
-    seg = _segment_ids(draws)
-    c_lo, c_hi = w.pop_cdf[lo][seg], w.pop_cdf[hi][seg]
-    u = c_lo + rng.random(seg.size) * (c_hi - c_lo)
-    idx = np.clip(np.searchsorted(w.pop_cdf, u, side="right") - 1, 0, w.article_ids.size - 1)
-    # Keep the first occurrence of each article per impression (a hash pass, no sort),
-    # then the first n_want.
-    first = pl.Series(seg.astype(np.int64) * (1 << 32) + idx).is_first_distinct().to_numpy()
-    seg, idx = seg[first], idx[first]
-    starts = np.searchsorted(seg, np.arange(n_want.size))
-    rank = np.arange(seg.size) - starts[seg]
-    keep = rank < n_want[seg]
-    seg, idx = seg[keep], idx[keep]
-    return np.bincount(seg, minlength=n_want.size), idx
-
-
-def _click_model(w: World, users: np.ndarray, times: np.ndarray, counts: np.ndarray, idx: np.ndarray, rng):
-    """True click probabilities (segment softmax) and sampled click labels."""
-    seg = _segment_ids(counts)
-    pref = w.user_pref[users[seg], w.category_index[idx]].astype(np.float64)
-    age_days = (times[seg] - w.published_us[idx]) / US_PER_DAY
-    logit = W_PREF * np.log(pref * len(CATEGORIES)) - W_AGE * age_days + W_POP * np.log(w.popularity[idx])
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    mx = np.maximum.reduceat(logit, starts)
-    e = np.exp(logit - mx[seg])
-    prob = e / np.add.reduceat(e, starts)[seg]
-    # Gumbel top-k sampling: one click (the noisy maximum), a second one (the runner-up)
-    # for 7% of impressions.
-    noisy = logit + rng.gumbel(size=logit.size)
-    top = noisy == np.maximum.reduceat(noisy, starts)[seg]
-    rest = np.where(top, -np.inf, noisy)
-    second = (rest == np.maximum.reduceat(rest, starts)[seg]) & ~top
-    labels = top | (second & (rng.random(counts.size) < 0.07)[seg])
-    return prob.astype(np.float32), labels
-
-
-def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=None):
-    """One chunk of behaviors rows as (official table, truth table)."""
+def _behaviors_chunk(w, model: ClickModel, split, users, times, first_id, session0, rng, ba_list=None,
+                     exposures: Exposures | None = None):
+    """One chunk of behaviors rows as (official table, truth table, clicks)."""
     n = users.size
     if ba_list is None:
         n_want = np.minimum(5 + rng.geometric(1 / 7.6, size=n) - 1, 100)
-        counts, idx = _draw_inview(w, times, n_want, rng)
+        counts, idx = model.draw_inview(w, times, n_want, rng)
         impression_ids = np.arange(first_id, first_id + n, dtype=np.uint32)
         sessions = (session0 + np.cumsum(rng.random(n) < 0.3)).astype(np.uint32)
     else:
@@ -195,7 +159,10 @@ def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=No
         impression_ids = np.zeros(n, dtype=np.uint32)
         sessions = np.zeros(n, dtype=np.uint32)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    prob, labels = _click_model(w, users, times, counts, idx, rng)
+    logit = model.logits(w, users, times, counts, idx)
+    if exposures is not None:  # the fatigue model: earlier exposures in the split (not on beyond-accuracy rows)
+        logit = logit - model.fatigue * exposures.count(users, times, counts, idx)
+    prob, labels = sample_clicks(logit, counts, rng)
     inview_ids = w.article_ids[idx]
     d = w.user_demo
     known = d["demo_known"][users]
@@ -211,7 +178,7 @@ def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=No
         S.DEVICE_TYPE: pa.array(rng.choice(np.array([1, 2, 3], dtype=np.int8), size=n, p=[0.3, 0.6, 0.1])),
         S.INVIEW: list_array(offsets, inview_ids, pa.int32()),
         S.CLICKED: list_array(np.concatenate([[0], np.cumsum(np.add.reduceat(labels.astype(np.int64), offsets[:-1]))]), inview_ids[labels], pa.int32()),
-        S.USER_ID: pa.array(users.astype(np.uint32) + 10_000, pa.uint32()),
+        S.USER_ID: pa.array(users.astype(np.uint32) + USER_ID_BASE, pa.uint32()),
         S.IS_SSO_USER: pa.array(d["is_sso_user"][users]),
         S.GENDER: pa.array(d["gender"][users], pa.int8(), mask=~known),
         S.POSTCODE: pa.array(d["postcode"][users], pa.int8(), mask=~known),
@@ -231,17 +198,21 @@ def _behaviors_chunk(w, split, users, times, first_id, session0, rng, ba_list=No
             S.LABELS: list_array(offsets, labels.astype(np.int8), pa.int8()),
         }
     )
-    return table, truth
+    clicked = segment_ids(counts)[labels]
+    return table, truth, Clicks(users[clicked].astype(np.int64), times[clicked], idx[labels])
 
 
-def _write_behaviors(w: World, preset: Preset, split: str, out: Path, rng, next_id: int) -> np.ndarray:
-    """Write OUT/split/behaviors.parquet and the truth file; return the users seen."""
+def _write_behaviors(w: World, model: ClickModel, preset: Preset, split: str, out: Path, rng,
+                     next_id: int) -> tuple[np.ndarray, Clicks]:
+    """Write OUT/split/behaviors.parquet and the truth file; return the users seen and the clicks."""
     total = preset.impressions[split]
     n_ba = preset.beyond_accuracy if split == "test" else 0
     start = _us(WINDOWS[split])
     users = np.searchsorted(w.user_activity_cdf, rng.random(total - n_ba))
     users = np.minimum(users, w.user_pref.shape[0] - 1)
     times = np.sort(rng.integers(start, start + 7 * US_PER_DAY, size=total - n_ba))
+    exposures = Exposures(w.article_ids.size, start) if model.fatigue else None
+    clicks = []
     beh_path, truth_path = out / split / "behaviors.parquet", out / TRUTH_DIR / f"{split}.parquet"
     with atomic_path(beh_path) as tb, atomic_path(truth_path) as tt:
         bw = tw = None
@@ -249,7 +220,9 @@ def _write_behaviors(w: World, preset: Preset, split: str, out: Path, rng, next_
         row = 0
         for lo in range(0, users.size, preset.chunk_rows):
             hi = min(lo + preset.chunk_rows, users.size)
-            table, truth = _behaviors_chunk(w, split, users[lo:hi], times[lo:hi], next_id + lo, session, rng)
+            table, truth, chunk_clicks = _behaviors_chunk(w, model, split, users[lo:hi], times[lo:hi], next_id + lo,
+                                                          session, rng, exposures=exposures)
+            clicks.append(chunk_clicks)
             session = int(table[S.SESSION_ID][-1].as_py())
             bw, tw = _write_chunk(bw, tw, tb, tt, table, truth, row)
             row += table.num_rows
@@ -263,12 +236,13 @@ def _write_behaviors(w: World, preset: Preset, split: str, out: Path, rng, next_
             ba_times = np.sort(rng.integers(start, end, size=n_ba))
             for lo in range(0, n_ba, max(1, preset.chunk_rows // 25)):
                 hi = min(lo + preset.chunk_rows // 25, n_ba)
-                table, truth = _behaviors_chunk(w, split, ba_users[lo:hi], ba_times[lo:hi], 0, 0, rng, ba_list)
+                table, truth, _ = _behaviors_chunk(w, model, split, ba_users[lo:hi], ba_times[lo:hi], 0, 0, rng,
+                                                   ba_list)
                 bw, tw = _write_chunk(bw, tw, tb, tt, table, truth, row)
                 row += table.num_rows
         bw.close()
         tw.close()
-    return np.unique(np.concatenate([users, ba_users]))
+    return np.unique(np.concatenate([users, ba_users])), Clicks.concat(clicks)
 
 
 def _write_chunk(bw, tw, beh_path, truth_path, table, truth, row0):
@@ -281,68 +255,41 @@ def _write_chunk(bw, tw, beh_path, truth_path, table, truth, row0):
     return bw, tw
 
 
-def _write_history(w: World, preset: Preset, split: str, users: np.ndarray, out: Path, rng) -> None:
-    """One row per user: reads in the 21 days before the window, drawn from their preferences."""
-    end = _us(WINDOWS[split])
-    start = end - HISTORY_DAYS * US_PER_DAY
-    n_cat = len(CATEGORIES)
-    with atomic_path(out / split / "history.parquet") as tmp:
-        writer = None
-        for lo in range(0, users.size, 200_000):
-            u = users[lo : lo + 200_000]
-            lengths = np.clip(rng.lognormal(np.log(preset.history_mean) - 0.5, 1.0, size=u.size), 5, 1000).astype(np.int64)
-            seg = _segment_ids(lengths)
-            offsets = np.concatenate([[0], np.cumsum(lengths)])
-            # Times sorted within each user: sort by (user, time).
-            t = rng.integers(0, end - start, size=seg.size) + (seg.astype(np.int64) << 42)
-            t = np.sort(t) - (seg.astype(np.int64) << 42) + start  # sorted within each user
-            # Category of each read from the user's preference: inverse CDF over rows
-            # laid end to end (row i's CDF shifted by i keeps the whole array sorted).
-            cdf = np.cumsum(w.user_pref[u], axis=1, dtype=np.float64)
-            cdf /= cdf[:, -1:]
-            flat = (cdf + np.arange(u.size)[:, None]).ravel()
-            pos = np.searchsorted(flat, seg + rng.random(seg.size) * 0.999999)
-            cat = (pos - seg * n_cat).clip(0, n_cat - 1)
-            base = cat.astype(np.int64) * (1 << 52)
-            a_lo = np.searchsorted(w.cat_time_key, base + t - 2 * US_PER_DAY)
-            a_hi = np.searchsorted(w.cat_time_key, base + t, side="right")
-            pick = a_lo + (rng.random(seg.size) * (a_hi - a_lo)).astype(np.int64)
-            # No article of that category in the last two days: take its latest earlier one.
-            empty = a_hi <= a_lo
-            pick[empty] = np.maximum(a_lo[empty] - 1, 0)
-            art = w.cat_time_order[pick]
-            art_t = np.maximum(t, w.published_us[art] + 60_000_000)
-            table = pa.table(
-                {
-                    S.USER_ID: pa.array(u.astype(np.uint32) + 10_000, pa.uint32()),
-                    S.HIST_TIME: list_array(offsets, pa.array(art_t, pa.timestamp("us"))),
-                    S.HIST_SCROLL: list_array(offsets, nullable(rng.uniform(0, 100, size=seg.size).astype(np.float32), 0.3, rng, pa.float32())),
-                    S.HIST_ARTICLE: list_array(offsets, w.article_ids[art], pa.int32()),
-                    S.HIST_READ_TIME: list_array(offsets, np.minimum(rng.exponential(40, size=seg.size), 1800).round().astype(np.float32), pa.float32()),
-                }
-            )
-            if writer is None:
-                writer = pq.ParquetWriter(tmp, table.schema, compression="zstd")
-            writer.write_table(table)
-        writer.close()
+def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SPLITS,
+               click_model_name: str = "category", history: str = "independent") -> dict:
+    """Write a synthetic EB-NeRD under ``out``; return a summary (also in OUT/synth.json).
 
-
-def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SPLITS) -> dict:
-    """Write a synthetic EB-NeRD under ``out``; return a summary (also in OUT/synth.json)."""
+    ``click_model_name``: what drives clicks (:data:`recsys24.data.synth_clicks.CLICK_MODELS`);
+    ``history``: ``independent`` history files per split, or ``overlapping`` ones cut from one
+    reading timeline per user, as EB-NeRD's (then every split is written).
+    """
     if preset not in PRESETS:
         raise ValueError(f"unknown preset '{preset}' (expected one of {', '.join(PRESETS)})")
+    if history not in HISTORY_MODES:
+        raise ValueError(f"unknown history mode '{history}' (expected one of {', '.join(HISTORY_MODES)})")
+    if history == "overlapping" and tuple(splits) != S.SPLITS:
+        raise Recsys24Error("--history overlapping writes every split (their history files share one timeline, "
+                            "and the validation and test files hold the earlier splits' clicks)")
+    model = click_model(click_model_name)
     p = PRESETS[preset]
     out = Path(out)
     rng = np.random.default_rng(seed)
-    world = _make_world(p, rng, out)
-    summary = {"preset": preset, "seed": seed, "sizes": asdict(p), "splits": {}}
+    world = _make_world(p, rng, out, model, np.random.default_rng([seed, len(S.SPLITS), 1]))
+    summary = {"preset": preset, "seed": seed, "click_model": model.name, "history": history, "sizes": asdict(p),
+               "splits": {}}
     next_id = 1
+    users, clicks, rngs = {}, {}, {}
     for split in S.SPLITS:
         split_rng = np.random.default_rng([seed, S.SPLITS.index(split)])
         if split in splits:
-            users = _write_behaviors(world, p, split, out, split_rng, next_id)
-            _write_history(world, p, split, users, out, split_rng)
-            summary["splits"][split] = {"impressions": p.impressions[split], "users": int(users.size)}
+            users[split], clicks[split] = _write_behaviors(world, model, p, split, out, split_rng, next_id)
+            if history == "independent":
+                write_independent(world, p, model, users[split], _us(WINDOWS[split]),
+                                  out / split / "history.parquet", split_rng)
+            summary["splits"][split] = {"impressions": p.impressions[split], "users": int(users[split].size)}
         next_id += p.impressions[split]
+    if history == "overlapping":
+        write_overlapping(world, p, model, users, clicks, {s: _us(WINDOWS[s]) for s in S.SPLITS}, out,
+                          np.random.default_rng([seed, len(S.SPLITS), 2]))
     write_json(summary, out / "synth.json")
     return summary

@@ -123,8 +123,12 @@ def list_array(offsets: np.ndarray, values: pa.Array | np.ndarray, type_=None) -
     return pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), values)
 
 
-def write_articles(w, rng: np.random.Generator, path: Path) -> None:
-    """Write articles.parquet for the articles of ``w`` (a synth.World), in the official schema."""
+def write_articles(w, rng: np.random.Generator, path: Path, tags: dict | None = None) -> None:
+    """Write articles.parquet for the articles of ``w`` (a synth.World), in the official schema.
+
+    ``tags``: topics and entities a click model defines (``synth_clicks.TopicModel``):
+    ``{"topics": (offsets, codes, names), "entities": (offsets, codes into the 10 entity names)}``.
+    """
     n = w.article_ids.size
     vocabs = category_vocabularies(rng)
     cat_ids = np.array([c[0] for c in CATEGORIES], dtype=np.int16)
@@ -148,6 +152,10 @@ def write_articles(w, rng: np.random.Generator, path: Path) -> None:
                       "Lars Løkke", "Novo Nordisk", "DSB", "Tivoli", "Christian Eriksen"], dtype=object)
     groups = np.array(["PER", "ORG", "ORG", "LOC", "ORG", "PER", "ORG", "ORG", "LOC", "PER"], dtype=object)
     ner_idx = rng.integers(0, names.size, size=n_ner.sum())
+    if tags is not None:  # drawn above all the same, so every other column stays as without tags
+        top_off, top_codes, top_names = tags["topics"]
+        top_vals = top_names[top_codes]
+        ner_off, ner_idx = tags["entities"]
     n_img = rng.integers(0, 4, size=n)
     img_off = np.concatenate([[0], np.cumsum(n_img)])
     sentiment = rng.choice(np.array(["Negative", "Neutral", "Positive"], dtype=object), size=n, p=[0.4, 0.35, 0.25])
