@@ -144,6 +144,32 @@ def _make_world(preset: Preset, rng: np.random.Generator, out: Path, model: Clic
     return world
 
 
+def _clicks(w, model: ClickModel, users, times, counts, idx, rng, exposures: Exposures | None):
+    """True click probabilities and sampled labels of the candidates (``exposures``: the fatigue model's
+    earlier exposures, counted within the split; not on beyond-accuracy rows)."""
+    logit = model.logits(w, users, times, counts, idx)
+    if exposures is not None:
+        logit = logit - model.fatigue * exposures.count(users, times, counts, idx)
+    return sample_clicks(logit, counts, rng)
+
+
+def _unrecorded_clicks(w: World, model: ClickModel, preset: Preset, start: int, rng) -> Clicks:
+    """The clicks of a week before the first behaviors window (the impressions nobody recorded): made
+    exactly as a split's, as many impressions as the train split has, so every week of a timeline looks alike."""
+    n = preset.impressions["train"]
+    users = np.minimum(np.searchsorted(w.user_activity_cdf, rng.random(n)), w.user_pref.shape[0] - 1)
+    times = np.sort(rng.integers(start, start + 7 * US_PER_DAY, size=n))
+    exposures = Exposures(w.article_ids.size, start) if model.fatigue else None
+    parts = []
+    for lo in range(0, n, preset.chunk_rows):
+        u, t = users[lo:lo + preset.chunk_rows], times[lo:lo + preset.chunk_rows]
+        counts, idx = model.draw_inview(w, t, np.minimum(5 + rng.geometric(1 / 7.6, size=u.size) - 1, 100), rng)
+        _, labels = _clicks(w, model, u, t, counts, idx, rng, exposures)
+        clicked = segment_ids(counts)[labels]
+        parts.append(Clicks(u[clicked].astype(np.int64), t[clicked], idx[labels]))
+    return Clicks.concat(parts)
+
+
 def _behaviors_chunk(w, model: ClickModel, split, users, times, first_id, session0, rng, ba_list=None,
                      exposures: Exposures | None = None):
     """One chunk of behaviors rows as (official table, truth table, clicks)."""
@@ -159,10 +185,7 @@ def _behaviors_chunk(w, model: ClickModel, split, users, times, first_id, sessio
         impression_ids = np.zeros(n, dtype=np.uint32)
         sessions = np.zeros(n, dtype=np.uint32)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    logit = model.logits(w, users, times, counts, idx)
-    if exposures is not None:  # the fatigue model: earlier exposures in the split (not on beyond-accuracy rows)
-        logit = logit - model.fatigue * exposures.count(users, times, counts, idx)
-    prob, labels = sample_clicks(logit, counts, rng)
+    prob, labels = _clicks(w, model, users, times, counts, idx, rng, exposures)
     inview_ids = w.article_ids[idx]
     d = w.user_demo
     known = d["demo_known"][users]
@@ -289,7 +312,11 @@ def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SP
             summary["splits"][split] = {"impressions": p.impressions[split], "users": int(users[split].size)}
         next_id += p.impressions[split]
     if history == "overlapping":
-        write_overlapping(world, p, model, users, clicks, {s: _us(WINDOWS[s]) for s in S.SPLITS}, out,
-                          np.random.default_rng([seed, len(S.SPLITS), 2]))
+        first = _us(WINDOWS["train"]) - HISTORY_DAYS * US_PER_DAY
+        for week in range(HISTORY_DAYS // 7):
+            week_rng = np.random.default_rng([seed, len(S.SPLITS), 3, week])
+            clicks[f"week{week}"] = _unrecorded_clicks(world, model, p, first + week * 7 * US_PER_DAY, week_rng)
+        write_overlapping(world, p, model, users, Clicks.concat(list(clicks.values())),
+                          {s: _us(WINDOWS[s]) for s in S.SPLITS}, out, np.random.default_rng([seed, len(S.SPLITS), 2]))
     write_json(summary, out / "synth.json")
     return summary

@@ -19,11 +19,11 @@ Which article a read is comes from the click model
 
 Reads per user: in the independent files, lognormal with ``Preset.history_mean`` reads per
 21 days on average (5..1000). In the timeline, a week of a user holds their clicks (the
-behaviors' clicks in the train and validation weeks; before them, Poisson(1.07 × the user's
-expected impressions per week) reads, as the impressions nobody recorded would have given)
-plus other reads (articles reached from elsewhere than the front page): Poisson(rate / 2 per
-day, the rate drawn as the independent lengths), at least 1. So every week looks alike and
-each file holds about as many reads as any other.
+behaviors' clicks in the train and validation weeks; before them, the clicks of as many
+impressions as a split has, made the same way but not recorded) plus other reads (articles
+reached from elsewhere than the front page): Poisson(rate / 2 · 7 / 21), the rate drawn as
+the independent lengths, at least 1 a week. So every week looks alike and each file holds
+about as many reads as any other.
 """
 
 from __future__ import annotations
@@ -43,7 +43,6 @@ HISTORY_DAYS = 21
 WEEK_US = 7 * US_PER_DAY
 READ_DELAY_US = 60_000_000  # a read is at least a minute after the article's publication
 USER_ID_BASE = 10_000  # user index -> user_id
-CLICKS_PER_IMPRESSION = 1.07  # one click, a second one in 7% of impressions (synth_clicks.sample_clicks)
 HISTORY_MODES = ("independent", "overlapping")
 
 
@@ -110,35 +109,29 @@ def write_independent(w, preset, model, users: np.ndarray, end_us: int, path, rn
         writer.close()
 
 
-def write_overlapping(w, preset, model, users: dict[str, np.ndarray], clicks: dict[str, Clicks],
-                      windows: dict[str, int], out, rng, block_users: int = 100_000) -> None:
+def write_overlapping(w, preset, model, users: dict[str, np.ndarray], clicks: Clicks, windows: dict[str, int],
+                      out, rng, block_users: int = 100_000) -> None:
     """Every split's file from one timeline per user (see the module docstring).
 
-    users: split -> the sorted user indices of its behaviors; clicks: split -> its clicks;
-    windows: split -> the start of its behaviors window (µs); splits are consecutive weeks.
+    users: split -> the sorted user indices of its behaviors; clicks: every click of the timeline
+    (the unrecorded weeks' and the splits'); windows: split -> the start of its behaviors window
+    (µs); splits are consecutive weeks.
     """
     splits = list(windows)
     t0 = windows[splits[0]] - HISTORY_DAYS * US_PER_DAY
     n_weeks = HISTORY_DAYS // 7 + len(splits) - 1  # the first file's 3 weeks, then one more per split
-    first_window = HISTORY_DAYS // 7  # weeks before it have no behaviors: their clicks are simulated
     other = _read_rates(w, preset, rng) / 2 / HISTORY_DAYS * 7  # reads per week besides front-page clicks
-    share = np.diff(np.concatenate([[0.0], w.user_activity_cdf]))
-    clicks_per_week = CLICKS_PER_IMPRESSION * preset.impressions[splits[0]] * share
     n_users = other.size
-    observed = Clicks.concat([clicks[s] for s in splits])
-    week = (observed.time - t0) // WEEK_US
-    inside = week < n_weeks  # the last split's clicks are in no file
-    by_user = np.argsort(observed.user[inside], kind="stable")
-    observed = Clicks(*(getattr(observed, f)[inside][by_user] for f in ("user", "time", "article")))
+    inside = clicks.time < t0 + n_weeks * WEEK_US  # the last split's clicks are in no file
+    by_user = np.argsort(clicks.user[inside], kind="stable")
+    observed = Clicks(*(getattr(clicks, f)[inside][by_user] for f in ("user", "time", "article")))
     with ExitStack() as files:
         tmp = {s: files.enter_context(atomic_path(out / s / "history.parquet")) for s in splits}
         writers = {}
         for lo in range(0, n_users, block_users):
             hi = min(lo + block_users, n_users)
-            per_week = np.maximum(rng.poisson(np.repeat(other[lo:hi], n_weeks)), 1).reshape(-1, n_weeks)
-            per_week[:, :first_window] += rng.poisson(np.repeat(clicks_per_week[lo:hi], first_window)).reshape(
-                -1, first_window)
-            cell = _segment_ids(per_week.ravel())  # (user, week) of each drawn read
+            per_week = np.maximum(rng.poisson(np.repeat(other[lo:hi], n_weeks)), 1)
+            cell = _segment_ids(per_week)  # (user, week) of each drawn read
             user = lo + cell // n_weeks
             t = t0 + (cell % n_weeks) * WEEK_US + (rng.random(cell.size) * WEEK_US).astype(np.int64)
             art = model.history_articles(w, user, t, rng)
