@@ -90,22 +90,33 @@ class ModelConfig:
     features (CGh only, making it CGh-f): the columns of the feature table
     (``recsys24 features``) the model reads for each candidate, ``[all]`` for
     every one; each is coded into ``feature_buckets`` quantile buckets fitted on
-    ``train.train_features``.
+    ``train.train_features``. ``feature_values``: each feature also enters as a
+    number (its rank-gauss value: the quantile position within the train
+    split, through the normal's inverse CDF), not only as its bucket's embedding.
+    ``inview_layers`` (CGh): transformer layers in which the candidates of one
+    impression attend to each other before they are scored (0: each scored alone).
     """
 
     architecture: str = "cgc"
     backbone: str = "tiny"
     features: tuple[str, ...] = ()
     feature_buckets: int = 32
+    feature_values: bool = False
+    inview_layers: int = 0
     tiny: TinySize = field(default_factory=TinySize)
     neural: NeuralSize = field(default_factory=NeuralSize)
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    """lam (YAML key ``lambda``): weight of the BPR rank loss; 0 and 0.4 are the poster's settings."""
+    """lam (YAML key ``lambda``): weight of the BPR rank loss; 0 and 0.4 are the poster's settings.
+
+    listwise (CGh): the NLL term is the softmax cross-entropy over each impression's
+    candidates at its clicks, instead of each candidate's binary cross-entropy.
+    """
 
     lam: float = 0.4
+    listwise: bool = False
 
     def __post_init__(self):
         if not 0.0 <= self.lam <= 1.0:
@@ -113,6 +124,7 @@ class LossConfig:
 
 
 PRECISIONS = ("auto", "fp32", "bf16")
+FRAMES = ("pairs", "impressions")
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,9 @@ class TrainConfig:
     """How to train: data, steps, optimiser, schedule, evaluation, checkpoints.
 
     ``micro_batch`` is pairs per rank per forward pass; one optimiser step sees
-    ``micro_batch × grad_accum × world_size`` pairs. ``precision: auto`` means
+    ``micro_batch × grad_accum × world_size`` pairs. ``frames: impressions``
+    trains on whole impressions (every in-view candidate, as predict scores
+    them) instead of the prepared pairs; ``micro_batch`` then counts impressions. ``precision: auto`` means
     bf16 on GPU and fp32 on CPU. ``deepspeed`` names a JSON file under
     ``configs/deepspeed/`` (``zero2`` default, ``zero3``) or a path.
     ``compile`` compiles each mT5 block with ``torch.compile`` (ZeRO 0–2; on a
@@ -134,6 +148,7 @@ class TrainConfig:
     valid_data: str | None = "demo_run/prepared/validation"
     train_features: str | None = None  # the features folders of both splits, for a model with model.features
     valid_features: str | None = None
+    frames: str = "pairs"  # what a micro-batch holds: training pairs (1 click + K others) or whole impressions
     steps: int = 200
     micro_batch: int = 8
     grad_accum: int = 1
@@ -154,6 +169,8 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self):
+        if self.frames not in FRAMES:
+            raise Recsys24Error(f"train.frames must be one of {', '.join(FRAMES)}, got {self.frames!r}")
         if self.precision not in PRECISIONS:
             raise Recsys24Error(f"train.precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         for name in ("compile", "gradient_checkpointing"):
@@ -174,7 +191,7 @@ class Config:
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)
         d["prompt"] = self.prompt.to_dict()
-        d["loss"] = {"lambda": self.loss.lam}
+        d["loss"] = {"lambda": self.loss.lam} | ({"listwise": True} if self.loss.listwise else {})
         return d
 
 

@@ -147,3 +147,98 @@ def test_train_then_predict_reads_the_features_of_each_split(split, tmp_path):
                           env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (tmp_path / "predictions.zip").is_file()
+
+
+@pytest.fixture(scope="module")
+def listwise(split):
+    """A random CGh-f with every design option: rank-gauss values, one in-view layer, the listwise loss."""
+    from recsys24.config import load_config
+    from recsys24.models.loading import build_recommender
+
+    root = split["root"]
+    config = load_config(CONFIGS / "tiny" / "cgh_f.yaml",
+                         [f"train.train_features={root / 'features' / 'train'}", "model.feature_buckets=8",
+                          "model.feature_values=true", "model.inview_layers=1", "loss.listwise=true"])
+    torch.manual_seed(1)
+    model = build_recommender(config, split["tokenizer"]).eval()
+    model.save_pretrained(root / "listwise", tokenizer=split["tokenizer"])
+    return model
+
+
+def test_a_reloaded_listwise_model_scores_like_the_in_memory_one(split, listwise):
+    from recsys24.inference.predict import Scorer, model_features
+    from recsys24.models.loading import load_recommender
+
+    prepared, folder = split["prepared"], split["root"] / "listwise"
+    loaded, tokenizer = load_recommender(folder)
+    assert loaded.spec == listwise.spec and loaded.spec.inview_layers == 1 and loaded.spec.feature_values
+    collate = loaded.make_collator(prepared.articles(), tokenizer,
+                                   features=model_features(loaded, folder, prepared, split["features"].path))
+    batch = collate(P.read_rows(prepared, 0, 40))
+    assert batch.feature_values is not None and batch.feature_values.abs().max() > 0.5
+    with torch.no_grad():
+        reference, in_memory = loaded.score(batch), listwise.score(batch)
+        loaded.enable_fast_scoring()
+        fast = loaded.score(batch)
+        batch.feature_values = torch.zeros_like(batch.feature_values)
+        without_values = loaded.score(batch)
+    torch.testing.assert_close(reference, in_memory, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(fast, reference, atol=1e-4, rtol=1e-4)
+    assert (fast - without_values).abs().max() > 1e-3  # the values reach the score
+    # predict cuts batches between impressions only: with batches of 3 candidates each impression
+    # still gets a batch of its own, so its candidates see each other and nobody else
+    scorer = Scorer.load(folder, prepared, "cpu", features=split["features"].path)
+    small = np.concatenate(scorer.score_frame(P.read_rows(prepared, 0, 40), batch_size=3).to_list())
+    np.testing.assert_allclose(small, fast.numpy(), atol=1e-4)
+
+
+def test_the_candidates_of_an_impression_attend_to_each_other_and_to_no_other_impression(split, listwise):
+    prepared = split["prepared"]
+    collate = listwise.make_collator(prepared.articles(), split["tokenizer"], features=split["features"])
+    frame = P.read_rows(prepared, 0, 6)
+    alone = [listwise.score(collate(frame.slice(i, 1))) for i in range(frame.height)]
+    with torch.no_grad():
+        together = listwise.score(collate(frame))
+        torch.testing.assert_close(together, torch.cat(alone), atol=1e-5, rtol=1e-5)
+        # another candidate of the same impression changes a candidate's score
+        batch = collate(frame.slice(0, 1))
+        before = listwise.score(batch)
+        batch.feature_codes[1:] = 0
+        assert (listwise.score(batch)[0] - before[0]).abs() > 1e-4
+
+
+def test_impression_frames_keep_every_candidate_of_an_impression_together(split, listwise, tmp_path):
+    """train.frames=impressions streams whole impressions, and the collator turns each into one contiguous
+    group holding its whole in-view list, with its labels; the listwise NLL is the softmax at the clicks."""
+    from recsys24.models.loss import listwise_nll
+    from recsys24.training.data import PairStream
+
+    root = split["root"]
+    prepare(root / "data", "train", tmp_path / "train")
+    train = open_prepared(tmp_path / "train")
+    stream = PairStream(train, seed=0, kind="impressions")
+    assert stream.total == train.num_impressions
+    frame = stream.micro_batch(0, 8)
+    features = open_features(root / "features" / "train")
+    batch = listwise.make_collator(train.articles(), split["tokenizer"], features=features)(frame)
+    lengths = frame[S.INVIEW].list.len().to_list()
+    assert batch.counts == lengths
+    assert torch.equal(batch.group, torch.repeat_interleave(torch.arange(len(lengths)), torch.tensor(lengths)))
+    assert batch.labels.tolist() == frame[S.LABELS].explode().cast(pl.Float32).to_list()
+    scores = torch.randn(len(batch.group))
+    by_hand = np.mean([-torch.log_softmax(s, 0)[y > 0].mean().item()
+                       for s, y in zip(scores.split(lengths), batch.labels.split(lengths)) if y.any()])
+    assert listwise_nll(scores, batch.group, batch.labels).item() == pytest.approx(by_hand, rel=1e-5)
+    loss = listwise.loss(batch)
+    loss.backward()
+    assert torch.isfinite(loss) and listwise.head.inview.layers[0].linear1.weight.grad.abs().sum() > 0
+
+
+def test_the_design_options_are_refused_where_they_do_not_apply(split):
+    from recsys24.config import load_config
+    from recsys24.models.loading import build_recommender
+
+    with pytest.raises(Recsys24Error, match="model.inview_layers: architecture cgc"):
+        build_recommender(load_config(CONFIGS / "tiny" / "cgc_d.yaml", ["model.inview_layers=1"]), split["tokenizer"])
+    with pytest.raises(Recsys24Error, match="train.frames"):
+        load_config(CONFIGS / "tiny" / "cgh_f.yaml", ["train.frames=users"])

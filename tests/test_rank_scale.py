@@ -59,6 +59,29 @@ def test_refit_trains_on_train_and_the_validation_rows_outside_the_holdout(feats
     assert spec["valid_impressions"] == inview["validation"].height  # early stopping never saw the held users
     model, _ = load_ranker(out)
     assert spec["fit"]["rounds"] == spec["best_iteration"] == model.trees
+    assert [d["split"] for d in spec["trained_on"]] == ["train", "validation"]
+
+
+def test_scores_of_a_refit_ranker_are_refused_in_sample_wherever_copied(feats, demo_data, tmp_path):
+    """The refit model learned from validation: its validation scores, copied out of their folder, can be
+    neither stacked on validation features nor blended with weights fitted on validation."""
+    import shutil
+
+    from recsys24.ranking.blend import fit_blend
+    from recsys24.ranking.data import StackedScores
+    from recsys24.ranking.predict import merge_rank_scores, predict_ranker
+    from recsys24.ranking.train import RankTraining, train_ranker
+
+    valid = open_features(feats / "validation")
+    train_ranker([open_features(feats / "train")], tmp_path / "refit", valid,
+                 how=RankTraining(rounds=5, early_stopping=5, holdout=0, refit=True))
+    predict_ranker(tmp_path / "refit", valid, [], tmp_path / "scored")
+    copy = tmp_path / "elsewhere.parquet"
+    shutil.copy(merge_rank_scores(tmp_path / "scored", valid), copy)
+    with pytest.raises(Recsys24Error, match="trained on the 'validation' split"):
+        StackedScores("ranker", copy).check(valid)
+    with pytest.raises(Recsys24Error, match="trained on the 'validation' split"):
+        fit_blend({"ranker": copy, "again": copy}, open_split(demo_data, "validation"), tmp_path / "blend")
 
 
 def test_memory_estimate_refuses_before_reading_and_names_a_sample_that_fits():

@@ -73,7 +73,9 @@ class HistoryBatch(BatchBase):
     the run's token table (keys of the fast path's article cache). age, gap:
     [N] time-feature buckets. group, labels, article_ids, rows: as in
     :class:`Batch`. table_key: identifies the token table. feature_codes:
-    uint8 [N, F], each candidate's quantile-coded feature-table row (CGh-f only).
+    uint8 [N, F], each candidate's quantile-coded feature-table row (CGh-f only);
+    feature_values: float32 [N, F], the same row's rank-gauss values (a CGh-f
+    with ``model.feature_values`` only).
     """
 
     input_ids: torch.Tensor
@@ -92,6 +94,7 @@ class HistoryBatch(BatchBase):
     table_key: str = ""
     table_size: int = 0
     feature_codes: torch.Tensor | None = None
+    feature_values: torch.Tensor | None = None
 
 
 @dataclass

@@ -14,15 +14,22 @@ are written once into its features folder, named by the encoding::
     FEAT/codes-<digest>/keys.npy    int64 [N]: row << 32 | article_id, sorted
     FEAT/codes-<digest>/codes.npy   uint8 [N, F]
 
-and memory-mapped: a batch reads only its own pairs. N is the split's number of
+and memory-mapped: a batch reads only its own pairs. A model that also reads the
+features as numbers (``model.feature_values``) gets ``fractions.npy`` (uint8 [N, F],
+where in its bucket each value lies) beside them, from which
+:meth:`FeatureEncoding.gauss` makes the rank-gauss value. N is the split's number of
 candidates (≈ 180M on the full EB-NeRD train split: 1.4 GB of keys plus F
 bytes per pair, 9.4 GB for all 52 features). The folder is written under a
 temporary name and renamed, so a killed build leaves nothing behind, and a
 model with another encoding gets its own folder.
 
->>> enc = FeatureEncoding(("age_hours",), np.array([[1.0, 5.0, np.inf]], np.float32))
->>> enc.encode(np.array([[0.5], [1.0], [7.0], [np.nan]], np.float32)).ravel().tolist()
-[1, 2, 3, 0]
+>>> enc = FeatureEncoding(("age_hours",), np.array([[1.0, 5.0, np.inf]], np.float32), values=True)
+>>> x = np.array([[0.5], [1.0], [3.0], [7.0], [np.nan]], np.float32)
+>>> codes = enc.encode(x)
+>>> codes.ravel().tolist()
+[1, 2, 2, 3, 0]
+>>> enc.gauss(codes, enc.fractions(x, codes)).ravel().astype(float).round(2).tolist()  # quantile 1/6, 1/3, ...
+[-0.96, -0.43, 0.0, 0.97, 0.0]
 """
 
 from __future__ import annotations
@@ -51,6 +58,7 @@ class FeatureEncoding:
 
     names: tuple[str, ...]
     edges: np.ndarray
+    values: bool = False  # the model reads each feature's rank-gauss value too (fractions are stored)
 
     @property
     def buckets(self) -> int:
@@ -61,7 +69,34 @@ class FeatureEncoding:
     def digest(self) -> str:
         h = hashlib.sha256("\n".join(self.names).encode())
         h.update(np.ascontiguousarray(self.edges, np.float32).tobytes())
+        if self.values:
+            h.update(b"values")
         return h.hexdigest()[:16]
+
+    def fractions(self, values: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """uint8 [N, F]: where each value lies between its bucket's edges (0..255); 128 in the open
+        first and last buckets, and for nulls."""
+        out = np.full(values.shape, 128, np.uint8)
+        for j, edges in enumerate(self.edges):
+            finite = edges[np.isfinite(edges)]
+            if finite.size < 2:
+                continue
+            c = codes[:, j].astype(np.int64)
+            inner = (c >= 2) & (c <= finite.size)
+            lo, hi = finite[np.clip(c - 2, 0, finite.size - 1)], finite[np.clip(c - 1, 0, finite.size - 1)]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                f = np.clip((values[:, j] - lo) / (hi - lo) * 256, 0, 255)
+            out[inner, j] = f[inner].astype(np.uint8)
+        return out
+
+    def gauss(self, codes: np.ndarray, fractions: np.ndarray) -> np.ndarray:
+        """float32 [N, F] rank-gauss values: the normal's inverse CDF at the value's quantile position
+        in the train split (its bucket plus where in the bucket it lies); 0 for nulls."""
+        from scipy.special import ndtri
+
+        buckets = np.isfinite(self.edges).sum(axis=1) + 1  # a feature with few distinct values has fewer
+        position = (codes.astype(np.float64) - 1 + (fractions.astype(np.float64) + 0.5) / 256) / buckets
+        return np.where(codes == 0, 0.0, ndtri(np.clip(position, 1e-4, 1 - 1e-4))).astype(np.float32)
 
     def encode(self, values: np.ndarray) -> np.ndarray:
         """uint8 codes [N, F] of float32 features [N, F] (columns in ``names`` order)."""
@@ -73,7 +108,7 @@ class FeatureEncoding:
 
     @classmethod
     def fit(cls, features: FeatureSet, names: tuple[str, ...], buckets: int, seed: int = 0,
-            sample: int = FIT_SAMPLE) -> "FeatureEncoding":
+            sample: int = FIT_SAMPLE, values: bool = False) -> "FeatureEncoding":
         """Quantile edges of each feature on a seeded sample of about ``sample`` pairs of ``features``."""
         if not 2 <= buckets <= 255:
             raise Recsys24Error(f"model.feature_buckets must be in 2..255 (codes are bytes), got {buckets}")
@@ -82,16 +117,16 @@ class FeatureEncoding:
         chosen = [pieces[i] for i in np.unique(np.linspace(0, len(pieces) - 1, FIT_PIECES).round().astype(int))]
         rate = min(1.0, sample / max(sum(features.piece_rows(path) for _, _, path in chosen), 1))
         rng = np.random.default_rng(seed)
-        values = np.concatenate([_sampled(features.read_piece(path, names), rate, rng)
-                                 for _, _, path in chosen])
+        sampled = np.concatenate([_sampled(features.read_piece(path, names), rate, rng)
+                                  for _, _, path in chosen])
         edges = np.full((len(names), buckets - 1), np.inf, np.float32)
         levels = np.linspace(0, 1, buckets + 1)[1:-1]
         for j in range(len(names)):
-            column = values[:, j][np.isfinite(values[:, j])]
+            column = sampled[:, j][np.isfinite(sampled[:, j])]
             if column.size:
                 cut = np.unique(np.quantile(column, levels).astype(np.float32))
                 edges[j, :cut.size] = cut
-        return cls(tuple(names), edges)
+        return cls(tuple(names), edges, values)
 
     @property
     def ragged_edges(self) -> tuple[tuple[float, ...], ...]:
@@ -101,14 +136,14 @@ class FeatureEncoding:
     @classmethod
     def from_spec(cls, spec) -> "FeatureEncoding":
         """The encoding a model folder's spec (``ModelSpec``: features, feature_buckets, feature_edges) holds."""
-        return cls.from_edges(spec.features, spec.feature_buckets, spec.feature_edges)
+        return cls.from_edges(spec.features, spec.feature_buckets, spec.feature_edges, spec.feature_values)
 
     @classmethod
-    def from_edges(cls, names: tuple[str, ...], buckets: int, edges) -> "FeatureEncoding":
+    def from_edges(cls, names: tuple[str, ...], buckets: int, edges, values: bool = False) -> "FeatureEncoding":
         padded = np.full((len(names), buckets - 1), np.inf, np.float32)
         for j, row in enumerate(edges):
             padded[j, :len(row)] = row
-        return cls(tuple(names), padded)
+        return cls(tuple(names), padded, values)
 
 
 def _sampled(table: pl.DataFrame, rate: float, rng: np.random.Generator) -> np.ndarray:
@@ -140,13 +175,14 @@ def require_same_split(features: FeatureSet, prepared: Prepared) -> None:
 class FeatureCodes:
     """The codes of one split under one encoding, looked up by (row, article id)."""
 
-    def __init__(self, folder: Path, features: FeatureSet):
-        self.folder, self.features = folder, features
+    def __init__(self, folder: Path, features: FeatureSet, encoding: FeatureEncoding | None = None):
+        self.folder, self.features, self.encoding = folder, features, encoding
         self.keys = np.load(folder / "keys.npy", mmap_mode="r")
         self.codes = np.load(folder / "codes.npy", mmap_mode="r")
+        values = encoding is not None and encoding.values
+        self.fractions = np.load(folder / "fractions.npy", mmap_mode="r") if values else None
 
-    def lookup(self, rows: np.ndarray, article_ids: np.ndarray) -> np.ndarray:
-        """uint8 codes [N, F] of the pairs (rows[i], article_ids[i])."""
+    def _at(self, rows: np.ndarray, article_ids: np.ndarray) -> np.ndarray:
         wanted = (rows.astype(np.int64) << 32) | article_ids.astype(np.int64)
         at = np.minimum(np.searchsorted(self.keys, wanted), len(self.keys) - 1)
         found = self.keys[at] == wanted
@@ -154,7 +190,19 @@ class FeatureCodes:
             i = int(np.flatnonzero(~found)[0])
             raise DataError(f"{self.features.path}: no features for row {rows[i]}, article {article_ids[i]} "
                             f"(features of another split, or of other behaviors?)")
-        return np.asarray(self.codes[at])
+        return at
+
+    def lookup(self, rows: np.ndarray, article_ids: np.ndarray) -> np.ndarray:
+        """uint8 codes [N, F] of the pairs (rows[i], article_ids[i])."""
+        return np.asarray(self.codes[self._at(rows, article_ids)])
+
+    def lookup_values(self, rows: np.ndarray, article_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """The codes and (an encoding with ``values``) the float32 rank-gauss values [N, F] of the pairs."""
+        at = self._at(rows, article_ids)
+        codes = np.asarray(self.codes[at])
+        if self.fractions is None:
+            return codes, None
+        return codes, self.encoding.gauss(codes, np.asarray(self.fractions[at]))
 
 
 def feature_codes(features: FeatureSet, encoding: FeatureEncoding,
@@ -166,7 +214,7 @@ def feature_codes(features: FeatureSet, encoding: FeatureEncoding,
         log(f"coding the {features.plan['num_candidates']:,} pairs of {features.path} for the model "
             f"({len(encoding.names)} features, {encoding.buckets} buckets)")
         _write_codes(features, encoding, folder)
-    return FeatureCodes(folder, features)
+    return FeatureCodes(folder, features, encoding)
 
 
 def _write_codes(features: FeatureSet, encoding: FeatureEncoding, folder: Path) -> None:
@@ -176,6 +224,8 @@ def _write_codes(features: FeatureSet, encoding: FeatureEncoding, folder: Path) 
         tmp.mkdir()
         keys = np.lib.format.open_memmap(tmp / "keys.npy", "w+", np.int64, (total,))
         codes = np.lib.format.open_memmap(tmp / "codes.npy", "w+", np.uint8, (total, len(encoding.names)))
+        fractions = (np.lib.format.open_memmap(tmp / "fractions.npy", "w+", np.uint8, (total, len(encoding.names)))
+                     if encoding.values else None)
         at = 0
         for lo, hi, path in features.pieces():
             piece = features.read_piece(path, [S.ROW, *encoding.names])
@@ -186,13 +236,18 @@ def _write_codes(features: FeatureSet, encoding: FeatureEncoding, folder: Path) 
             k = (piece[S.ROW].to_numpy().astype(np.int64) << 32) | articles
             order = np.argsort(k, kind="stable")
             keys[at:at + len(k)] = k[order]
-            codes[at:at + len(k)] = encoding.encode(piece.select(encoding.names).to_numpy().astype(np.float32))[order]
+            values = piece.select(encoding.names).to_numpy().astype(np.float32)
+            piece_codes = encoding.encode(values)
+            codes[at:at + len(k)] = piece_codes[order]
+            if fractions is not None:
+                fractions[at:at + len(k)] = encoding.fractions(values, piece_codes)[order]
             at += len(k)
         if at != total:
             raise DataError(f"{features.path}: pieces hold {at} pairs, the plan says {total}")
-        keys.flush()
-        codes.flush()
-        del keys, codes
+        for array in (keys, codes, fractions):
+            if array is not None:
+                array.flush()
+        del keys, codes, fractions
 
 
 def open_model_features(path: str | Path, prepared: Prepared) -> FeatureSet:

@@ -55,6 +55,9 @@ class HistoryCollator(PromptCollator):
         articles, article_of = np.unique(cand_idx, return_inverse=True)
         a_ids, a_mask = article_prompts(t, self.prompt, articles)
 
+        codes = values = None
+        if self.features is not None:
+            codes, values = self.features.lookup_values(c.rows.astype(np.int64)[group], candidates)
         when = frame[schema.IMPRESSION_TIME].cast(schema.DT).dt.epoch("us").fill_null(MISSING_TIME).to_numpy()
         published = t.published_us[cand_idx]
         newest = hist_idx[:, -1] if hist_idx.shape[1] else np.full(frame.height, -1)
@@ -78,6 +81,6 @@ class HistoryCollator(PromptCollator):
             rows=c.rows,
             table_key=self.key,
             table_size=len(t.article_ids),
-            feature_codes=None if self.features is None else torch.from_numpy(
-                self.features.lookup(c.rows.astype(np.int64)[group], candidates)),
+            feature_codes=None if codes is None else torch.from_numpy(codes),
+            feature_values=None if values is None else torch.from_numpy(values),
         )

@@ -62,6 +62,9 @@ class ModelSpec:
     features: tuple[str, ...] = ()
     feature_buckets: int = 0
     feature_edges: tuple[tuple[float, ...], ...] = ()
+    feature_values: bool = False  # CGh-f: the features also enter as rank-gauss numbers
+    inview_layers: int = 0  # CGh: layers in which an impression's candidates attend to each other
+    listwise: bool = False  # the NLL term is a softmax over the impression's candidates
 
     def to_dict(self) -> dict:
         return {
@@ -71,13 +74,17 @@ class ModelSpec:
             "yes_id": self.yes_id,
             "no_id": self.no_id,
         } | ({"features": {"names": list(self.features), "buckets": self.feature_buckets,
-                          "edges": [list(e) for e in self.feature_edges]}} if self.features else {})
+                          "edges": [list(e) for e in self.feature_edges], "values": self.feature_values}}
+             if self.features else {}) \
+          | ({"inview_layers": self.inview_layers} if self.inview_layers else {}) \
+          | ({"listwise": True} if self.listwise else {})
 
     @classmethod
     def from_dict(cls, d: dict) -> "ModelSpec":
         f = d.get("features") or {"names": [], "buckets": 0, "edges": []}
         return cls(d["architecture"], PromptConfig(**d["prompt"]), float(d["lambda"]), int(d["yes_id"]),
-                   int(d["no_id"]), tuple(f["names"]), int(f["buckets"]), tuple(tuple(e) for e in f["edges"]))
+                   int(d["no_id"]), tuple(f["names"]), int(f["buckets"]), tuple(tuple(e) for e in f["edges"]),
+                   bool(f.get("values", False)), int(d.get("inview_layers", 0)), bool(d.get("listwise", False)))
 
     @classmethod
     def read(cls, folder: str | os.PathLike) -> "ModelSpec":

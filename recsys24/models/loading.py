@@ -31,6 +31,13 @@ def build_recommender(config: Config, tokenizer) -> Model:
     if config.model.features and not model.reads_features:
         raise Recsys24Error(f"model.features: architecture {config.model.architecture} reads no feature table "
                             "(CGh does: architecture cgh)")
+    asked = {"model.feature_values": (config.model.feature_values, model.spec.feature_values),
+             "model.inview_layers": (config.model.inview_layers, model.spec.inview_layers),
+             "loss.listwise": (config.loss.listwise, model.spec.listwise)}
+    for key, (wanted, built) in asked.items():
+        if wanted != built:
+            raise Recsys24Error(f"{key}: architecture {config.model.architecture} does not take it "
+                                "(CGh does: architecture cgh; model.feature_values also needs model.features)")
     return model
 
 

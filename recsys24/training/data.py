@@ -20,12 +20,13 @@ from recsys24.errors import DataError
 
 
 class PairStream:
-    """Pairs of a prepared train split for one rank, addressed by global position."""
+    """Pairs (or, ``kind="impressions"``, whole impressions) of a prepared train split for one rank,
+    addressed by global position."""
 
-    def __init__(self, prepared: Prepared, seed: int, rank: int = 0, world_size: int = 1):
-        shards = prepared.manifest["shards"]["pairs"]
+    def __init__(self, prepared: Prepared, seed: int, rank: int = 0, world_size: int = 1, kind: str = "pairs"):
+        shards = prepared.manifest["shards"][kind]
         if not shards:
-            raise DataError(f"{prepared.path}: no training pairs (prepare the train split)")
+            raise DataError(f"{prepared.path}: no training {kind} (prepare the train split)")
         self.prepared = prepared
         self.paths = [prepared.path / s["file"] for s in shards]
         self.rows = np.array([s["rows"] for s in shards], dtype=np.int64)
@@ -43,6 +44,8 @@ class PairStream:
         key = (epoch, shard)
         if self._cache is None or self._cache[0] != key:
             df = self.prepared.read_shard(self.paths[shard])
+            if S.LABELS in df.columns and df[S.LABELS].null_count():
+                raise DataError(f"{self.paths[shard]}: impressions without click labels (not a train split)")
             perm = np.random.default_rng([self.seed, epoch, shard]).permutation(df.height)
             self._cache = (key, df[perm])
         return self._cache[1]

@@ -131,7 +131,7 @@ def train(config: Config, run: str | Path) -> dict:
     engine, _, scheduler = make_engine(model, tc, bf16)
     ckpt_dir = run / "checkpoints"
     state = checkpoints.resume(engine, ckpt_dir, dist.rank)
-    stream = PairStream(prepared, tc.seed, dist.rank, dist.world_size)
+    stream = PairStream(prepared, tc.seed, dist.rank, dist.world_size, tc.frames)
     sample = validation_sample(valid, tc.eval_impressions, tc.seed) if valid is not None else None
     run_log = RunLog(run, state.step, dist.is_main)
     stop = StopSignal()

@@ -113,5 +113,5 @@ def cached_scores(model, batch) -> torch.Tensor:
     bias = blocks[0].layer[0].SelfAttention.compute_bias(2, 2, device=keep.device)[0, :, 1, :]
     x = model.candidate_inputs(batch, _article_vectors(model, batch))
     x, _ = position(blocks, x, cross, keep, batch.history_row, slot, width, past, bias)
-    return model.head.score(backbone.decoder.final_layer_norm(x)).squeeze(-1).float()
+    return model.candidate_scores(backbone.decoder.final_layer_norm(x), batch)
 

@@ -17,10 +17,17 @@ CGh-f (``model.features`` set): the candidate position also receives the pair's
 row of the feature table (``recsys24 features``: popularity around the
 impression, the user's share of the candidate's category, ...), each feature a
 quantile code (:mod:`recsys24.model_inputs.feature_codes`, fitted on the train
-split and kept in the model folder's spec) with its own learned embedding, summed.
+split and kept in the model folder's spec) with its own learned embedding, summed;
+with ``model.feature_values`` also each feature's rank-gauss value through one
+linear map.
 
 score = head(decoder state at the candidate position), a logit; NLL is binary
-cross-entropy, as in CGc, and the loss is the same (1 − λ)·NLL + λ·BPR.
+cross-entropy, as in CGc, and the loss is the same (1 − λ)·NLL + λ·BPR. With
+``model.inview_layers`` the decoder states of one impression's candidates first
+go through that many transformer layers in which they attend to each other (no
+position: the in-view order does not matter), as the contest winner's in-view
+transformer did; ``loss.listwise`` makes the NLL a softmax over the impression's
+candidates at its clicks.
 
 Two scoring paths give the same scores (tested to 1e-4 in fp32):
 ``forward`` runs the Hugging Face encoder and decoder as is (training,
@@ -44,6 +51,7 @@ from recsys24.model_inputs.batches import HistoryBatch
 from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes
 from recsys24.model_inputs.feature_table import open_features
 from recsys24.models.contract import ModelSpec, Output
+from recsys24.models.loss import listwise_nll
 from recsys24.models.prompt.base import PromptModel
 from recsys24.models.scoring import ScoringDefaults
 from recsys24.progress import log
@@ -51,9 +59,11 @@ from recsys24.prompts.templates import NUM_AGE_BUCKETS
 
 
 class CandidateHead(nn.Module):
-    """Article projection, time-feature and feature-code embeddings, and the d_model → 1 score layer."""
+    """Article projection, time-feature and feature-code embeddings, the in-view layers and the d_model → 1
+    score layer."""
 
-    def __init__(self, d_model: int, num_features: int = 0, buckets: int = 0):
+    def __init__(self, d_model: int, num_features: int = 0, buckets: int = 0, feature_values: bool = False,
+                 inview_layers: int = 0):
         super().__init__()
         phrases = 2 * NUM_AGE_BUCKETS + 1
         self.article = nn.Linear(d_model, d_model)
@@ -67,7 +77,27 @@ class CandidateHead(nn.Module):
             self.features = nn.EmbeddingBag(num_features * (buckets + 1), d_model, mode="sum")
             nn.init.normal_(self.features.weight, std=0.1 / num_features ** 0.5)
             self.register_buffer("feature_rows", torch.arange(num_features) * (buckets + 1), persistent=False)
+        self.values = nn.Linear(num_features, d_model, bias=False) if feature_values and num_features else None
+        if self.values is not None:
+            nn.init.normal_(self.values.weight, std=0.1 / num_features ** 0.5)
+        self.inview = None
+        if inview_layers:
+            layer = nn.TransformerEncoderLayer(d_model, nhead=max(1, min(8, d_model // 16)), dim_feedforward=2 * d_model,
+                                               dropout=0.0, activation="gelu", batch_first=True, norm_first=True)
+            self.inview = nn.TransformerEncoder(layer, inview_layers, enable_nested_tensor=False)
         self.score = nn.Linear(d_model, 1)
+
+
+def padded_rows(x: torch.Tensor, group: torch.Tensor, num_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Rows ``x`` [N, d] of sorted groups as [num_groups, C_max, d] and the mask of real rows;
+    ``out[mask]`` gives ``x`` back in its order."""
+    counts = torch.bincount(group, minlength=num_groups)
+    col = torch.arange(len(group), device=group.device) - (torch.cumsum(counts, 0) - counts)[group]
+    out = x.new_zeros(num_groups, int(counts.max()) if len(group) else 0, x.shape[-1])
+    mask = torch.zeros(out.shape[:2], dtype=torch.bool, device=x.device)
+    out[group, col] = x
+    mask[group, col] = True
+    return out, mask
 
 
 class CGh(PromptModel):
@@ -85,7 +115,8 @@ class CGh(PromptModel):
         self.article_cache = None  # fast path: (table_key, vectors [T, d], known [T])
 
     def make_head(self, d_model: int) -> nn.Module:
-        return CandidateHead(d_model, len(self.spec.features), self.spec.feature_buckets)
+        return CandidateHead(d_model, len(self.spec.features), self.spec.feature_buckets, self.spec.feature_values,
+                             self.spec.inview_layers)
 
     @property
     def encoding(self) -> FeatureEncoding | None:
@@ -95,7 +126,8 @@ class CGh(PromptModel):
     @classmethod
     def spec_from_config(cls, config, tokenizer) -> ModelSpec:
         """CGh-f (``model.features``): the feature encoding is fitted on ``train.train_features`` here."""
-        spec = super().spec_from_config(config, tokenizer)
+        spec = replace(super().spec_from_config(config, tokenizer), inview_layers=config.model.inview_layers,
+                       listwise=config.loss.listwise)
         if not config.model.features:
             return spec
         if not config.train.train_features:
@@ -105,9 +137,10 @@ class CGh(PromptModel):
         names = tuple(features.names) if tuple(config.model.features) == ("all",) else tuple(config.model.features)
         log(f"train: fitting {config.model.feature_buckets} quantile buckets of {len(names)} features on "
             f"{features.path}")
-        encoding = FeatureEncoding.fit(features, names, config.model.feature_buckets, config.train.seed)
+        encoding = FeatureEncoding.fit(features, names, config.model.feature_buckets, config.train.seed,
+                                       values=config.model.feature_values)
         return replace(spec, features=encoding.names, feature_buckets=encoding.buckets,
-                       feature_edges=encoding.ragged_edges)
+                       feature_edges=encoding.ragged_edges, feature_values=encoding.values)
 
     def make_collator(self, articles, tokenizer, seed: int = 0, features=None):
         from recsys24.model_inputs.history_collator import HistoryCollator
@@ -136,7 +169,17 @@ class CGh(PromptModel):
             x = x + self.head.age(batch.age) + self.head.gap(batch.gap)
         if self.head.features is not None:
             x = x + self.head.features(batch.feature_codes.long() + self.head.feature_rows).to(x.dtype)
+        if self.head.values is not None:
+            x = x + self.head.values(batch.feature_values.to(x.dtype))
         return x
+
+    def candidate_scores(self, states: torch.Tensor, batch: HistoryBatch) -> torch.Tensor:
+        """Logits [N] from the final decoder states [N, d] at the candidate positions (through the in-view
+        layers first, when the model has them)."""
+        if self.head.inview is not None:
+            grid, mask = padded_rows(states, batch.group, batch.num_impressions)
+            states = self.head.inview(grid, src_key_padding_mask=~mask)[mask]
+        return self.head.score(states).squeeze(-1).float()
 
     def start_embedding(self, n: int) -> torch.Tensor:
         start = self.backbone.shared.weight[self.backbone.config.decoder_start_token_id]
@@ -152,10 +195,12 @@ class CGh(PromptModel):
             encoder_attention_mask=batch.attention_mask[batch.history_row],
             use_cache=False,
         ).last_hidden_state[:, 1]
-        scores = self.head.score(dec).squeeze(-1).float()
+        scores = self.candidate_scores(dec, batch)
         nll = None
         if with_nll and batch.labels is not None:
-            nll = F.binary_cross_entropy_with_logits(scores, batch.labels.to(scores.device))
+            labels = batch.labels.to(scores.device)
+            nll = (listwise_nll(scores, batch.group, labels) if self.spec.listwise
+                   else F.binary_cross_entropy_with_logits(scores, labels))
         return Output(scores, nll)
 
     # --- the fast path -------------------------------------------------------
