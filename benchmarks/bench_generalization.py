@@ -2,7 +2,7 @@
 
     python benchmarks/bench_generalization.py --work DIR [--click-models category,burst,fatigue,topic]
         [--history overlapping] [--preset demo] [--config configs/tiny/cgh_f.yaml] [--design NAME]
-        [--set KEY=VALUE ...] [--features-variant NAME] [--features-arg ARG ...] [--skip-stacked]
+        [--set KEY=VALUE ...] [--features-variant NAME] [--features-arg ARG ...] [--skip-stacked] [--ranker-only]
 
 For every click model of ``recsys24 synth`` (EB-NeRD-like overlapping history files by
 default), the recipe a user runs (``scripts/demo.sh``), each step a ``recsys24`` command:
@@ -142,6 +142,8 @@ def run_click_model(args, cm: str) -> dict:
                   "--out", ranker / "validation.parquet"))
     scores["ranker"] = ranker / "validation.parquet"
 
+    if args.ranker_only:
+        return {"auc": {name: evaluate(data, path) for name, path in scores.items()}, "shift": feature_shift(feat)}
     run = work / "runs" / args.features_variant / args.design
     overrides = [f"train.train_data={prep / 'train'}", f"train.valid_data={prep / 'validation'}",
                  f"train.train_features={feat / 'train'}", f"train.valid_features={feat / 'validation'}",
@@ -188,7 +190,8 @@ def print_tables(results: dict[str, dict], args) -> str:
     for key, label in names + [(h, h) for h in HEURISTICS]:
         if all(key in r["auc"] for r in results.values()):
             row(label, [f"{r['auc'][key]:.4f}" for r in results.values()])
-    row("**gap CGh-f − ranker**", [f"{r['auc']['cgh_f'] - r['auc']['ranker']:+.4f}" for r in results.values()])
+    if all("cgh_f" in r["auc"] for r in results.values()):
+        row("**gap CGh-f − ranker**", [f"{r['auc']['cgh_f'] - r['auc']['ranker']:+.4f}" for r in results.values()])
     if all("holdout_auc" in r for r in results.values()):
         for key, label in (("stacked", "held-out users: stacked ranker"), ("ranker", "held-out users: features ranker"),
                            ("cgh_f", "held-out users: tiny CGh-f")):
@@ -221,6 +224,7 @@ def main() -> None:
     ap.add_argument("--features-variant", default="default", help="name of the features folders")
     ap.add_argument("--features-arg", action="append", default=[], help="extra `recsys24 features` option")
     ap.add_argument("--skip-stacked", action="store_true")
+    ap.add_argument("--ranker-only", action="store_true", help="no CGh-f and no stacked ranker (features variants)")
     args = ap.parse_args()
     args.work = args.work.resolve()
     results = {cm: run_click_model(args, cm) for cm in args.click_models.split(",")}
