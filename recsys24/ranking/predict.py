@@ -165,7 +165,8 @@ def merge_rank_scores(out: str | Path, features: FeatureSet) -> Path:
     have = json.loads(path.read_text())
     if have["features"] != str(features.path.resolve()) or have["num_rows"] != features.plan["num_rows"]:
         raise Recsys24Error(f"{out}: holds rank scores of {have['features']}, not {features.path}")
-    merge(out, have["num_rows"], out / SCORES_FILE, Provenance.from_json(have["provenance"]))
+    found = have.get("provenance")  # None: pieces of a recsys24 before scores files carried it
+    merge(out, have["num_rows"], out / SCORES_FILE, found and Provenance.from_json(found))
     return out / SCORES_FILE
 
 
