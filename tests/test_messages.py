@@ -56,6 +56,21 @@ def test_overrides_are_read_as_the_field_types_want():
 # --- a missing or wrong folder ----------------------------------------------------------------
 
 
+def test_a_config_folder_that_is_not_there_names_the_key_and_the_override_that_sets_it(cli, tiny, tmp_path):
+    run, missing = tmp_path / "run", tmp_path / "no-such-dir"
+    line = error_line(cli("train", "--config", CGH, "--output", run, f"train.train_data={missing}"))
+    assert line == f"error: train.train_data: {missing}: no such folder (set it with train.train_data=PATH)"
+    prepared = tiny["prepared"].path
+    line = error_line(cli("train", "--config", CGH.with_name("cgh_f.yaml"), "--output", run,
+                          f"train.train_data={prepared}", f"train.valid_data={prepared}",
+                          f"train.train_features={prepared}", f"train.valid_features={missing}"))
+    assert line == f"error: train.valid_features: {missing}: no such folder (set it with train.valid_features=PATH)"
+    raw = tiny["root"] / "data"  # there, but not what the key wants: the key, then what to do
+    line = error_line(cli("train", "--config", CGH, "--output", run, f"train.train_data={raw}", "train.valid_data=null"))
+    assert line.startswith(f"error: train.train_data: {raw}: is a raw EB-NeRD folder, not a prepared split")
+    assert not run.exists()  # refused before anything is written
+
+
 def test_prepare_of_a_missing_folder_says_it_wants_the_raw_eb_nerd_folder(cli, tmp_path):
     line = error_line(cli("prepare", "--data", tmp_path / "no-such-dir", "--split", "train", "--out", tmp_path / "p"))
     assert line.startswith(f"error: {tmp_path / 'no-such-dir'}: no such folder (expected the raw EB-NeRD folder")

@@ -22,7 +22,7 @@ import torch
 from recsys24.config import Config
 from recsys24.data import schema as S
 from recsys24.data.prepared import open_prepared
-from recsys24.errors import Recsys24Error
+from recsys24.errors import DataError, Recsys24Error
 from recsys24.evaluation.scores import SplitData
 from recsys24.io import remove_stale_temps, write_json
 from recsys24.model_inputs.prefetch import prefetched
@@ -31,7 +31,7 @@ from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import all_true, barrier, setup_distributed
 from recsys24.training.engine import make_engine
-from recsys24.training.runlog import RunLog, check_same_run, write_run_header
+from recsys24.training.runlog import DATA_KEYS, RunLog, check_same_run, write_run_header
 
 EXIT_STOPPED = 75  # "try again later": the job was asked to stop and saved a checkpoint
 
@@ -102,14 +102,36 @@ def _collators(model, config: Config, articles, tokenizer, prepared, valid, is_m
     return collator, model.make_collator(articles, tokenizer, seed=tc.seed, features=valid_features)
 
 
+def check_data_paths(config: Config) -> None:
+    """Refuse a data folder of the config that is not there, naming its key and the override that sets it.
+
+    The path came from a file the user may not have opened (a shipped config's
+    ``demo_run/...`` defaults), so the key is what tells them where to look.
+    """
+    for key in DATA_KEYS:
+        path = getattr(config.train, key.split(".", 1)[1])
+        if path and not Path(path).is_dir():
+            what = "not a folder" if Path(path).exists() else "no such folder"
+            raise DataError(f"{key}: {path}: {what} (set it with {key}=PATH)")
+
+
+def _open_configured(key: str, path: str):
+    """The prepared split of the config's ``key``, its refusal prefixed with the key."""
+    try:
+        return open_prepared(path)
+    except DataError as err:
+        raise DataError(f"{key}: {err}") from None
+
+
 def train(config: Config, run: str | Path) -> dict:
     """Train ``config`` into the run folder ``run``; returns the final summary."""
     from recsys24.models.loading import build_recommender
 
     tc = config.train
     run = Path(run)
-    prepared = open_prepared(tc.train_data)
-    valid = open_prepared(tc.valid_data) if tc.valid_data else None
+    check_data_paths(config)
+    prepared = _open_configured("train.train_data", tc.train_data)
+    valid = _open_configured("train.valid_data", tc.valid_data) if tc.valid_data else None
     for split in (prepared, valid) if valid is not None else (prepared,):
         split.require_history(config.prompt.history_size, "prompt.history_size")
     if checkpoints.latest_tag(run / "checkpoints") is not None or (run / "model").is_dir():
