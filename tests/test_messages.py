@@ -66,7 +66,8 @@ def test_a_config_folder_that_is_not_there_names_the_key_and_the_override_that_s
                           f"train.train_features={prepared}", f"train.valid_features={missing}"))
     assert line == f"error: train.valid_features: {missing}: no such folder (set it with train.valid_features=PATH)"
     raw = tiny["root"] / "data"  # there, but not what the key wants: the key, then what to do
-    line = error_line(cli("train", "--config", CGH, "--output", run, f"train.train_data={raw}", "train.valid_data=null"))
+    line = error_line(cli("train", "--config", CGH, "--output", run, f"train.train_data={raw}",
+                          "train.valid_data=null"))
     assert line.startswith(f"error: train.train_data: {raw}: is a raw EB-NeRD folder, not a prepared split")
     assert not run.exists()  # refused before anything is written
 

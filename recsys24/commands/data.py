@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from recsys24.data import schema as S
@@ -21,7 +23,11 @@ from recsys24.progress import Progress, console, log, plural
               show_default=True,
               help="History files drawn per split, or cut from one reading timeline per user as EB-NeRD's "
                    "(each the 21 days before its split; validation and test repeat the earlier reads).")
-def synth(out, preset, seed, splits, click_model, history):
+@click.option("--layout", type=click.Choice(["single", "official"]), default="single", show_default=True,
+              help="One folder (OUT/articles.parquet, OUT/SPLIT/), or the two downloads as unpacked: "
+                   "OUT/ebnerd_PRESET/{articles.parquet,train,validation} and OUT/ebnerd_testset/{articles.parquet,"
+                   "test} (join them with `recsys24 layout`).")
+def synth(out, preset, seed, splits, click_model, history, layout):
     """Write a synthetic EB-NeRD (official schema, planted signal) to OUT."""
     from recsys24.data.synth import synthesize
     from recsys24.data.synth_clicks import CLICK_MODELS
@@ -34,15 +40,45 @@ def synth(out, preset, seed, splits, click_model, history):
     bad = [s for s in wanted if s not in S.SPLITS]
     if bad:
         raise click.BadParameter(f"unknown split(s) {bad}", param_hint="--splits")
+    where = Path(out) / ".synth-single" if layout == "official" else Path(out)
     if console.is_terminal:
         with console.status(f"synthesising '{preset}' into {out}"):
-            summary = synthesize(out, preset, seed, wanted, click_model, history)
+            summary = synthesize(where, preset, seed, wanted, click_model, history)
     else:
         log(f"synthesising '{preset}' into {out}")
-        summary = synthesize(out, preset, seed, wanted, click_model, history)
+        summary = synthesize(where, preset, seed, wanted, click_model, history)
+    if layout == "official":
+        from recsys24.data.layout import write_official
+        from recsys24.data.synth import WINDOWS
+
+        folders = write_official(where, Path(out), preset, WINDOWS["test"])
+        console.print(f"official layout: {folders[0]}, {folders[1]}")
     for split, info in summary["splits"].items():
         console.print(f"{split:>10}: {info['impressions']:,} impressions, {info['users']:,} users")
     console.print(f"wrote {out} (true click propensities in {out}/synth_truth/)")
+
+
+@click.command()
+@click.option("--data", "data_dir", required=True, type=click.Path(),
+              help="The unpacked train download: ebnerd_large/, ebnerd_small/ or ebnerd_demo/ "
+                   "(articles.parquet, train/, validation/).")
+@click.option("--testset", required=True, type=click.Path(),
+              help="The unpacked test download: ebnerd_testset/ (articles.parquet, test/).")
+@click.option("--out", required=True, type=click.Path(),
+              help="The folder to make: the --data of every other command.")
+def layout(data_dir, testset, out):
+    """Join the two official downloads into one raw EB-NeRD folder: split links and one articles.parquet.
+
+    OUT/SPLIT links to the download that holds SPLIT (nothing is copied);
+    OUT/articles.parquet is both downloads' articles, the testset's row where an
+    id is in both. Rerun to refresh it after a download changed.
+    """
+    from recsys24.data.layout import link_layout
+
+    done = link_layout(data_dir, testset, out)
+    splits = ", ".join(f"{s}/ -> {src}" for s, src in done["splits"].items())
+    articles = "written" if done["written"] else "unchanged"
+    console.print(f"{out}: {splits}; articles.parquet {articles} ({done['articles']:,} articles)")
 
 
 @click.command()
@@ -79,4 +115,4 @@ def prepare(data_dir, split, out, history_size, npratio, seed, batch_rows, stric
     )
 
 
-COMMANDS = [synth, prepare]
+COMMANDS = [synth, layout, prepare]
