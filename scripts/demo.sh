@@ -1,10 +1,9 @@
 #!/usr/bin/env bash
 # The whole pipeline on built-in synthetic demo data, into ./demo_run and ./submission
 # (installs into ./.venv on first use). About 17 minutes on an idle 2-core CPU.
-source "$(dirname "$0")/env.sh"
+source "$(dirname "$0")/lib.sh"
 RUN="${DEMO_DIR:-demo_run}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
-step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "1. synthetic EB-NeRD demo data"
 recsys24 synth "$RUN/data" --preset demo --seed 0

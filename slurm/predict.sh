@@ -8,7 +8,8 @@
 # MODEL: model folder or training run folder; DATA: prepared split (or folder of
 # them); OUT: scores folder. Environment: SPLIT (default test), SUBMISSION
 # (default submission/predictions.zip), BATCH_SIZE (default: the architecture's), RECSYS24_PYTHON
-# (default ./.venv/bin/python), SBATCH_ARGS (extra sbatch options for both jobs).
+# (default ./.venv/bin/python), FEATURES (the split's `recsys24 features` folder, for a model that reads
+# them: CGh-f), SBATCH_ARGS (extra sbatch options for both jobs; --wait blocks until the zip is written).
 # A preempted task is requeued (--requeue) and scores only the pieces it had not
 # finished. Run from the repository root; logs go to OUT/logs/.
 #SBATCH --job-name=recsys24-predict
@@ -30,7 +31,8 @@ PY="${RECSYS24_PYTHON:-$PWD/.venv/bin/python}"
 
 if [ -n "${SLURM_ARRAY_TASK_ID:-}" ]; then          # one shard
   exec "$PY" -m recsys24 predict --model "$MODEL" --data "$DATA" --split "$SPLIT" --out "$OUT" \
-    --shard-id "$SLURM_ARRAY_TASK_ID" --num-shards "$SLURM_ARRAY_TASK_COUNT" ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"}
+    --shard-id "$SLURM_ARRAY_TASK_ID" --num-shards "$SLURM_ARRAY_TASK_COUNT" ${BATCH_SIZE:+--batch-size "$BATCH_SIZE"} \
+    ${FEATURES:+--features "$FEATURES"}
 elif [ "${RECSYS24_MERGE:-0}" = 1 ]; then           # after the array
   exec "$PY" -m recsys24 predict-merge --data "$DATA" --split "$SPLIT" --out "$OUT" \
     --make-submission --submission "$SUBMISSION"
