@@ -59,12 +59,14 @@ def test_overrides_are_read_as_the_field_types_want():
 def test_a_config_folder_that_is_not_there_names_the_key_and_the_override_that_sets_it(cli, tiny, tmp_path):
     run, missing = tmp_path / "run", tmp_path / "no-such-dir"
     line = error_line(cli("train", "--config", CGH, "--output", run, f"train.train_data={missing}"))
-    assert line == f"error: train.train_data: {missing}: no such folder (set it with train.train_data=PATH)"
+    assert line == (f"error: train.train_data: {missing}: no such folder (set it with train.train_data=PATH, "
+                    "a `recsys24 prepare` folder)")
     prepared = tiny["prepared"].path
     line = error_line(cli("train", "--config", CGH.with_name("cgh_f.yaml"), "--output", run,
                           f"train.train_data={prepared}", f"train.valid_data={prepared}",
                           f"train.train_features={prepared}", f"train.valid_features={missing}"))
-    assert line == f"error: train.valid_features: {missing}: no such folder (set it with train.valid_features=PATH)"
+    assert line == (f"error: train.valid_features: {missing}: no such folder (set it with "
+                    "train.valid_features=PATH, a `recsys24 features` folder)")
     raw = tiny["root"] / "data"  # there, but not what the key wants: the key, then what to do
     line = error_line(cli("train", "--config", CGH, "--output", run, f"train.train_data={raw}",
                           "train.valid_data=null"))

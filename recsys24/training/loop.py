@@ -112,7 +112,8 @@ def check_data_paths(config: Config) -> None:
         path = getattr(config.train, key.split(".", 1)[1])
         if path and not Path(path).is_dir():
             what = "not a folder" if Path(path).exists() else "no such folder"
-            raise DataError(f"{key}: {path}: {what} (set it with {key}=PATH)")
+            made_by = "recsys24 features" if key.endswith("_features") else "recsys24 prepare"
+            raise DataError(f"{key}: {path}: {what} (set it with {key}=PATH, a `{made_by}` folder)")
 
 
 def _open_configured(key: str, path: str):
