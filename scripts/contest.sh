@@ -15,7 +15,9 @@
 #   CGHF_OVERRIDES   more section.key=value overrides of it, space-separated (e.g. "train.steps=20000")
 #   RANK_ARGS        more options of both `rank train` runs (e.g. "--sample 0.2 --rounds 1000")
 #   SLURM=1          train and score CGh-f through sbatch slurm/train.sh and slurm/predict.sh (GPU nodes;
-#                    the script waits for the jobs); SHARDS: predict shards per split (default 4)
+#                    the script waits for the jobs); SHARDS: predict shards per split (default 4);
+#                    TRAIN_SBATCH_ARGS: sbatch options of the training job (e.g. "--nodes=2");
+#                    SBATCH_ARGS: of the predict jobs (as slurm/predict.sh reads it)
 #   RECSYS24_PYTHON  the Python that has recsys24 (default: ./.venv, made on first use)
 set -euo pipefail
 usage="usage: bash scripts/contest.sh DATA TESTSET OUT"
@@ -65,7 +67,8 @@ train_args=("$CGHF_CONFIG" --output "$RUN" train.train_data="$PREP/train" train.
 if done_already "$RUN/summary.json"; then
   :
 elif [ "${SLURM:-0}" = 1 ]; then
-  sbatch --wait slurm/train.sh "${train_args[@]}"
+  read -r -a train_sbatch <<< "${TRAIN_SBATCH_ARGS:-}"
+  sbatch --wait "${train_sbatch[@]}" slurm/train.sh "${train_args[@]}"
   [ -f "$RUN/summary.json" ] || { echo "$RUN: the job stopped before the end (requeued?); rerun this script" >&2
                                   exit 1; }
 else
