@@ -74,6 +74,11 @@ def test_bad_downloads_are_refused_in_one_line_naming_the_path(official, cli, tm
     (bare / "test").mkdir(parents=True)
     assert error_line(cli("layout", "--data", data, "--testset", bare, "--out", out)) == (
         f"error: {bare}: not an EB-NeRD download, no articles.parquet (--testset)")
+    wrong = Path(shutil.copytree(testset, tmp_path / "wrong"))
+    pl.read_parquet(testset / "articles.parquet").with_columns(pl.col("article_id").cast(pl.Int64)).write_parquet(
+        wrong / "articles.parquet")
+    assert error_line(cli("layout", "--data", data, "--testset", wrong, "--out", out)) == (
+        f"error: {wrong / 'articles.parquet'}: column 'article_id' has dtype Int64, expected Int32")
     assert error_line(cli("layout", "--data", data, "--testset", data, "--out", out)) == (
         f"error: {data}: given as both --data and --testset")
     no_test = Path(shutil.copytree(data, tmp_path / "no_test"))

@@ -58,11 +58,13 @@ def _download(folder: str | Path, option: str) -> tuple[Path, list[str]]:
 def union_articles(data_articles: Path, testset_articles: Path) -> pl.DataFrame:
     """Both downloads' articles, one row per ``article_id``, sorted by id; the testset's row wins on a shared id.
 
-    The testset is the later snapshot (it was released with the test week): an
-    article in both carries its newer ``last_modified_time``, edits and totals
-    there, and the test split must be scored against exactly the rows the
-    organisers shipped with it; train and validation only read an article's
-    text and times, which a later snapshot keeps.
+    The test split must be scored against exactly the rows the organisers
+    shipped with it, so those win. Every split then reads one snapshot of an
+    article: the article-level features (``total_inviews``, ``total_pageviews``,
+    ... in :mod:`recsys24.features.articles`) mean the same in the train rows a
+    ranker learns from and the test rows it scores. Where the two downloads
+    disagree on an id, train and validation see the testset's later totals;
+    ``--drop article`` leaves that family out of a ranker if that matters.
 
     >>> a = pl.DataFrame({"article_id": [1, 2], "title": ["old", "two"]})
     >>> t = pl.DataFrame({"article_id": [1, 3], "title": ["new", "three"]})
