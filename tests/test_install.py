@@ -78,7 +78,7 @@ def test_an_installed_wheel_runs_synth_prepare_train_predict_from_another_folder
     run([recsys24, "synth", "data", "--preset", "tiny", "--seed", "1", "--splits", "train,validation"], here, env)
     for split in ("train", "validation"):
         run([recsys24, "prepare", "--data", "data", "--split", split, "--out", f"prepared/{split}"], here, env)
-    said = run([recsys24, "train", "--config", "configs/tiny/cgh_d.yaml", "--output", "run",  # the README's path
+    said = run([recsys24, "train", "--config", "configs/tiny/cgh_d.yaml", "--output", "run",  # as docs/models.md
                 "train.train_data=prepared/train", "train.valid_data=prepared/validation", "train.steps=2",
                 "train.micro_batch=4", "train.warmup_steps=1", "train.eval_every=2", "train.save_every=2",
                 "train.log_every=1", "train.eval_impressions=16"], here, env)

@@ -16,7 +16,7 @@ from recsys24.progress import Progress, console, log, plural
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--splits", default=",".join(S.SPLITS), show_default=True, help="Comma-separated splits to write.")
 @click.option("--click-model", default="category", show_default=True,
-              help="What drives clicks (README, 'Synthetic EB-NeRD'): category (preference + age + popularity), "
+              help="What drives clicks (docs/data.md, 'Synthetic EB-NeRD'): category (preference + age + popularity), "
                    "burst (short popularity bursts), fatigue (exposure fatigue + drifting interests) or topic "
                    "(topic/entity affinity).")
 @click.option("--history", type=click.Choice(["independent", "overlapping"]), default="independent",

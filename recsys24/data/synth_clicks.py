@@ -1,7 +1,7 @@
 """The click models of the synthetic EB-NeRD: what makes a reader click, one class each.
 
 Every model is a softmax over an impression's in-view candidates of a logit
-``utility(user, article, time)``; they differ in *what* drives it (the README,
+``utility(user, article, time)``; they differ in *what* drives it (docs/data.md,
 "Synthetic EB-NeRD", gives each formula):
 
 * ``category`` (the default, the data the demo was built on): the reader's

@@ -3,7 +3,7 @@
 Each family function gets a :class:`Piece` (the rows, their candidates, the
 split-level tables) and returns ``{feature name: float32 array}``, one value
 per (row, in-view candidate) in behaviors and in-view order. The exact
-definitions are in the README ("Features"); the names are in :data:`FAMILIES`.
+definitions are in docs/features.md ("The feature table"); the names are in :data:`FAMILIES`.
 No family reads ``article_ids_clicked``, ``next_*`` or any other column the test
 split lacks.
 """
