@@ -96,6 +96,39 @@ def test_memory_estimate_refuses_before_reading_and_names_a_sample_that_fits():
     assert require_fit(smaller, sample, limit) <= limit < whole.bytes()
 
 
+def test_a_full_split_over_its_memory_is_stored_dense_when_that_fits_and_refused_when_not():
+    """The contest's train split (133M + 7M candidates) within 16 GB: LightGBM's bins stored dense, unless the
+    user chose the storage; the defaults are kept when they fit."""
+    from types import SimpleNamespace
+
+    from recsys24.ranking import lgbm
+    from recsys24.ranking.train import RankTraining, check_memory
+
+    rows = SimpleNamespace(train_candidates=133_000_000, valid_candidates=7_000_000, names=["f"] * 52,
+                           piece=4_000_000)
+    params = lgbm.check_params({})
+    need, fitting = check_memory(rows, RankTraining(memory=16e9), params)
+    assert fitting == {**params, "is_enable_sparse": False} and need <= 16e9
+    need, fitting = check_memory(rows, RankTraining(memory=24e9), params)
+    assert fitting == params and 16e9 < need <= 24e9
+    chosen = RankTraining(memory=16e9, params={"is_enable_sparse": True})
+    with pytest.raises(Recsys24Error, match="--sample 0.9"):
+        check_memory(rows, chosen, lgbm.check_params(chosen.params))
+
+
+def test_dense_bin_storage_learns_the_model_of_sparse_storage(feats):
+    from recsys24.ranking import lgbm
+    from recsys24.ranking.data import PieceReader, select
+
+    fs = open_features(feats / "train")
+    selection = select(fs)
+    params = lgbm.check_params({"num_threads": 2})
+    models = [lgbm.fit([(selection, PieceReader(fs, fs.names, selection=selection))], None, fs.names, [],
+                       {**params, **storage}, 8)[0] for storage in ({}, {"is_enable_sparse": False})]
+    x = PieceReader(fs, fs.names, selection=selection).matrix(0)
+    assert np.array_equal(models[0].predict(x), models[1].predict(x))
+
+
 def test_rank_train_over_its_memory_is_one_line_and_writes_nothing(feats, cli, tmp_path):
     out = tmp_path / "ranker"
     result = cli("rank", "train", "--features", feats / "train", "--valid-features", feats / "validation",

@@ -67,6 +67,21 @@ def check_params(params: dict, seed: int = 0) -> dict:
     return full
 
 
+def storage_chosen(params: dict) -> bool:
+    """Whether the user's ``params`` set how LightGBM stores the bins (``is_enable_sparse`` or an alias)."""
+    import lightgbm as lgb
+
+    return bool(lgb.basic._ConfigAliases.get("is_enable_sparse") & set(params))
+
+
+def stored_dense(params: dict) -> bool:
+    """Whether LightGBM's full ``params`` store every feature's bins dense."""
+    import lightgbm as lgb
+
+    return any(str(params[k]).lower() in ("false", "0") for k in lgb.basic._ConfigAliases.get("is_enable_sparse")
+               if k in params)
+
+
 def _first_line(err: BaseException) -> str:
     text = str(err).strip()
     return text.splitlines()[0] if text else type(err).__name__

@@ -8,7 +8,12 @@ its constants were measured on the synthetic ``small`` and ``large`` splits
 
 - LightGBM never holds the raw float32 matrix: it bins one features piece at a
   time (``lightgbm.Sequence``), about one byte per value, and while boosting
-  keeps per row gradients, hessians, scores and bagging indices;
+  keeps per row gradients, hessians, scores and bagging indices, and, with its
+  default sparse storage, a row-wise copy of the bundled mostly-zero features
+  for its column-wise histograms; stored dense, that copy is not made (13 bytes
+  less per candidate, rounds about 25% slower on the features' real pieces:
+  ``benchmarks/bench_lgbm_memory.py --from``), so a run over its budget is
+  stored dense before it is refused;
 - CatBoost takes the whole matrix at once (its ``Pool`` copies it before
   quantizing), so it needs the raw float32 matrix about twice over.
 """
@@ -24,6 +29,8 @@ BASE_BYTES = 1.0 * GB  # the interpreter and libraries, the selection's per-row 
 BIN_BYTES = 1.0  # per value of LightGBM's binned copy (one byte per bin index) ...
 LABEL_BYTES = 4  # ... and per row (its float label)
 LIGHTGBM_ROW_BYTES = 60  # per training candidate while boosting: gradients, hessians, scores, bagging, partitions
+LIGHTGBM_DENSE_SAVES = 13  # ... of which the row-wise copy of the sparse features (none with dense storage)
+LIGHTGBM_DENSE_BIN_BYTES = 2  # per candidate: the dense bins of the mostly-zero features, beyond the sparse ones
 LIGHTGBM_VALID_ROW_BYTES = 72  # per early-stopping candidate: scores, the per-round AUC's arrays, the best copy
 PIECE_COPIES = 3  # a piece being read: Arrow's columns, polars' frame, the float32 matrix
 CATBOOST_VALUE_BYTES = 9  # per value: our float32 matrix, CatBoost's float32 copy, its quantized byte
@@ -39,6 +46,7 @@ class Footprint:
     valid: int  # early-stopping candidates
     features: int  # columns, stacked scores included
     piece: int  # candidates of the largest features piece (read whole)
+    dense: bool = False  # LightGBM stores every feature's bins dense (``is_enable_sparse=false``)
 
     def bytes(self) -> float:
         """Estimated peak resident bytes: what is held, plus the larger of reading a piece and boosting.
@@ -51,8 +59,10 @@ class Footprint:
         reading = self.piece * self.features * 4 * PIECE_COPIES
         if self.learner == "catboost":
             return BASE_BYTES + reading + rows * (self.features * CATBOOST_VALUE_BYTES + CATBOOST_ROW_BYTES)
-        boosting = self.train * LIGHTGBM_ROW_BYTES + self.valid * LIGHTGBM_VALID_ROW_BYTES
-        return BASE_BYTES + rows * (self.features * BIN_BYTES + LABEL_BYTES) + max(reading, boosting)
+        row_bytes = LIGHTGBM_ROW_BYTES - (LIGHTGBM_DENSE_SAVES if self.dense else 0)
+        boosting = self.train * row_bytes + self.valid * LIGHTGBM_VALID_ROW_BYTES
+        binned = self.features * BIN_BYTES + LABEL_BYTES + (LIGHTGBM_DENSE_BIN_BYTES if self.dense else 0)
+        return BASE_BYTES + rows * binned + max(reading, boosting)
 
 
 def available_bytes() -> float:
@@ -72,7 +82,7 @@ def require_fit(footprint: Footprint, sample: float, limit: float | None = None)
     need = footprint.bytes()
     if need <= limit:
         return need
-    fixed = Footprint(footprint.learner, 0, 0, footprint.features, footprint.piece).bytes()
+    fixed = Footprint(footprint.learner, 0, 0, footprint.features, footprint.piece, footprint.dense).bytes()
     fits = sample * (limit - fixed) / (need - fixed) if limit > fixed else 0.0
     fits = int(fits * 100) / 100  # floored to a hundredth, so that it does fit
     advice = (f"--sample {fits:.2f} fits" if fits >= 0.01 else

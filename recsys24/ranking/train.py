@@ -170,13 +170,27 @@ def choose_rows(train: list[FeatureSet], valid: FeatureSet | None, scores: dict[
     return rows
 
 
-def check_memory(rows: Rows, how: RankTraining) -> float:
-    """The estimated peak bytes of the run (its refit included); refuses one over ``how.memory``."""
+def check_memory(rows: Rows, how: RankTraining, params: dict) -> tuple[float, dict]:
+    """The estimated peak bytes of the run (its refit included) and the learner's parameters to run it with.
+
+    A LightGBM run over ``how.memory`` with its default sparse storage, and
+    within it with dense storage, is stored dense (unless the user set the
+    storage); one over it either way is refused.
+    """
     n_train, n_valid, n = rows.train_candidates, rows.valid_candidates, len(rows.names)
-    fits = [Footprint(how.learner, n_train, n_valid, n, rows.piece)]
-    if how.refit:
-        fits.append(Footprint(how.learner, n_train + n_valid, 0, n, rows.piece))
-    return max(require_fit(f, how.sample, how.memory) for f in fits)
+
+    def need(dense: bool) -> float:
+        fits = [Footprint(how.learner, n_train, n_valid, n, rows.piece, dense)]
+        if how.refit:
+            fits.append(Footprint(how.learner, n_train + n_valid, 0, n, rows.piece, dense))
+        return max(require_fit(f, how.sample, how.memory) for f in fits)
+
+    if how.learner != "lightgbm" or lgbm.storage_chosen(how.params):
+        return need(dense=lgbm.stored_dense(params)), params
+    try:
+        return need(dense=False), params
+    except Recsys24Error:
+        return need(dense=True), {**params, "is_enable_sparse": False}
 
 
 def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | None = None,
@@ -199,9 +213,13 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
     log(f"choosing {how.sample:.0%} of impressions from the behaviors files")
     rows = choose_rows(train, valid, scores, how)
     release_freed_memory()
-    need = check_memory(rows, how)
+    need, fitting = check_memory(rows, how, params)
     n_train, n_valid = rows.train_candidates, rows.valid_candidates
-    log(f"{how.learner}: {n_train:,} training and {n_valid:,} early-stopping candidates, about {need / 1e9:.1f} GB")
+    dense = (", every feature's bins stored dense to fit the memory (rounds about 25% slower)"
+             if fitting != params else "")
+    params = fitting
+    log(f"{how.learner}: {n_train:,} training and {n_valid:,} early-stopping candidates, about {need / 1e9:.1f} GB"
+        f"{dense}")
 
     def parts(selections: list[Selection]):
         return [(s, PieceReader(s.features, rows.names, s.scores, selection=s)) for s in selections]
