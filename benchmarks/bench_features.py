@@ -49,6 +49,8 @@ def main() -> None:
     ap.add_argument("--samples", default="1.0,0.2", help="impression samples the ranker is trained on, in turn")
     ap.add_argument("--predict-sample", type=float, default=None, help="the sample whose ranker scores test")
     ap.add_argument("--rounds", type=int, default=300)
+    ap.add_argument("--learning-rate", type=float, default=0.1,
+                    help="a lower rate keeps the validation AUC rising longer, so the ranker keeps more trees")
     ap.add_argument("--skip", default="", help="comma-separated steps to skip (features-test, features-train, "
                                                "rank-train, rank-predict), e.g. to rerun one step")
     args = ap.parse_args()
@@ -79,7 +81,7 @@ def main() -> None:
             continue
         seconds, rss = run_child(["rank", "train", "--features", str(args.work / "features" / "train"),
                                   "--sample", str(sample), "--holdout", "0.05", "--rounds", str(args.rounds),
-                                  "--param", "learning_rate=0.1", "--out", str(ranker)])
+                                  "--param", f"learning_rate={args.learning_rate:g}", "--out", str(ranker)])
         spec = json.loads((ranker / "ranker.json").read_text())
         print(f"rank train --sample {sample:g}: {spec['train_candidates']:,} candidates, best round "
               f"{spec['best_iteration']} of {args.rounds}, {seconds:.1f} s (selecting + binning + boosting "

@@ -86,7 +86,8 @@ def rank():
               help="Stop after this many rounds without a better validation AUC.")
 @click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="A parameter of the learner.")
 @click.option("--memory", type=click.FloatRange(0, min_open=True), default=None,
-              help="GB the run may use [default: what the machine has available]; a run estimated above it is "
+              help="GB the run may use [default: what the machine has available, at most 2/3 of its memory]; a "
+                   "LightGBM run estimated above it stores its bins dense, one still above it is "
                    "refused before reading, naming the --sample that fits.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def rank_train(features_dirs, valid_features, out, score_specs, learner, loss, sample, holdout, refit, drop, rounds,
