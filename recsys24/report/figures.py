@@ -75,7 +75,7 @@ def zoomed_limits(values: np.ndarray, fraction: bool = False) -> tuple[float, fl
     if values.size == 0:
         return 0.0, 1.0
     lo, hi = float(values.min()), float(values.max())
-    if lo >= 0 and (hi == 0 or lo < 0.5 * hi):
+    if lo >= 0 and (hi == 0 or lo < 0.5 * hi or lo == hi):  # one value alone: a bar from 0
         lo, hi = 0.0, hi * 1.1 or 1.0
     else:
         pad = max((hi - lo) / 2, abs(hi) * 1e-4, 1e-9)
@@ -137,6 +137,8 @@ def _number_panels(table: pl.DataFrame, metrics: list[str], colours: dict, title
         _label_bars(ax, y, values, bar_colours, lo, hi)
         ax.set_title(metric_title(metric))
         ax.tick_params(axis="x", labelsize="small")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+        ax.xaxis.get_major_formatter().set_useOffset(False)  # 0.989, not 1e-3 + 0.988
     for ax in axes.flat[len(metrics):]:
         ax.set_visible(False)
     axes[0, 0].set_yticks(y, names)
@@ -153,7 +155,7 @@ def _grouped_bars(ax, labels: list[str], series: dict[str, np.ndarray], colours:
     for i, (name, values) in enumerate(series.items()):
         ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=colours[name],
                edgecolor="0.3" if name in REFERENCE_COLOURS else None, linewidth=0.6)
-    long = max((len(label) for label in labels), default=0) > 6
+    long = sum(len(label) + 2 for label in labels) > 60  # the labels would not fit side by side
     ax.set_xticks(x, labels, rotation=30 if long else 0, ha="right" if long else "center")
     top = max((float(np.nanmax(v)) for v in series.values() if len(v)), default=1.0)
     ax.set_ylim(0, min(1.0, top * 1.1) or 1.0)
