@@ -68,10 +68,13 @@ VALIDATION_EVERY_S = 15.0  # a validation pass (a minute or more on a CPU) print
 def step_news(values: dict) -> str:
     """The metrics of a logged step that its progress line shows.
 
-    >>> step_news({"loss": 0.69314, "lr": 0.002, "samples_per_s": 41.7, "val_auc": 0.57123, "val_mrr": 0.3})
-    'loss=0.6931 lr=0.002 val_auc=0.5712'
+    >>> step_news({"loss": 0.69314, "lr": 0.002, "samples_per_s": 41.7})
+    'loss=0.6931 lr=0.002'
+    >>> step_news({"loss": 0.69314, "lr": 0.002, "val_loss": 0.5, "val_auc": 0.57123, "val_mrr": 0.3})
+    'loss=0.6931 val_loss=0.5 val_auc=0.5712'
     """
-    return " ".join(f"{k}={values[k]:.4g}" for k in SHOWN_METRICS if k in values)
+    shown = [k for k in SHOWN_METRICS if k in values and not (k == "lr" and "val_auc" in values)]  # room
+    return " ".join(f"{k}={values[k]:.4g}" for k in shown)
 
 
 def _evaluate(model, collator, sample: pl.DataFrame, per_batch: int, device, is_main: bool = True) -> dict:
