@@ -107,7 +107,8 @@ class Progress:
 
     label: what runs (``predict shard 0/1``); unit: what is counted
     (``impressions``, ``steps``); total: known up front, or given with each call;
-    enabled: False draws and prints nothing (e.g. on ranks other than 0).
+    enabled: False draws and prints nothing (e.g. on ranks other than 0);
+    bar: False prints the plain lines even on a terminal (a step inside another bar).
     The rate counts from the first call, so work skipped by a resumed run
     (reported in that first call) does not inflate it. Use as a context manager::
 
@@ -116,7 +117,7 @@ class Progress:
     """
 
     def __init__(self, label: str, unit: str = "rows", total: int | None = None, *, enabled: bool = True,
-                 out: Console | None = None, every_share: float | None = None, every_s: float | None = None,
+                 bar: bool = True, out: Console | None = None, every_share: float | None = None, every_s: float | None = None,
                  quiet_s: float | None = None, clock: Callable[[], float] = time.monotonic):
         self.label, self.unit, self.total, self.enabled = label, unit, total, enabled
         self.console = out or console
@@ -125,7 +126,7 @@ class Progress:
         self.every_s = EVERY_S if every_s is None else every_s
         self.quiet_s = QUIET_S if quiet_s is None else quiet_s
         self.clock = clock
-        self.terminal = enabled and self.console.is_terminal
+        self.terminal = enabled and bar and self.console.is_terminal
         self.done = 0
         self._start: tuple[float, int] | None = None  # (time, done) of the first call
         self._printed: tuple[float, int] | None = None  # (time, share step) of the last plain line

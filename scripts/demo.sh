@@ -4,6 +4,7 @@
 source "$(dirname "$0")/lib.sh"
 RUN="${DEMO_DIR:-demo_run}"
 export OMP_NUM_THREADS="${OMP_NUM_THREADS:-2}"
+mkdir -p "$RUN/results"  # what the closing summary reprints
 
 step "1. synthetic EB-NeRD demo data"
 recsys24 synth "$RUN/data" --preset demo --seed 0
@@ -19,14 +20,14 @@ for name in random popular category freshness inview-count; do
   scores+=(--scores "$name=$RUN/scores/validation/$name.parquet")
 done
 recsys24 evaluate "${scores[@]}" --data "$RUN/data" --split validation
-best=$(for name in random popular category freshness inview-count; do
+baseline=$(for name in random popular category freshness inview-count; do
   printf '%s ' "$name"
   recsys24 evaluate --scores "$RUN/scores/validation/$name.parquet" --data "$RUN/data" --split validation --json \
     | python -c 'import json,sys; print(json.load(sys.stdin)["auc"])'
 done | sort -k2 -g | tail -n 1 | cut -d' ' -f1)
-step "4. contest zip of the best baseline ($best) on the test split"
-recsys24 predict --model "baseline:$best" --data "$RUN/prepared" --split test --out "$RUN/scores/test-$best" \
-  --make-submission --submission "submission/baseline-$best.zip"
+step "4. contest zip of the best baseline ($baseline) on the test split"
+recsys24 predict --model "baseline:$baseline" --data "$RUN/prepared" --split test --out "$RUN/scores/test-$baseline" \
+  --make-submission --submission "submission/baseline-$baseline.zip"
 
 step "5. train a tiny CGc and a tiny CGh (prompt d) with DeepSpeed on CPU"
 for arch in cgc cgh; do
@@ -110,19 +111,24 @@ rankers=(--scores "ranker (stacked)=$RUN/rankers/stacked/scores/validation/score
 cgh_valid=(--scores "tiny CGh-f=$RUN/runs/tiny_cgh_f/scores/validation/scores.parquet"
            --scores "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet")
 echo "Whole validation split (the stacked ranker, the blend and the refit fitted on 80% of these users: in sample there):"
-recsys24 evaluate "${rankers[@]}" "${cgh_valid[@]}" "${scores[@]}" --data "$RUN/data" --split validation
+recsys24 evaluate "${rankers[@]}" "${cgh_valid[@]}" "${scores[@]}" --data "$RUN/data" --split validation \
+  | tee "$RUN/results/validation.txt"
 echo "The held-out 20% of validation users, out of sample for every row:"
 holdout="$RUN/rankers/stacked/holdout_users.parquet"
-recsys24 evaluate "${rankers[@]}" "${cgh_valid[@]}" --scores "category=$RUN/scores/validation/category.parquet" \
-  --data "$RUN/data" --split validation --users "$holdout"
+holdout_scores=("${rankers[@]}" "${cgh_valid[@]}" --scores "category=$RUN/scores/validation/category.parquet")
+[ "$baseline" = category ] || holdout_scores+=(--scores "$baseline=$RUN/scores/validation/$baseline.parquet")
+recsys24 evaluate "${holdout_scores[@]}" --data "$RUN/data" --split validation --users "$holdout" \
+  | tee "$RUN/results/holdout.txt"
 
 step "11. the contest submission from the best of them on the held-out users"
-auc() { recsys24 evaluate --scores "$1" --data "$RUN/data" --split validation --users "$holdout" --json \
-  | python -c 'import json,sys; print(json.load(sys.stdin)["auc"])'; }
+recsys24 evaluate "${holdout_scores[@]}" --data "$RUN/data" --split validation --users "$holdout" --json \
+  > "$RUN/results/holdout.json"
+held_out_auc() { python -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["auc"])' \
+  "$RUN/results/holdout.json" "$1"; }
 best=$(for name in features refit stacked blend; do
-  file="$RUN/rankers/$name/scores/validation/scores.parquet"
-  [ "$name" = blend ] && file="$RUN/rankers/blend/scores/validation.parquet"
-  printf '%s %s\n' "$name" "$(auc "$file")"
+  label="ranker ($name)"
+  [ "$name" = blend ] && label=blend
+  printf '%s %s\n' "$name" "$(held_out_auc "$label")"
 done | sort -k2 -g | tail -n 1 | cut -d' ' -f1)
 echo "the best on the held-out users: $best"
 case "$best" in
@@ -149,3 +155,19 @@ recsys24 report "ranker (features)=$RUN/rankers/features" "ranker (stacked)=$RUN
   "CatBoost (features)=$RUN/rankers/catboost" \
   "tiny CGh-f=$RUN/runs/tiny_cgh_f/scores/validation" "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation" "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation" \
   "${items[@]}" --data "$RUN/data" --split validation --out "$RUN/report"
+
+step "Done: the results, the zip to submit, the report"
+echo "Whole validation split (the stacked ranker, the blend and the refit are in sample on 80% of its users):"
+cat "$RUN/results/validation.txt"
+echo "Held-out 20% of validation users (out of sample for every model: the fair comparison):"
+cat "$RUN/results/holdout.txt"
+best_label="ranker ($best)"
+[ "$best" = blend ] && best_label=blend
+printf 'Submit: submission/predictions.zip = %s, the best of the rankers and the blend on the held-out users (AUC %.4f)\n' \
+  "$best_label" "$(held_out_auc "$best_label")"
+echo "The other zips (a single model or a baseline each, for comparison; not to submit):"
+printf '  %-34s %s (held-out AUC %.4f)\n' \
+  "submission/baseline-$baseline.zip" "the best heuristic baseline, $baseline" "$(held_out_auc "$baseline")" \
+  "submission/cgh_d.zip" "the tiny CGh-d alone" "$(held_out_auc "tiny CGh-d")" \
+  "submission/cgh_f.zip" "the tiny CGh-f alone" "$(held_out_auc "tiny CGh-f")"
+echo "Report: $RUN/report/index.html (open it in a browser)"

@@ -110,12 +110,66 @@ def test_throughput_is_the_median_after_the_warm_up_step():
 
 
 def test_each_item_keeps_its_colour_in_every_figure_and_axes_zoom_to_the_values():
+    import matplotlib.colors as mcolors
     import numpy as np
 
     from recsys24.report.figures import REFERENCE_COLOURS, item_colours, zoomed_limits
 
-    colours = item_colours(["CGh", "popular", "random"])
-    assert len({colours[n] for n in ("CGh", "popular", "random")} | set(REFERENCE_COLOURS.values())) == 5
+    names = [f"item {i}" for i in range(16)]
+    colours = item_colours(names)
+    rgb = [mcolors.to_rgb(colours[n]) for n in names]
+    assert len(set(rgb) | {mcolors.to_rgb(c) for c in REFERENCE_COLOURS.values()}) == 16 + len(REFERENCE_COLOURS)
+    # no item is grey, so none looks like the candidate pool or the clicked articles
+    assert all(max(c) - min(c) > 0.05 for c in rgb)
     lo, hi = zoomed_limits(np.array([0.9912, 0.9934, 0.9941]))
     assert 0.98 < lo < 0.9912 and 0.9941 < hi < 1.0
     assert zoomed_limits(np.array([0.1, 0.6]))[0] == 0.0
+    # shares and probabilities: never past 1 or below 0, however the values are padded
+    lo, hi = zoomed_limits(np.array([0.5, 0.99]), fraction=True)
+    assert 0 < lo < 0.5 and hi == 1.0 and zoomed_limits(np.array([0.5, 0.99]))[1] > 1.2  # unbounded: past 1
+    assert zoomed_limits(np.array([0.9990, 0.9999]), fraction=True)[1] == 1.0
+
+
+def _fake_ranker(root, name, split, rounds, auc_at):
+    """A ranker folder as `recsys24 rank train` leaves it: ranker.json, one metrics.jsonl line per boosting
+    round, scores of the split."""
+    ranker = root / name
+    (ranker / "scores").mkdir(parents=True)
+    (ranker / "ranker.json").write_text(json.dumps({"learner": "lightgbm"}))
+    lines = [{"step": r, "val_auc": auc_at(r)} for r in range(1, rounds + 1)]
+    (ranker / "metrics.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
+    run_baseline("popular", split, ranker / "scores" / "validation.parquet", seed=rounds)
+    return ranker
+
+
+def test_rankers_rounds_have_their_own_chart_and_many_items_fold_away(demo_data, tmp_path):
+    """A ranker's boosting rounds are not drawn or counted as training steps; a report of more than
+    MAX_ITEMS items draws its line charts for the best MAX_ITEMS by AUC and folds the others' away."""
+    from recsys24.report import build_report, resolve_item
+    from recsys24.report.figures import MAX_ITEMS
+
+    split = open_split(demo_data, "validation")
+    run = _fake_run(tmp_path, "run", "random", 1, split, 1000, "scores/validation.parquet")
+    ranker = _fake_ranker(tmp_path, "ranker", split, 40, lambda r: 0.6 + r / 1000)
+    specs = [f"run={run}", f"ranker={ranker}"]
+    for i, name in enumerate(["random", "popular", "freshness", "inview-count", "category"]):
+        path = tmp_path / f"{name}.parquet"
+        run_baseline(name, split, path, seed=i)
+        specs.append(f"{name}={path}")
+    out = tmp_path / "report"
+    build_report([resolve_item(s, "validation") for s in specs], split, out)
+
+    curves = pl.read_csv(out / "curves.csv")
+    assert set(curves.filter(pl.col("unit") == "round")["item"]) == {"ranker"}
+    assert set(curves.filter(pl.col("unit") == "step")["item"]) == {"run"}
+    eff = pl.read_csv(out / "efficiency.csv").filter(pl.col("item").is_in(["run", "ranker"])).sort("item")
+    assert eff.select("item", "steps", "rounds").rows() == [("ranker", None, 40), ("run", 6, None)]
+    assert (out / "curves.png").is_file() and (out / "rounds.png").is_file()
+
+    html = (out / "index.html").read_text()
+    assert len(specs) > MAX_ITEMS and (out / "age.png").is_file() and (out / "age_2.png").is_file()
+    # the first chart is shown, the rest on request: those of the lowest AUCs
+    folded = re.search(r"<details><summary>([^<]*)</summary><img src='age_2.png'", html)
+    assert folded and "<img src='age.png'" in html.replace(folded.group(0), "")
+    worst = pl.read_csv(out / "accuracy.csv").sort("auc")["item"][0]
+    assert folded.group(1).endswith(f": {worst}")

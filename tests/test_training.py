@@ -100,7 +100,8 @@ def test_the_exported_model_is_the_best_checkpoint_by_validation_auc(trained, pr
 
 
 def test_a_log_file_gets_plain_progress_lines_and_a_rounded_summary(trained):
-    """Not a terminal (SLURM, a pipe): timestamped progress lines, no ANSI codes, nothing wrapped."""
+    """Not a terminal (SLURM, a pipe): timestamped progress lines of at most 120 characters, no ANSI codes,
+    nothing wrapped."""
     import re
 
     text = (trained.parent / "full.log").read_text()
@@ -108,8 +109,12 @@ def test_a_log_file_gets_plain_progress_lines_and_a_rounded_summary(trained):
     lines = text.splitlines()
     steps = [line for line in lines if re.match(r"\d\d:\d\d:\d\d train: \d+/24 steps \(\d+%\)", line)]
     assert len(steps) >= 6  # every logged step (4, 8, ...) at least
-    # a logged step's metrics stay on its progress line, however long it gets
+    # a logged step's main metrics are on its progress line (all of them in metrics.jsonl), and no line is long
     assert any(line.split(" train: ")[1].startswith("24/24 steps (100%)") and "val_auc=" in line for line in steps)
+    assert max(len(line) for line in lines) <= 120, max(lines, key=len)
+    # each validation pass (steps 0, 12 and 24) says that it starts: it may take minutes
+    assert sum(re.match(r"\d\d:\d\d:\d\d train: validation on 96 impressions$", line) is not None
+               for line in lines) == 3
     summary = json.loads((trained / "summary.json").read_text())
     best = f"best validation AUC {summary['best_val_auc']:.4f} at step {summary['best_checkpoint'][4:]})"
     assert any(line.startswith("trained 24 steps -> ") and line.endswith(best) for line in lines), text[-2000:]

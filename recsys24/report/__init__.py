@@ -13,10 +13,14 @@
 - ``behaviour_age.csv`` / ``behaviour_position.csv`` / ``top1_category.csv``:
   model behaviour (see ``report.tables``);
 - ``curves.csv`` / ``efficiency.csv``: from the run folders' metrics.jsonl and
-  model folders (null, "n/a" on the page, for bare scores files);
+  model folders (null, "n/a" on the page, for bare scores files); a ranker
+  folder's steps are boosting rounds (``unit`` = round, the ``rounds`` column),
+  drawn in a chart of their own;
 - ``importance.csv``: the top features of each ranker item (a ``recsys24 rank
   train`` folder holding ``scores/<split>.parquet``) by share of gain;
-- one PNG per figure.
+- one PNG per figure; a line or grouped-bar chart shows the best
+  ``figures.MAX_ITEMS`` items by AUC, and the others' charts are folded away
+  under it (``NAME_2.png``...).
 
 Items: see ``report.items``.
 """
@@ -43,6 +47,25 @@ __all__ = ["Item", "build_report", "resolve_item"]
 def _write_csv(df: pl.DataFrame, path: Path) -> None:
     with atomic_path(path) as tmp:
         df.write_csv(tmp)
+
+
+def _item_groups(name: str, table: pl.DataFrame, order: list[str], draw, out: Path) -> list:
+    """Charts of ``table`` for :data:`F.MAX_ITEMS` of its items each, in ``order``: ``name.png`` for the
+    first, ``name_2.png``... for the rest, which the page folds away (see ``html.page``). Rows of other
+    items (the candidate pool) are in every chart."""
+    present = set(table["item"].to_list())
+    mine = [n for n in order if n in present]
+    groups = [mine[i:i + F.MAX_ITEMS] for i in range(0, len(mine), F.MAX_ITEMS)] or [[]]
+    shown, folded = [], []
+    for i, group in enumerate(groups):
+        file = f"{name}.png" if i == 0 else f"{name}_{i + 1}.png"
+        part = table.filter(pl.col("item").is_in(group) | ~pl.col("item").is_in(order))
+        if draw(part, out / file):
+            (shown if i == 0 else folded).append(file)
+    if folded:
+        others = ", ".join(mine[F.MAX_ITEMS:])
+        return shown + [(f"The same chart for the other items: {others}", folded)]
+    return shown
 
 
 def build_report(items: list[Item], split: Split, out: str | Path, labels_path=None,
@@ -82,9 +105,14 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
         _write_csv(df, out / f"{name}.csv")
 
     colours = F.item_colours(names)
+    by_auc = acc.sort("auc", descending=True)["item"].to_list()  # the charts of few items show the best first
 
     def figure(name: str, drawn: bool) -> list[str]:
         return [f"{name}.png"] if drawn else []
+
+    def per_group(name: str, table: pl.DataFrame, draw: Callable[[pl.DataFrame, Path], bool]) -> list:
+        """``draw`` for the best :data:`F.MAX_ITEMS` items by AUC; the others' charts on request."""
+        return _item_groups(name, table, by_auc, draw, out)
 
     ba_rows = ("the beyond-accuracy rows" if split.name == "test"
                else "the regular impressions with at least 5 in-view articles (top-5 of the in-view list)")
@@ -94,22 +122,26 @@ def build_report(items: list[Item], split: Split, out: str | Path, labels_path=N
                      f"best per column in bold. Tables: {csv_links}</p>" + table_html(acc, METRIC_NAMES),
          figure("accuracy", F.accuracy_figure(acc, out / "accuracy.png", colours))),
         ("Training curves", "" if curves.height else "<p class='note'>n/a: no item has a metrics.jsonl</p>",
-         figure("curves", F.curves_figure(curves, out / "curves.png", colours))),
+         per_group("curves", curves.filter(pl.col("unit") == "step"), lambda t, p: F.curves_figure(t, p, colours))
+         + per_group("rounds", curves.filter(pl.col("unit") == "round"),
+                     lambda t, p: F.rounds_figure(t, p, colours))),
         ("Beyond accuracy", f"<p class='note'>Top-5 recommendations of {ba_rows}; users: distinct users of "
                             "those rows. Each panel's axis is zoomed to its values (see the numbers).</p>"
                             + table_html(numbers.rename(lambda c: c.replace("_", " "))),
          figure("beyond", F.beyond_figure(numbers, out / "beyond.png", colours))
-         + figure("category", F.distribution_figure(shares, "category", out / "category.png", colours))
-         + figure("sentiment", F.distribution_figure(shares, "sentiment_label", out / "sentiment.png", colours))),
+         + per_group("category", shares, lambda t, p: F.distribution_figure(t, "category", p, colours))
+         + per_group("sentiment", shares, lambda t, p: F.distribution_figure(t, "sentiment_label", p, colours))),
         ("Model behaviour", ("<p class='note'>Rank percentile of a candidate in its impression: 0 = ranked "
                              "first, 1 = last; 0.5 (dashed) is what a random ranking gives.</p>"),
-         figure("age", F.behaviour_figure(behaviour["age"], "age", "Rank vs article age at impression time",
-                                          "hours since publication", out / "age.png", colours))
-         + figure("position", F.behaviour_figure(behaviour["position"], "position",
-                                                 "Rank vs position in the in-view list", "in-view position",
-                                                 out / "position.png", colours))
-         + figure("top1", F.top1_figure(behaviour["top1_category"], out / "top1.png", colours))),
-        ("Efficiency", "<p class='note'>samples/s: median over the logged training steps after the first "
+         per_group("age", behaviour["age"],
+                   lambda t, p: F.behaviour_figure(t, "age", "Rank vs article age at impression time",
+                                                   "hours since publication", p, colours))
+         + per_group("position", behaviour["position"],
+                     lambda t, p: F.behaviour_figure(t, "position", "Rank vs position in the in-view list",
+                                                     "in-view position", p, colours))
+         + per_group("top1", behaviour["top1_category"], lambda t, p: F.top1_figure(t, p, colours))),
+        ("Efficiency", "<p class='note'>steps: training steps of a run; rounds: boosting rounds of a ranker's "
+                       "early-stopping fit; samples/s: median over the logged training steps after the first "
                        "(warm-up); parameters: from RUN/model/*.safetensors.</p>" + table_html(eff),
          figure("efficiency", F.efficiency_figure(eff, out / "efficiency.png", colours))),
         ("Feature importance", ("<p class='note'>Rankers (<code>recsys24 rank train</code>): the top features "

@@ -4,8 +4,11 @@ Each function takes the tables of ``report.tables``, the colour of every item
 (:func:`item_colours`: one colour per item, the same in every figure) and a
 path, writes the PNG atomically, and returns False (writing nothing) when there
 is nothing to draw. Legends sit outside the axes, right of the data; a number
-per item is drawn as a bar per item, labelled with its value, on an axis
-zoomed to the values (:func:`zoomed_limits`), so 0.991 against 0.994 shows.
+per item is drawn as a horizontal bar per item, named on the left and labelled
+with its value as the tables print it, on an axis zoomed to the values
+(:func:`zoomed_limits`), so 0.991 against 0.994 shows; shares and
+probabilities stay within [0, 1]. A line or grouped-bar chart takes at most
+:data:`MAX_ITEMS` items: the report gives the others charts of their own.
 """
 
 from __future__ import annotations
@@ -19,42 +22,65 @@ import matplotlib.pyplot as plt
 import numpy as np
 import polars as pl
 
-from recsys24.data import schema as S
 from recsys24.evaluation.metrics import METRIC_NAMES
 from recsys24.io import atomic_path
 
 DPI = 100
-# What every item is compared with: fixed greys, never an item's colour.
-REFERENCE_COLOURS = {"candidate pool": "0.6", "clicked": "0.25"}
-_PALETTE = plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+MAX_ITEMS = 6  # items per line or grouped-bar chart: the report draws the rest in charts of their own
+# What every item is compared with: fixed greys, and the item palette has none, so neither passes for an item.
+REFERENCE_COLOURS = {"candidate pool": "0.78", "clicked": "0.1"}
+_PALETTE = tuple(c for c in plt.get_cmap("tab10").colors + plt.get_cmap("Dark2").colors
+                 if max(c) - min(c) > 0.05)  # tab10 and Dark2 without their greys: 16 colours
+# Metrics that are shares or probabilities: their axes stay within [0, 1].
+FRACTIONS = frozenset({*METRIC_NAMES, "coverage_fraction", "share"})
+_TITLES = {"auc": "AUC", "mrr": "MRR", "intralist_diversity": "intra-list diversity",
+           "coverage_fraction": "coverage (share of articles)"}
+_WORDS = {"category": "Categories", "sentiment_label": "Sentiment"}  # distribution kinds in words
 
 
 def item_colours(names: list[str]) -> dict[str, tuple]:
-    """One colour per item name, in order (tab10, then Dark2), plus :data:`REFERENCE_COLOURS`."""
+    """One colour per item name, in order (tab10, then Dark2, no greys), plus :data:`REFERENCE_COLOURS`."""
     colours = {name: _PALETTE[i % len(_PALETTE)] for i, name in enumerate(names)}
     return {**colours, **REFERENCE_COLOURS}
 
 
-def zoomed_limits(values: np.ndarray) -> tuple[float, float]:
-    """y-limits that show the differences between ``values``.
+def metric_title(metric: str) -> str:
+    """A metric's name as a title: ``AUC``, ``nDCG@5``, ``HR@1``, ``intra-list diversity``.
+
+    >>> [metric_title(m) for m in ("auc", "ndcg@10", "hr@5", "novelty", "training samples/s")]
+    ['AUC', 'nDCG@10', 'HR@5', 'novelty', 'training samples/s']
+    """
+    if metric.startswith(("ndcg@", "hr@")):
+        head, _, k = metric.partition("@")
+        return f"{'nDCG' if head == 'ndcg' else 'HR'}@{k}"
+    return _TITLES.get(metric, metric.replace("_", " "))
+
+
+def zoomed_limits(values: np.ndarray, fraction: bool = False) -> tuple[float, float]:
+    """Axis limits that show the differences between ``values``.
 
     From 0 when the values are spread over more than half their size (0.2 and
     0.6); otherwise around them, padded by half their spread (0.991 and 0.994
     give about 0.9895 to 0.9955), so bars of nearly equal values still differ.
+    ``fraction``: the values are shares or probabilities, and the limits stay within [0, 1].
 
     >>> [round(v, 4) for v in zoomed_limits(np.array([0.2, 0.6]))]
     [0.0, 0.66]
     >>> [round(v, 4) for v in zoomed_limits(np.array([0.991, 0.994]))]
     [0.9895, 0.9955]
+    >>> [round(v, 4) for v in zoomed_limits(np.array([0.3, 0.998]), fraction=True)]
+    [0.0, 1.0]
     """
     values = values[np.isfinite(values)]
     if values.size == 0:
         return 0.0, 1.0
     lo, hi = float(values.min()), float(values.max())
-    if lo >= 0 and (hi == 0 or lo < 0.5 * hi):
-        return 0.0, hi * 1.1 or 1.0
-    pad = max((hi - lo) / 2, abs(hi) * 1e-4, 1e-9)
-    return lo - pad, hi + pad
+    if lo >= 0 and (hi == 0 or lo < 0.5 * hi or lo == hi):  # one value alone: a bar from 0
+        lo, hi = 0.0, hi * 1.1 or 1.0
+    else:
+        pad = max((hi - lo) / 2, abs(hi) * 1e-4, 1e-9)
+        lo, hi = lo - pad, hi + pad
+    return (max(lo, 0.0), min(hi, 1.0)) if fraction else (lo, hi)
 
 
 def _save(fig, path: Path) -> bool:
@@ -69,40 +95,70 @@ def _legend(ax) -> None:
     ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
 
 
+def value_text(value: float) -> str:
+    """A bar's label, as the report's tables print the number: four decimals, ``n/a`` for none.
+
+    >>> value_text(0.71234), value_text(1250.0), value_text(float("nan"))
+    ('0.7123', '1250.0000', 'n/a')
+    """
+    return f"{value:.4f}" if np.isfinite(value) else "n/a"
+
+
+def _label_bars(ax, y: np.ndarray, values: np.ndarray, colours: list, lo: float, hi: float) -> None:
+    """Each bar's value, horizontal: inside the end of a long bar (dark or light text, whichever reads on
+    the bar's colour), right of a short one."""
+    span = hi - lo
+    for yi, v, colour in zip(y, values, colours):
+        text = value_text(v)
+        if np.isfinite(v) and (v - lo) / span > 0.35:
+            r, g, b = matplotlib.colors.to_rgb(colour)
+            ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
+            ax.text(v - 0.02 * span, yi, text, ha="right", va="center", fontsize="small", color=ink)
+        else:
+            x = max(v, lo) if np.isfinite(v) else lo
+            ax.text(x + 0.02 * span, yi, text, ha="left", va="center", fontsize="small")
+
+
 def _number_panels(table: pl.DataFrame, metrics: list[str], colours: dict, title: str, path: Path) -> bool:
-    """One small panel per metric, one bar per item in its colour, each axis zoomed to its values."""
+    """One panel per metric, one horizontal bar per item in its colour and labelled with its value, the
+    items named down the left; each axis zoomed to its values (within [0, 1] for :data:`FRACTIONS`)."""
     names = table["item"].to_list()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(2.4 * len(metrics) + 1, 3.6), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
+    ncols = 3 if len(metrics) % 3 == 0 else 2 if len(metrics) % 2 == 0 else min(len(metrics), 3)
+    nrows = -(-len(metrics) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(3.4 * ncols + 1.5, (0.3 * len(names) + 0.9) * nrows),
+                             squeeze=False, sharey=True, layout="constrained")
+    y = np.arange(len(names))
+    bar_colours = [colours[n] for n in names]
+    for ax, metric in zip(axes.flat, metrics):
         values = table[metric].cast(pl.Float64).fill_null(np.nan).to_numpy()
-        bars = ax.bar(np.arange(len(names)), np.nan_to_num(values), color=[colours[n] for n in names])
-        ax.bar_label(bars, labels=[_value_text(v) for v in values], fontsize="x-small",
-                     rotation=90 if len(names) > 3 else 0, padding=2)
-        lo, hi = zoomed_limits(values)
-        ax.set_ylim(lo, hi + (hi - lo) * 0.25)  # room for the value labels
-        ax.set_title(metric.replace("_", " "))
-        ax.set_xticks([])
-    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[n]) for n in names]
-    fig.legend(handles, names, fontsize="small", loc="upper left", bbox_to_anchor=(1.0, 0.9))
+        lo, hi = zoomed_limits(values, fraction=metric in FRACTIONS)
+        ax.barh(y, np.nan_to_num(values, nan=lo), color=bar_colours)
+        ax.set_xlim(lo, hi)
+        _label_bars(ax, y, values, bar_colours, lo, hi)
+        ax.set_title(metric_title(metric))
+        ax.tick_params(axis="x", labelsize="small")
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(5))
+        ax.xaxis.get_major_formatter().set_useOffset(False)  # 0.989, not 1e-3 + 0.988
+    for ax in axes.flat[len(metrics):]:
+        ax.set_visible(False)
+    axes[0, 0].set_yticks(y, names)
+    axes[0, 0].invert_yaxis()  # the first item on top (shared by every panel)
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)
 
 
-def _value_text(value: float) -> str:
-    """A bar's label: four significant digits below 100 (0.9903, 6.709), whole numbers above (1,250)."""
-    if not np.isfinite(value):
-        return "n/a"
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.4g}"
-
-
 def _grouped_bars(ax, labels: list[str], series: dict[str, np.ndarray], colours: dict) -> None:
-    """Bars of every series side by side per label, each series in its item's colour."""
+    """Bars of every series side by side per label, each series in its item's colour; shares, so the axis
+    runs from 0 to at most 1."""
     x = np.arange(len(labels))
     width = 0.8 / max(len(series), 1)
     for i, (name, values) in enumerate(series.items()):
-        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=colours[name])
-    ax.set_xticks(x, labels, rotation=45, ha="right")
+        ax.bar(x + (i - (len(series) - 1) / 2) * width, values, width, label=name, color=colours[name],
+               edgecolor="0.3" if name in REFERENCE_COLOURS else None, linewidth=0.6)
+    long = sum(len(label) + 2 for label in labels) > 60  # the labels would not fit side by side
+    ax.set_xticks(x, labels, rotation=30 if long else 0, ha="right" if long else "center")
+    top = max((float(np.nanmax(v)) for v in series.values() if len(v)), default=1.0)
+    ax.set_ylim(0, min(1.0, top * 1.1) or 1.0)
     _legend(ax)
 
 
@@ -112,19 +168,37 @@ def accuracy_figure(acc: pl.DataFrame, path: Path, colours: dict) -> bool:
 
 
 def curves_figure(curves: pl.DataFrame, path: Path, colours: dict) -> bool:
-    """Training loss and validation AUC against step, one line per run."""
-    if curves.height == 0:
+    """Training loss and validation AUC against the training step, one line per training run (rankers'
+    boosting rounds are no steps: see :func:`rounds_figure`)."""
+    runs = curves.filter(pl.col("unit") == "step")
+    if runs.height == 0:
         return False
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-    for (name,), run in curves.group_by("item", maintain_order=True):
+    for (name,), run in runs.group_by("item", maintain_order=True):
         loss = run.filter(pl.col("loss").is_not_null())
         left.plot(loss["step"], loss["loss"], label=name, color=colours[name])
         auc = run.filter(pl.col("val_auc").is_not_null())
         right.plot(auc["step"], auc["val_auc"], marker="o", label=name, color=colours[name])
-    left.set(title="Training loss", xlabel="step", ylabel="loss")
-    right.set(title="Validation AUC", xlabel="step", ylabel="AUC")
+    left.set(title="Training loss", xlabel="training step", ylabel="loss")
+    right.set(title="Validation AUC (the run's validation sample)", xlabel="training step", ylabel="AUC",
+              ylim=zoomed_limits(runs["val_auc"].drop_nulls().to_numpy(), fraction=True))
     _legend(right)
     fig.tight_layout()
+    return _save(fig, path)
+
+
+def rounds_figure(curves: pl.DataFrame, path: Path, colours: dict) -> bool:
+    """The rankers' validation AUC after each boosting round of their early-stopping fit, one line each."""
+    rounds = curves.filter((pl.col("unit") == "round") & pl.col("val_auc").is_not_null())
+    if rounds.height == 0:
+        return False
+    fig, ax = plt.subplots(figsize=(8, 4))
+    for (name,), ranker in rounds.group_by("item", maintain_order=True):
+        ax.plot(ranker["step"], ranker["val_auc"], marker="o" if ranker.height <= 30 else None, label=name,
+                color=colours[name])
+    ax.set(title="Rankers: validation AUC per boosting round (early-stopping rows)", xlabel="boosting round",
+           ylabel="AUC", ylim=zoomed_limits(rounds["val_auc"].to_numpy(), fraction=True))
+    _legend(ax)
     return _save(fig, path)
 
 
@@ -147,7 +221,8 @@ def distribution_figure(shares: pl.DataFrame, kind: str, path: Path, colours: di
         series[name] = np.array([lookup.get(v, 0.0) for v in values])
     fig, ax = plt.subplots(figsize=(10, 4))
     _grouped_bars(ax, values, series, colours)
-    ax.set(title=f"{kind}: top-5 recommendations vs candidate pool", ylabel="share")
+    ax.set(title=f"{_WORDS.get(kind, kind)} of the top-5 recommendations vs the candidate pool",
+           ylabel="share of the top-5")
     return _save(fig, path)
 
 
@@ -181,7 +256,7 @@ def top1_figure(top1: pl.DataFrame, path: Path, colours: dict, top: int = 12) ->
         series[name] = np.array([lookup.get(c) or 0.0 for c in categories])
     fig, ax = plt.subplots(figsize=(10, 4))
     _grouped_bars(ax, categories, series, colours)
-    ax.set(title=f"{S.CATEGORY_STR} of top-1 picks vs clicked articles", ylabel="share of top-1 picks")
+    ax.set(title="Category of each impression's top-1 pick vs the clicked articles", ylabel="share")
     return _save(fig, path)
 
 

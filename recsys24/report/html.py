@@ -14,6 +14,7 @@ table { border-collapse: collapse; margin: 1em 0; }
 th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: right; }
 th:first-child, td:first-child { text-align: left; }
 img { max-width: 100%; display: block; margin: 1em 0; }
+summary { cursor: pointer; color: #135; }
 .note { color: #555; }
 """
 
@@ -42,13 +43,24 @@ def table_html(df: pl.DataFrame, best: tuple[str, ...] = (), digits: int = 4) ->
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
-def page(title: str, sections: list[tuple[str, str, list[str]]]) -> str:
-    """The whole page: ``sections`` = (heading, HTML body, PNG file names shown under it)."""
+def _img(name: str) -> str:
+    return f"<img src='{html.escape(name)}' alt='{html.escape(name)}'>"
+
+
+def page(title: str, sections: list[tuple[str, str, list]]) -> str:
+    """The whole page: ``sections`` = (heading, HTML body, images under it); an image is a PNG file name,
+    or ``(summary, [file names])``: images folded under that summary until the reader opens them."""
     head = (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
             f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>")
     parts = [head]
     for heading, body, images in sections:
         parts.append(f"<h2>{html.escape(heading)}</h2>{body}")
-        parts += [f"<img src='{html.escape(name)}' alt='{html.escape(name)}'>" for name in images]
+        for image in images:
+            if isinstance(image, str):
+                parts.append(_img(image))
+            else:
+                summary, names = image
+                parts.append(f"<details><summary>{html.escape(summary)}</summary>"
+                             + "".join(_img(n) for n in names) + "</details>")
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -10,7 +10,8 @@ An item is ``NAME=PATH`` or ``PATH`` (named after the file, or the folder). PATH
 
 The run folder of an item (for training curves, throughput and parameters) is
 the first of PATH, its parent and its grandparent that holds ``metrics.jsonl``;
-a scores file written into a run folder is therefore linked to its run.
+a scores file written into a run folder is therefore linked to its run. A run
+folder holding ``ranker.json`` is a ranker's: its ``step`` is a boosting round.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from recsys24.errors import Recsys24Error
 
 METRICS_FILE = "metrics.jsonl"
+RANKER_FILE = "ranker.json"  # what marks a `recsys24 rank train` folder: its metrics.jsonl counts boosting rounds
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ def resolve_item(spec: str, split: str) -> Item:
         raise Recsys24Error(f"{path}: no such scores file or folder")
     run = next((p for p in (path, path.parent, path.parent.parent) if (p / METRICS_FILE).is_file()), None)
     return Item(name or (path.name if path.is_dir() else path.stem), scores, run)
+
+
+def is_ranker(run: Path | None) -> bool:
+    """Whether ``run`` is a ranker folder, whose ``step`` is a boosting round, not a training step."""
+    return run is not None and (run / RANKER_FILE).is_file()
 
 
 def read_metrics_log(run: Path | None) -> list[dict]:

@@ -36,7 +36,7 @@ from recsys24.evaluation.ranking import (
     list_ids,
 )
 from recsys24.evaluation.scores import iter_checked
-from recsys24.report.items import Item, parameter_count, read_metrics_log
+from recsys24.report.items import Item, is_ranker, parameter_count, read_metrics_log
 
 AGE_EDGES_H = np.array([0, 1, 2, 4, 8, 16, 24, 48, 96, 168])  # last bin: a week and older
 MAX_POSITION = 20  # in-view positions past this share one bin
@@ -166,10 +166,12 @@ def behaviour_tables(items: list[Item], split: Split, tick=None) -> dict[str, pl
 
 
 def curves_table(items: list[Item]) -> pl.DataFrame:
-    """``item, step, loss, val_auc`` from each run's metrics.jsonl (null where not logged)."""
-    rows = [{"item": it.name, "step": e.get("step"), "loss": e.get("loss"), "val_auc": e.get("val_auc")}
+    """``item, unit, step, loss, val_auc`` from each run's metrics.jsonl (null where not logged); ``unit``
+    is ``round`` for a ranker folder (``step`` counts its boosting rounds) and ``step`` for a training run."""
+    rows = [{"item": it.name, "unit": "round" if is_ranker(it.run) else "step", "step": e.get("step"),
+             "loss": e.get("loss"), "val_auc": e.get("val_auc")}
             for it in items for e in read_metrics_log(it.run)]
-    return pl.DataFrame(rows, schema={"item": pl.String, "step": pl.Int64, "loss": pl.Float64,
+    return pl.DataFrame(rows, schema={"item": pl.String, "unit": pl.String, "step": pl.Int64, "loss": pl.Float64,
                                       "val_auc": pl.Float64})
 
 
@@ -192,15 +194,18 @@ def steady_throughput(entries: list[dict]) -> float | None:
 
 
 def efficiency_table(items: list[Item]) -> pl.DataFrame:
-    """``item, steps, samples_per_s`` (:func:`steady_throughput`) and ``parameters``; null = n/a."""
+    """``item, steps`` (training steps of a run), ``rounds`` (boosting rounds of a ranker's early-stopping
+    fit), ``samples_per_s`` (:func:`steady_throughput`) and ``parameters``; null = n/a."""
     rows = []
     for it in items:
         log = read_metrics_log(it.run)
         steps = [e["step"] for e in log if "step" in e]
-        rows.append({"item": it.name, "steps": max(steps) if steps else None,
+        last = max(steps) if steps else None
+        ranker = is_ranker(it.run)
+        rows.append({"item": it.name, "steps": None if ranker else last, "rounds": last if ranker else None,
                      "samples_per_s": steady_throughput(log), "parameters": parameter_count(it.run)})
-    return pl.DataFrame(rows, schema={"item": pl.String, "steps": pl.Int64, "samples_per_s": pl.Float64,
-                                      "parameters": pl.Int64})
+    return pl.DataFrame(rows, schema={"item": pl.String, "steps": pl.Int64, "rounds": pl.Int64,
+                                      "samples_per_s": pl.Float64, "parameters": pl.Int64})
 
 
 def importance_table(items: list[Item], top: int = 15) -> pl.DataFrame:

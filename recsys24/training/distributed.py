@@ -64,8 +64,7 @@ def announce_build(name: str, folder: Path, say=print) -> bool:
     """Say that the C++ op ``name`` is about to be built, unless ``folder`` already holds it; True if said."""
     if glob.glob(str(folder / name / "*.so")) or glob.glob(str(folder / "*" / name / "*.so")):
         return False
-    say(f"building DeepSpeed's C++ op {name} into {folder / name} (once per environment, "
-        "20-60 s; set TORCH_EXTENSIONS_DIR to build elsewhere)")
+    say(f"building DeepSpeed's C++ op (20-60 s, once): {folder / name}")  # short: a log line stays < 120
     return True
 
 

@@ -26,7 +26,7 @@ from recsys24.errors import DataError, Recsys24Error
 from recsys24.evaluation.scores import SplitData
 from recsys24.io import remove_stale_temps, write_json
 from recsys24.model_inputs.prefetch import prefetched
-from recsys24.progress import Progress, log
+from recsys24.progress import Progress, log, plural
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import all_true, barrier, setup_distributed
@@ -60,17 +60,41 @@ def _tokenizer(config: Config, articles: pl.DataFrame, run: Path, is_main: bool)
     return load_tokenizer(folder)
 
 
-def _evaluate(model, collator, sample: pl.DataFrame, per_batch: int, device) -> dict:
-    """Loss and accuracy metrics of ``model`` on the validation sample."""
+# What a progress line shows of a step's metrics; the rest is in metrics.jsonl (a line stays under 120 characters).
+SHOWN_METRICS = ("loss", "lr", "val_loss", "val_auc")
+VALIDATION_EVERY_S = 15.0  # a validation pass (a minute or more on a CPU) prints its progress this often
+
+
+def step_news(values: dict) -> str:
+    """The metrics of a logged step that its progress line shows.
+
+    >>> step_news({"loss": 0.69314, "lr": 0.002, "samples_per_s": 41.7})
+    'loss=0.6931 lr=0.002'
+    >>> step_news({"loss": 0.69314, "lr": 0.002, "val_loss": 0.5, "val_auc": 0.57123, "val_mrr": 0.3})
+    'loss=0.6931 val_loss=0.5 val_auc=0.5712'
+    """
+    shown = [k for k in SHOWN_METRICS if k in values and not (k == "lr" and "val_auc" in values)]  # room
+    return " ".join(f"{k}={values[k]:.4g}" for k in shown)
+
+
+def _evaluate(model, collator, sample: pl.DataFrame, per_batch: int, device, is_main: bool = True) -> dict:
+    """Loss and accuracy metrics of ``model`` on the validation sample, printing its progress (rank 0)."""
     from recsys24.evaluation.metrics import accuracy
 
     losses, scores = [], []
-    with torch.no_grad():
+    # plain lines even on a terminal: the training bar is still up
+    progress = Progress("train: validation", "impressions", sample.height, enabled=is_main, bar=False,
+                        every_share=0.25, every_s=VALIDATION_EVERY_S)
+    if is_main:  # at once: the progress lines come only after a few seconds
+        log(f"train: validation on {plural(sample.height, 'impression')}")
+    with torch.no_grad(), progress:
+        progress(0)
         for lo in range(0, sample.height, per_batch):
             batch = collator(sample.slice(lo, per_batch)).to(device)
             losses.append(float(model.loss(batch)) * batch.num_impressions)
             s = model.score(batch).float().cpu().numpy()
             scores += np.split(s, np.cumsum(batch.counts)[:-1])
+            progress(min(lo + per_batch, sample.height))
     metrics = accuracy(pl.Series(scores, dtype=pl.List(pl.Float32)), sample[S.LABELS])
     out = {"val_loss": sum(losses) / sample.height}
     out.update({f"val_{k}": v for k, v in metrics.items() if k != "impressions"})
@@ -171,7 +195,8 @@ def train(config: Config, run: str | Path) -> dict:
     last_tag = checkpoints.latest_tag(ckpt_dir)
     if state.step == 0 and sample is not None:  # the untrained model, as a reference point
         engine.eval()
-        run_log.log(0, _evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device))
+        run_log.log(0, _evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device,
+                                   dist.is_main))
         engine.train()
     stride, first_step, first_position = tc.micro_batch * dist.world_size, state.step, state.position
 
@@ -202,7 +227,8 @@ def train(config: Config, run: str | Path) -> dict:
             evaluated = sample is not None and (step % tc.eval_every == 0 or done)
             if evaluated:
                 engine.eval()
-                values.update(_evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device))
+                values.update(_evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device,
+                                        dist.is_main))
                 engine.train()
                 state.history.append([step, values["val_auc"]])
                 if state.best_auc is None or values["val_auc"] > state.best_auc:
@@ -210,7 +236,7 @@ def train(config: Config, run: str | Path) -> dict:
             logged = step % tc.log_every == 0 or evaluated or done
             if logged:
                 run_log.log(step, values)
-            progress(step, message=" ".join(f"{k}={v:.4g}" for k, v in values.items()) if logged else "")
+            progress(step, message=step_news(values) if logged else "")
             stopped = all_true(stop.requested, dist.device)
             if step % tc.save_every == 0 or evaluated or done or stopped:
                 last_tag = checkpoints.save(engine, ckpt_dir, state, dist.rank)
