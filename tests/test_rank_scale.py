@@ -116,6 +116,24 @@ def test_a_full_split_over_its_memory_is_stored_dense_when_that_fits_and_refused
         check_memory(rows, chosen, lgbm.check_params(chosen.params))
 
 
+def test_by_default_a_run_takes_at_most_two_thirds_of_an_idle_machine(monkeypatch):
+    """On an idle 24 GB machine the full train split (sparse: 17.3 GB) is stored dense by default, not run
+    within 1 GB of what is left."""
+    from types import SimpleNamespace
+
+    import psutil
+
+    from recsys24.ranking import lgbm
+    from recsys24.ranking.train import RankTraining, check_memory
+
+    monkeypatch.setattr(psutil, "virtual_memory", lambda: SimpleNamespace(total=24e9, available=23.5e9))
+    rows = SimpleNamespace(train_candidates=133_000_000, valid_candidates=7_000_000, names=["f"] * 52,
+                           piece=4_000_000)
+    params = lgbm.check_params({})
+    need, fitting = check_memory(rows, RankTraining(), params)
+    assert fitting == {**params, "is_enable_sparse": False} and need <= 16e9
+
+
 def test_dense_bin_storage_learns_the_model_of_sparse_storage(feats):
     from recsys24.ranking import lgbm
     from recsys24.ranking.data import PieceReader, select

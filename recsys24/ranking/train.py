@@ -69,7 +69,7 @@ class RankTraining:
     early_stopping: int = 100
     refit: bool = False
     drop: tuple[str, ...] = ()  # feature families or single features left out
-    memory: float | None = None  # bytes the run may use (default: what the machine has available)
+    memory: float | None = None  # bytes the run may use (default: memory.available_bytes())
 
     def check(self) -> dict:
         """Refuse bad options before any data is read; return the learner's full parameters."""
