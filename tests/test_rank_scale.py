@@ -157,6 +157,23 @@ def test_rank_train_over_its_memory_is_one_line_and_writes_nothing(feats, cli, t
     assert not out.exists()
 
 
+def test_rank_train_and_predict_log_lines_stay_within_120_characters(feats, cli, tmp_path, monkeypatch):
+    """As in the demo's log (folders under demo_run/): a refit's summary and the scoring speed once ran past 120."""
+    monkeypatch.setattr("recsys24.progress.QUIET_S", 0.0)  # the progress lines too, however fast the step
+    monkeypatch.chdir(tmp_path)
+    out = "demo_run/rankers/refit"
+    lines = []
+    for args in (["rank", "train", "--features", feats / "train", "--valid-features", feats / "validation",
+                  "--refit", "--rounds", 10, "--early-stopping", 5, "--out", out],
+                 ["rank", "predict", "--model", out, "--features", feats / "validation", "--out",
+                  "demo_run/scores/refit"]):
+        result = cli(*args)
+        assert result.exit_code == 0, result.output
+        lines += result.output.splitlines()
+    assert any(line.startswith("refit on ") for line in lines) and f"wrote {out}" in lines
+    assert [line for line in lines if len(line) > 120] == []
+
+
 @pytest.mark.parametrize("param, says", [("num_leaves=abc", "num_leaves"), ("nm_leaves=3", "not a LightGBM"),
                                          ("num_leaves=1", "num_leaves")])
 def test_bad_lightgbm_parameters_are_refused_before_reading(feats, cli, tmp_path, param, says):

@@ -108,9 +108,10 @@ def prepare(data_dir, split, out, history_size, npratio, seed, batch_rows, stric
     if manifest.get("skipped"):
         console.print(f"{out} is up to date ({manifest['num_impressions']:,} impressions); nothing to do")
         return
+    shards = len(manifest["shards"]["impressions"])  # named only when there are several: the line ends in a path
     console.print(
         f"prepared {split}: {plural(manifest['num_impressions'], 'impression')}, "
-        f"{plural(manifest['num_pairs'], 'training pair')}, {plural(len(manifest['shards']['impressions']), 'shard')} "
+        f"{plural(manifest['num_pairs'], 'training pair')}{f', {shards:,} shards' if shards > 1 else ''} "
         f"in {manifest['seconds']} s -> {out}"
     )
 

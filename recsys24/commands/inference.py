@@ -70,10 +70,15 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
             stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress,
                                   fast=not reference, features=features, order=order)
         rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
-        console.print(f"shard {shard_id}/{num_shards}: scored {plural(stats['scored_rows'], 'impression')} "
+        shard = f"shard {shard_id}/{num_shards}"
+        # a line each, every one within 120 characters
+        console.print(f"{shard}: scored {plural(stats['scored_rows'], 'impression')} "
                       f"({plural(stats['pairs'], 'pair')}, {rate_text(rate)} impressions/s), "
-                      f"{stats['skipped_rows']:,} already done{_encodings(stats)}"
-                      + (f"; {plural(stats['damaged'], 'damaged piece')} scored again" if stats["damaged"] else ""))
+                      f"{stats['skipped_rows']:,} already done")
+        if stats["damaged"]:
+            console.print(f"{shard}: {plural(stats['damaged'], 'damaged piece')} scored again")
+        for line in _encodings(stats):
+            console.print(f"{shard}: {line}")
         if not make_submission:
             return
         scores = merge_scores(prepared, out)
@@ -82,18 +87,18 @@ def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_row
         _submit(prepared, out / "scores.parquet", Path(zip_path))
 
 
-def _encodings(stats: dict) -> str:
-    """'; N history encodings, R rows per encoding' of this run, then of every piece so far (predict.json)."""
+def _encodings(stats: dict) -> list[str]:
+    """'N history encodings, R rows per encoding' of this run, then of every piece so far (predict.json)."""
     def text(encodings, rows):
         return f"{plural(encodings, 'history encoding')}, {rows / encodings:.2f} rows per encoding"
 
-    parts = []
+    lines = []
     if stats["history_encodings"]:
-        parts.append(f"{text(stats['history_encodings'], stats['scored_rows'])} ({stats['order']} order)")
+        lines.append(f"{text(stats['history_encodings'], stats['scored_rows'])} ({stats['order']} order)")
     counts = stats.get("counts", {})
     if counts.get("history_encodings") and counts["rows"] != stats["scored_rows"]:
-        parts.append(f"all pieces: {text(counts['history_encodings'], counts['rows'])}")
-    return "".join(f"; {part}" for part in parts)
+        lines.append(f"all pieces so far: {text(counts['history_encodings'], counts['rows'])}")
+    return lines
 
 
 @click.command("predict-merge")

@@ -112,10 +112,12 @@ def rank_train(features_dirs, valid_features, out, score_specs, learner, loss, s
                                boosting=phases.step("rank train: boost", "rounds"))
     m = summary["valid_metrics"]
     fit = summary["fit"]
-    refit_text = (f"; refit on {fit['impressions']:,} impressions of train + validation, {fit['rounds']} rounds"
-                  if fit["refit"] else "")
-    console.print(f"wrote {out}: best round {summary['best_iteration']}, validation AUC {m['auc']:.4f} "
-                  f"MRR {m['mrr']:.4f} nDCG@10 {m['ndcg@10']:.4f} on {m['impressions']:,} impressions{refit_text}")
+    # a line each, the folder last: every line stays within 120 characters and says what it is about
+    console.print(f"best round {summary['best_iteration']}: validation AUC {m['auc']:.4f} MRR {m['mrr']:.4f} "
+                  f"nDCG@10 {m['ndcg@10']:.4f} on {m['impressions']:,} impressions")
+    if fit["refit"]:
+        console.print(f"refit on {fit['impressions']:,} impressions of train + validation, {fit['rounds']} rounds")
+    console.print(f"wrote {out}")
 
 
 def _submit(scores: Path, split, zip_path: Path) -> None:
@@ -152,11 +154,14 @@ def rank_predict(ranker, features_dir, score_specs, out, shard_id, num_shards, m
     stacked = _scores(score_specs, [fs]).get(str(fs.path), [])
     with Progress(f"rank predict shard {shard_id}/{num_shards}", "rows") as progress:
         stats = predict_ranker(ranker, fs, stacked, out, shard_id, num_shards, progress)
-    rate = stats["candidates"] * stats["trees"] / stats["predict_seconds"] if stats["predict_seconds"] else 0
-    console.print(f"shard {shard_id}/{num_shards}: scored {plural(stats['pieces'], 'piece')} "
-                  f"({stats['scored_rows']:,} rows, {stats['candidates']:,} candidates × {stats['trees']} trees, "
-                  f"{rate / 1e6:,.1f}M candidate-trees/s in LightGBM/CatBoost), "
-                  f"{plural(stats['skipped_pieces'], 'piece')} already done, in {stats['seconds']:.0f} s")
+    shard = f"shard {shard_id}/{num_shards}"
+    console.print(f"{shard}: scored {plural(stats['pieces'], 'piece')} ({stats['scored_rows']:,} rows, "
+                  f"{stats['candidates']:,} candidates) in {stats['seconds']:.0f} s, "
+                  f"{plural(stats['skipped_pieces'], 'piece')} already done")
+    if stats["predict_seconds"]:  # the learner's own speed, on a line of its own (a line stays within 120 characters)
+        rate = stats["candidates"] * stats["trees"] / stats["predict_seconds"]
+        console.print(f"{shard}: {stats['trees']} trees × {stats['candidates']:,} candidates at "
+                      f"{rate / 1e6:,.1f}M tree evaluations a second in LightGBM/CatBoost")
     if num_shards == 1 or make_submission:
         scores = merge_rank_scores(out, fs)
         console.print(f"merged {plural(fs.plan['num_rows'], 'row')} into {scores}")
@@ -208,8 +213,11 @@ def blend_fit(score_specs, data_dir, split, out, norm, holdout, max_impressions,
     fitted = fit_blend(_named(score_specs), open_split(data_dir, split), out, norm, holdout, seed, max_impressions)
     weights = ", ".join(f"{n} {w:.3f}" for n, w in zip(fitted.names, fitted.weights))
     singles = ", ".join(f"{n} {fitted.fit_auc[n]:.4f}" for n in fitted.names)
-    console.print(f"wrote {out}: weights {weights}; AUC on {fitted.fit_impressions:,} fitting impressions: blend "
-                  f"{fitted.fit_auc['blend']:.4f} ({singles})")
+    # a line each, the folder last: every line stays within 120 characters and says what it is about
+    console.print(f"blend weights: {weights}")
+    console.print(f"AUC on the {fitted.fit_impressions:,} impressions fitted on: blend {fitted.fit_auc['blend']:.4f} "
+                  f"({singles})")
+    console.print(f"wrote {out}")
 
 
 @blend.command("apply")

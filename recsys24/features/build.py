@@ -132,7 +132,7 @@ def build_features(
     log("building the article tables (TF-IDF and SVD of the texts)")
     articles = build_article_table(split.articles)
     log("building the user tables from the history files"
-        + (f" (with the earlier reads in {', '.join(p.parent.name for p in others)} history)" if others else ""))
+        + (f", with the earlier reads in {', '.join(p.parent.name for p in others)}" if others else ""))
     history = build_history_table(split.history, articles, others, first_impression_us(split))
     log("scanning the behaviors: in-view counts, impression gaps, repeats")
     activity = scan_split(split, articles, counts, past_only)

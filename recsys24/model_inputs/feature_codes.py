@@ -211,8 +211,8 @@ def feature_codes(features: FeatureSet, encoding: FeatureEncoding,
     folder = features.path / f"codes-{encoding.digest}"
     if not (folder / "codes.npy").is_file():
         require_names(features, encoding.names)
-        log(f"coding the {features.plan['num_candidates']:,} pairs of {features.path} for the model "
-            f"({len(encoding.names)} features, {encoding.buckets} buckets)")
+        log(f"coding {features.plan['num_candidates']:,} pairs for the model ({len(encoding.names)} features, "
+            f"{encoding.buckets} buckets) in {features.path}")
         _write_codes(features, encoding, folder)
     return FeatureCodes(folder, features, encoding)
 

@@ -244,7 +244,8 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
     seconds = {"fit": round(time.perf_counter() - t0, 1)}
     fitted = rows.train
     if how.refit:
-        log(f"refit: {n_train + n_valid:,} candidates of train and validation, {best} rounds")
+        # short: it ends the boosting's last progress line (the next lines count the candidates and rounds)
+        log("refit on train + validation")
         del model
         planned[0], t1, fitted = best, time.perf_counter(), rows.train + rows.valid
         model, *_ = learner.fit(parts(fitted), None, rows.names, rows.categorical, params, best,
