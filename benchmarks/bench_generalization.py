@@ -139,8 +139,8 @@ def run_click_model(args, cm: str) -> dict:
          recsys24("rank", "train", "--features", feat / "train", "--valid-features", feat / "validation",
                   "--out", ranker),
          recsys24("rank", "predict", "--model", ranker, "--features", feat / "validation",
-                  "--out", ranker / "validation.parquet"))
-    scores["ranker"] = ranker / "validation.parquet"
+                  "--out", ranker / "validation"))
+    scores["ranker"] = ranker / "validation" / "scores.parquet"
 
     if args.ranker_only:
         return {"auc": {name: evaluate(data, path) for name, path in scores.items()}, "shift": feature_shift(feat)}
@@ -163,8 +163,8 @@ def run_click_model(args, cm: str) -> dict:
              recsys24("rank", "train", "--features", feat / "validation", *stack, "--holdout", "0.2",
                       "--out", stacked),
              recsys24("rank", "predict", "--model", stacked, "--features", feat / "validation", *stack,
-                      "--out", stacked / "validation.parquet"))
-        scores["stacked"] = stacked / "validation.parquet"
+                      "--out", stacked / "validation"))
+        scores["stacked"] = stacked / "validation" / "scores.parquet"
         holdout = stacked / "holdout_users.parquet"
 
     result = {"auc": {name: evaluate(data, path) for name, path in scores.items()}}
