@@ -177,7 +177,7 @@ def test_repeats_and_context(hand):
     assert np.isnan(cell(hand, 0, 0, "prev_impression_gap_s"))
     assert cell(hand, 4, 0, "prev_impression_gap_s") == 25 * 3600 - 20 * 60
     assert cell(hand, 0, 0, "num_candidates") == 3
-    assert cell(hand, 0, 0, "history_len") == 4
+    assert cell(hand, 0, 0, "history_per_day") == pytest.approx(4 / ((30 * 3600 + 30) / 86400))  # 4 reads, 30 h
     assert cell(hand, 1, 0, "device_type") == 2
     assert cell(hand, 1, 0, "is_subscriber") == 1
     assert cell(hand, 3, 0, "hour") == 8
@@ -208,18 +208,39 @@ def test_other_splits_histories_add_their_earlier_reads(tmp_path):
     both = pl.concat(open_features(tmp_path / "all").iter_pieces())
     own = pl.concat(open_features(tmp_path / "own").iter_pieces())
     # user 1 (row 0): 10, 12, 14, 13 and now 11 -> category 1 (10, 11) is 2 of 5
-    assert cell(both, 0, 0, "history_len") == 5 and cell(own, 0, 0, "history_len") == 4
+    span_both, span_own = (40 * 3600 + 30) / 86400, (30 * 3600 + 30) / 86400  # earliest read to first impression
+    assert cell(both, 0, 0, "history_per_day") == pytest.approx(5 / span_both)
+    assert cell(own, 0, 0, "history_per_day") == pytest.approx(4 / span_own)
     assert cell(both, 0, 0, "category_share") == pytest.approx(0.4, abs=1e-3)
     assert [cell(both, 0, i, "already_read") for i in range(3)] == [1, 1, 1]
     assert cell(both, 0, 1, "read_users") == 2 and cell(own, 0, 1, "read_users") == 1  # 11: users 2 and 1
     assert cell(both, 0, 2, "read_users") == 1  # 12: user 2's read came after the split began, user 9 is out
     # user 2 (row 1): nothing new, and the repeated read of 13 is not counted twice
-    assert cell(both, 1, 0, "history_len") == 2
+    assert cell(both, 1, 0, "history_per_day") == pytest.approx(2 / span_both)
     assert cell(both, 1, 2, "read_seconds") == pytest.approx(46.0)
     assert open_features(tmp_path / "all").plan["inputs"].keys() > {"train/history.parquet", "test/history.parquet"}
     # the split's own rows are untouched where no other file adds a read
     for name in ("age_hours", "inview_past_1h", "seen_before"):
         assert both[name].to_list() == own[name].to_list()
+
+
+def test_history_per_day_means_the_same_however_many_files_are_read(tmp_path):
+    """As on EB-NeRD: an older file repeats the split's file's overlap and adds older reads at the same rate;
+    reading it lengthens the history but leaves the reads per day of history as they were."""
+    day = timedelta(days=1)
+    root = write_split(tmp_path / "data", "validation")
+
+    def reads(first, last):  # user 1 reads once a day, user 2 twice, from `first` to `last` days before T0
+        return {u: [(10 + k % 5, T0 - (k + 0.5) / n * day) for k in range(first * n, last * n)] for u, n in ((1, 1), (2, 2))}
+
+    _history_file(root / "validation" / "history.parquet", reads(0, 3))
+    _history_file(root / "train" / "history.parquet", reads(2, 6))  # a day of overlap, three older days
+    build_features(root, "validation", tmp_path / "all")
+    build_features(root, "validation", tmp_path / "own", split_history=True)
+    per_day = {name: [cell(pl.concat(open_features(tmp_path / name).iter_pieces()), row, 0, "history_per_day")
+                      for row in (0, 1)] for name in ("all", "own")}
+    assert per_day["all"] == pytest.approx(per_day["own"], rel=0.05)  # edges of the spans differ a little
+    assert per_day["all"] == pytest.approx([1.0, 2.0], rel=0.1)
 
 
 def test_a_read_repeated_in_another_file_counts_once():

@@ -32,7 +32,8 @@ from recsys24.model_inputs.feature_table import PIECE_CANDIDATES, PLAN_FILE, Row
 from recsys24.io import atomic_path, existing_pieces, fingerprint, intact_piece, iter_missing, piece_path, \
     remove_stale_temps, write_json
 
-FEATURES_VERSION = 3  # 2: seen_after; 3: other splits' history files; bump when a definition changes
+# 2: seen_after; 3: other splits' history files; 4: history_per_day for history_len
+FEATURES_VERSION = 4  # bump when a definition changes
 STREAM_ROWS = 250_000  # behaviors rows read at once: the 250-candidate beyond-accuracy rows make big batches
 
 

@@ -161,16 +161,21 @@ def user_candidate(p: Piece) -> dict[str, np.ndarray]:
 def context(p: Piece) -> dict[str, np.ndarray]:
     """The impression's own facts, repeated for each of its candidates.
 
-    User 1's impressions at 07:00:30 and 07:20 (3 candidates each)::
+    User 1's impressions at 07:00:30 and 07:20 (3 candidates each), 4 history reads over the
+    2 days the history files cover::
 
-        row  num_candidates  history_len  prev_impression_gap_s  next_impression_gap_s  hour
-        0    3               4            NaN                    1170                   7
-        2    3               4            1170                   88800                  7
+        row  num_candidates  history_per_day  prev_impression_gap_s  next_impression_gap_s  hour
+        0    3               2.0              NaN                    1170                   7
+        2    3               2.0              1170                   88800                  7
+
+    ``history_per_day`` is the user's history reads per day of history (``HistoryTable.span_days``), not
+    their count: reading the other splits' history files lengthens test's history by 14 days and
+    validation's by 7 (train's by none), and a count would differ between the splits for the same reader.
     """
     rows = slice(p.first_row, p.first_row + p.rows.height)
     out = {
         "num_candidates": np.repeat(p.count, p.count).astype(np.float32),
-        "history_len": p.history.length[p.user],
+        "history_per_day": p.history.length[p.user] / np.float32(p.history.span_days),
         "prev_impression_gap_s": np.repeat(p.activity.prev_gap[rows], p.count),
         "device_type": p.per_candidate(S.DEVICE_TYPE),
         "is_subscriber": p.per_candidate(S.IS_SUBSCRIBER),

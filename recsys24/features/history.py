@@ -9,7 +9,10 @@ read in two files (same user, time and article) counts once. Built once per spli
 
 - per-user tables have one row per row of the history file, plus a last
   "no history" row; ``rows(user_ids)`` finds them;
-- ``length``: history articles per user;
+- ``length``: history articles per user; ``span_days``: the days the history covers, from
+  the earliest read of every file read to the split's first impression (21 for one
+  EB-NeRD file, 35 for test with the train file), so ``length / span_days`` means the
+  same for every split however many files were read;
 - ``shares[family]``: float16 [users + 1, V], the share of the user's history
   articles holding each item of the family (category, subcategory, topic,
   entity; see ``articles.Items``);
@@ -152,6 +155,7 @@ class HistoryTable:
     users: np.ndarray  # sorted user ids
     order: np.ndarray  # users[i] is in file row order[i]
     length: np.ndarray  # float32 [users + 1]
+    span_days: float  # days from the earliest read to the split's first impression (at least 1)
     shares: dict[str, np.ndarray]
     text: np.ndarray
     read_keys: np.ndarray
@@ -195,15 +199,16 @@ def build_history_table(path, articles: ArticleTable, others=(), before_us: int 
     text = np.zeros((n_rows + 1, articles.text.shape[1]), dtype=np.float32)
     read_seconds = np.zeros(n_art, dtype=np.float64)
     keys = []
-    cols = [S.HIST_ARTICLE, S.HIST_READ_TIME] + ([S.HIST_TIME] if extra is not None else [])
-    for lo, hist in iter_batches(path, cols, batch_users):
+    earliest = int(extra.time.min()) if extra is not None and extra.time.size else NO_TIME
+    for lo, hist in iter_batches(path, [S.HIST_ARTICLE, S.HIST_READ_TIME, S.HIST_TIME], batch_users):
         hi = lo + hist.height
         art, off = flat_lists(hist[S.HIST_ARTICLE])
         seconds, _ = flat_lists(hist[S.HIST_READ_TIME])
         owner = np.repeat(np.arange(hist.height, dtype=np.int64), np.diff(off))  # user row within the block
+        times = _flat_times(hist[S.HIST_TIME])
+        earliest = min(earliest, int(times.min(initial=NO_TIME)))
         if extra is not None:
-            owner, art, seconds = _add_reads(owner, _flat_times(hist[S.HIST_TIME]), art.astype(np.int64),
-                                             seconds, extra, lo, hi)
+            owner, art, seconds = _add_reads(owner, times, art.astype(np.int64), seconds, extra, lo, hi)
         art = articles.rows(art)
         n = np.bincount(owner, minlength=hist.height)
         length[lo:hi] = n
@@ -218,4 +223,6 @@ def build_history_table(path, articles: ArticleTable, others=(), before_us: int 
     text /= np.maximum(np.linalg.norm(text, axis=1, keepdims=True), 1e-9)
     keys = np.concatenate(keys) if keys else np.zeros(0, np.int64)  # sorted: blocks come in row order
     read_users = np.bincount(keys & 0xFFFFFFFF, minlength=n_art).astype(np.float32)
-    return HistoryTable(ids[order], order, length, shares, text, keys, read_users, read_seconds.astype(np.float32))
+    span = (before_us - earliest) / 86_400e6 if earliest < before_us else 0.0
+    return HistoryTable(ids[order], order, length, max(span, 1.0), shares, text, keys, read_users,
+                        read_seconds.astype(np.float32))
