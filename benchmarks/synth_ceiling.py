@@ -37,13 +37,22 @@ from recsys24.model_inputs.feature_table import open_features
 from recsys24.ranking.metrics import group_metrics
 
 
+def history_span_days(data: Path, split: str) -> float:
+    """The span ``history_per_day`` divides by: from the earliest read of every history file to the split's
+    first impression (``recsys24.features.history.HistoryTable.span_days``)."""
+    first = pl.scan_parquet(data / split / "behaviors.parquet").select(pl.col(S.IMPRESSION_TIME).min()).collect().item()
+    earliest = min(pl.scan_parquet(path).select(pl.col(S.HIST_TIME).explode().min()).collect().item()
+                   for path in data.glob("*/history.parquet"))
+    return max((first - earliest).total_seconds() / 86_400, 1.0)
+
+
 def columns(data: Path, features: Path, split: str, world) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(feature matrix, click labels, candidates per impression) of a split."""
     frame = pl.concat(open_features(features / split).iter_pieces())
     behaviors = pl.read_parquet(open_split(data, split).behaviors, columns=[S.INVIEW, S.CLICKED])
     ids, offsets = flat_lists(behaviors[S.INVIEW])
     popularity = world.popularity[np.searchsorted(world.article_ids, ids)]
-    n = frame["history_len"].to_numpy()
+    n = frame["history_per_day"].to_numpy() * history_span_days(data, split)  # back to the count of reads
     count = frame["category_share"].to_numpy() * n
     x = np.column_stack([digamma(count + 0.3) - digamma(n + 32 * 0.3), frame["age_hours"].to_numpy(),
                          np.log(popularity)])
