@@ -211,6 +211,30 @@ def iter_batches(
         raise DataError(f"{path}: unreadable or corrupted parquet ({err})") from None
 
 
+class RowStream:
+    """Read a parquet file front to back in arbitrary row ranges (each range after the last)."""
+
+    def __init__(self, path: Path, columns: Sequence[str], batch_rows: int = 1_000_000):
+        self._batches = iter_batches(path, columns, batch_rows)
+        self._buffer = pl.DataFrame()
+        self.position = 0
+
+    def take(self, lo: int, hi: int) -> pl.DataFrame:
+        """Rows ``lo`` to ``hi - 1`` (rows before ``lo`` not yet read are skipped)."""
+        if lo < self.position:
+            raise ValueError(f"rows {lo}.. already read")
+        parts = []
+        while self.position < hi:
+            if self._buffer.height == 0:
+                self._buffer = next(self._batches)[1]
+            n = min((lo if self.position < lo else hi) - self.position, self._buffer.height)
+            if self.position >= lo:
+                parts.append(self._buffer.slice(0, n))
+            self._buffer = self._buffer.slice(n)
+            self.position += n
+        return pl.concat(parts) if parts else pl.DataFrame()
+
+
 def known_article_table(articles_path: Path) -> np.ndarray:
     """A boolean lookup table: ``table[id]`` is True for ids in articles.parquet."""
     ids = pl.read_parquet(articles_path, columns=[S.ARTICLE_ID])[S.ARTICLE_ID]
