@@ -121,11 +121,9 @@ def rank_train(features_dirs, valid_features, out, score_specs, learner, loss, s
 
 
 def _submit(scores: Path, split, zip_path: Path) -> None:
-    from recsys24.submission.validate import validate_submission
-    from recsys24.submission.write import write_submission
+    from recsys24.submission.make import make
 
-    write_submission(scores, split, zip_path)
-    lines = validate_submission(zip_path, split)
+    lines = make(scores, split, zip_path)
     console.print(f"wrote and validated {zip_path} ({plural(lines, 'line')})")
 
 
