@@ -123,9 +123,10 @@ class Prepared:
         return read_parquet_checked(path, columns, self.remedy)
 
     @property
-    def source_dir(self) -> Path:
-        """The EB-NeRD data folder this split was prepared from."""
-        return Path(self.manifest["source"]["data_dir"])
+    def source_dir(self) -> Path | None:
+        """The EB-NeRD data folder this split was prepared from (None: not recorded)."""
+        found = self.manifest.get("source", {}).get("data_dir")
+        return None if found is None else Path(found)
 
     def shard_paths(self, kind: str = "impressions") -> list[Path]:
         """Paths of the ``impressions`` or ``pairs`` shards, in order."""
