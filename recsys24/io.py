@@ -175,6 +175,78 @@ def write_json(obj, path: str | os.PathLike) -> None:
         tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+class FolderPlan:
+    """The plan file of an output folder (``features.json``, ``predict.json``, ``rank_predict.json``, a
+    prepared split's ``manifest.json``): the inputs and options its contents were made from.
+
+    A folder is resumed only by a run of the same inputs and options; one made
+    from others is refused, never reused or mixed (:meth:`require`), and so is
+    one that holds pieces but lost its plan. ``what`` and ``pieces`` name the
+    contents in messages (``"scores"``, ``"scored pieces"``).
+    """
+
+    def __init__(self, folder: str | os.PathLike, name: str, what: str = "files", pieces: str = "pieces"):
+        self.folder, self.name, self.what, self.pieces = Path(folder), name, what, pieces
+
+    @property
+    def path(self) -> Path:
+        return self.folder / self.name
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def read(self) -> dict:
+        return json.loads(self.path.read_text())
+
+    def differing(self, want: dict, have: dict | None = None) -> list[str]:
+        """The keys of ``want`` whose value the plan on disk (or ``have``) does not hold; a dotted key
+        (``source.files``) looks inside a nested dict. Every key when there is no plan."""
+        if have is None:
+            if not self.exists():
+                return list(want)
+            have = self.read()
+        return [key for key in want if _lookup(have, key) != want[key]]
+
+    def check(self, want: dict, explain=None, defaults: dict | None = None) -> dict | None:
+        """The plan on disk when it holds ``want`` (None when there is none yet); writes nothing.
+
+        Raises Recsys24Error, one line, when the plan differs in a key of
+        ``want`` (``explain(key, have)`` says why, default ``KEY differ``), or
+        when the folder holds pieces but no plan. ``defaults``: values of keys
+        that older plans did not record.
+        """
+        if not self.exists():
+            if any((self.folder / "pieces").glob("*.parquet")):
+                raise Recsys24Error(f"{self.folder}: holds {self.pieces} but no {self.name} to say which inputs "
+                                    "and options made them (deleted?); use a new --out folder, or delete its "
+                                    "pieces/ to make them again")
+            return None
+        have = (defaults or {}) | self.read()
+        diff = self.differing(want, have)
+        if diff:
+            reasons = [explain(key, have) for key in diff] if explain else \
+                [f"other inputs or options: {', '.join(diff)} differ"]
+            raise Recsys24Error(f"{self.folder}: holds {self.what} of another run ({'; '.join(reasons)}); "
+                                "use a new --out folder")
+        return have
+
+    def require(self, want: dict, record: dict | None = None, explain=None, defaults: dict | None = None) -> dict:
+        """:meth:`check` the plan against ``want``, or write ``want | record`` as the plan when there is none;
+        return the plan."""
+        have = self.check(want, explain, defaults)
+        if have is not None:
+            return have
+        plan = want | (record or {})
+        write_json(plan, self.path)
+        return plan
+
+
+def _lookup(have: dict, key: str):
+    for part in key.split("."):
+        have = have.get(part) if isinstance(have, dict) else None
+    return have
+
+
 def fingerprint(path: str | os.PathLike) -> str:
     """A cheap identity of a file: its size and a hash of its parquet footer.
 

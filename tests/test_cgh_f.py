@@ -24,7 +24,7 @@ from recsys24.errors import Recsys24Error
 from recsys24.features.build import build_features
 from recsys24.inference import pieces as P
 from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes
-from recsys24.model_inputs.feature_table import open_features
+from recsys24.features.folder import open_features
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 

@@ -82,7 +82,7 @@ def test_a_truncated_predict_piece_is_scored_again_not_trusted(tiny, tmp_path, c
 
 
 def test_a_truncated_features_piece_is_built_again_not_called_complete(small, tmp_path, cli):
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
 
     out = Path(shutil.copytree(small["features"], tmp_path / "feat"))
     piece = sorted((out / "pieces").glob("rows-*.parquet"))[1]

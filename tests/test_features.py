@@ -10,7 +10,7 @@ import pytest
 
 from recsys24.data import schema as S
 from recsys24.features.build import build_features
-from recsys24.model_inputs.feature_table import open_features
+from recsys24.features.folder import open_features
 
 T0 = datetime(2023, 5, 25, 7, 0)  # a multiple of the 5-minute bucket
 H = timedelta(hours=1)
@@ -218,7 +218,7 @@ def test_other_splits_histories_add_their_earlier_reads(tmp_path):
     # user 2 (row 1): nothing new, and the repeated read of 13 is not counted twice
     assert cell(both, 1, 0, "history_per_day") == pytest.approx(2 / span_both)
     assert cell(both, 1, 2, "read_seconds") == pytest.approx(46.0)
-    assert open_features(tmp_path / "all").plan["inputs"].keys() > {"train/history.parquet", "test/history.parquet"}
+    assert open_features(tmp_path / "all").plan.inputs.keys() > {"train/history.parquet", "test/history.parquet"}
     # the split's own rows are untouched where no other file adds a read
     for name in ("age_hours", "inview_past_1h", "seen_before"):
         assert both[name].to_list() == own[name].to_list()

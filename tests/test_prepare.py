@@ -45,7 +45,7 @@ def test_history_is_the_latest_T_in_time_order(demo_data, tmp_path):
         latest = np.argsort(times, kind="stable")[-3:]
         assert row[S.HISTORY_IDS] == [row[S.HIST_ARTICLE][i] for i in latest]
         assert row[S.HISTORY_TIMES] == sorted(row[S.HISTORY_TIMES])
-    assert manifest["params"]["history_size"] == 3
+    assert manifest.prepared.history_size == 3
 
 
 def test_training_pairs_are_clicks_with_K_negatives_of_the_same_impression(prepared):
@@ -83,7 +83,7 @@ def test_manifest_is_written_last_and_a_killed_run_leaves_nothing(demo_data, tmp
     (tmp_path / ".p.tmp-deadbeef").mkdir()
     manifest = prepare(demo_data, "train", out)
     assert not list(tmp_path.glob(".p.tmp-*"))
-    assert json.loads((out / "manifest.json").read_text())["num_impressions"] == manifest["num_impressions"]
+    assert json.loads((out / "manifest.json").read_text())["num_impressions"] == manifest.prepared.num_impressions
 
 
 def test_downstream_refuses_a_folder_without_manifest(prepared, tmp_path):
@@ -119,4 +119,4 @@ def test_pairs_are_seeded(demo_data, tmp_path):
     read = lambda d: pl.concat(list(open_prepared(d).iter_pairs()))
     assert read(tmp_path / "a").equals(read(tmp_path / "b"))
     assert not read(tmp_path / "a").equals(read(tmp_path / "c"))
-    assert a["num_pairs"] == b["num_pairs"] == c["num_pairs"]
+    assert a.prepared.num_pairs == b.prepared.num_pairs == c.prepared.num_pairs

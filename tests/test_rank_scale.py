@@ -14,7 +14,7 @@ from recsys24.data import schema as S
 from recsys24.data.split import open_split
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.evaluate import evaluate_scores
-from recsys24.model_inputs.feature_table import open_features
+from recsys24.features.folder import open_features
 
 
 def test_dataset_built_piece_by_piece_gives_the_in_memory_model(feats):
@@ -265,13 +265,13 @@ def test_killed_sharded_rank_predict_resumes_with_every_row_exactly_once(small_r
     with pytest.raises(Recsys24Error, match="have no scores"):
         merge_rank_scores(out, fs)
     stats = predict_ranker(small_ranker, fs, [], out, 0, 2)
-    assert stats["skipped_pieces"] == 1 and os.stat(first[0]).st_mtime_ns == written
+    assert stats.skipped_pieces == 1 and os.stat(first[0]).st_mtime_ns == written
     predict_ranker(small_ranker, fs, [], out, 1, 2)
     sharded = merge_rank_scores(out, fs)
     predict_ranker(small_ranker, fs, [], tmp_path / "whole")
     whole = merge_rank_scores(tmp_path / "whole", fs)
     assert pl.read_parquet(sharded).equals(pl.read_parquet(whole))
-    assert pl.read_parquet(sharded).height == fs.plan["num_rows"]
+    assert pl.read_parquet(sharded).height == fs.plan.num_rows
 
 
 def test_rank_predict_refuses_a_folder_of_other_inputs_and_a_damaged_model(small_ranker, feats, tmp_path, cli):

@@ -16,7 +16,7 @@ from recsys24.errors import Recsys24Error
 from recsys24.evaluation.evaluate import evaluate_scores
 from recsys24.evaluation.scores import check_scores
 from recsys24.features.build import build_features
-from recsys24.model_inputs.feature_table import open_features
+from recsys24.features.folder import open_features
 from recsys24.inference import pieces as P
 
 
@@ -87,7 +87,7 @@ def test_killed_features_run_resumes_without_duplicates(demo_data, feats, tmp_pa
     with pytest.raises(Recsys24Error, match="missing"):
         open_features(out).pieces()
     stats = build_features(demo_data, "validation", out, piece_candidates=60_000)
-    assert 0 < stats["written"] < stats["pieces"]
+    assert 0 < stats.written < stats.pieces
     assert not list((out / "pieces").glob(".*tmp*"))
     resumed = _frame(out)
     assert resumed[S.ROW].n_unique() == open_split(demo_data, "validation").num_rows

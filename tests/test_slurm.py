@@ -108,7 +108,7 @@ def rank_tiny(tmp_path_factory):
     """Tiny synthetic data, its train and test features (several pieces) and a small LightGBM ranker."""
     from recsys24.data.synth import synthesize
     from recsys24.features.build import build_features
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
     from recsys24.ranking.train import RankTraining, train_ranker
 
     root = tmp_path_factory.mktemp("rank")

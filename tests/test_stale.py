@@ -167,7 +167,7 @@ def test_in_sample_stacking_is_refused_wherever_the_file_and_the_data_are_copied
 
 def test_scores_of_a_model_trained_elsewhere_stack_and_scores_of_other_data_do_not(small, tmp_path):
     from recsys24.errors import Recsys24Error
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
     from recsys24.ranking.data import check_out_of_sample
 
     features = open_features(small["features"])

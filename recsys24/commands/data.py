@@ -102,17 +102,18 @@ def prepare(data_dir, split, out, history_size, npratio, seed, batch_rows, stric
     from recsys24.data.prepare import prepare as run
 
     with Progress(f"prepare {split}", "impressions") as progress:
-        manifest = run(data_dir, split, out, history_size, npratio, seed, batch_rows, progress=progress, strict=strict)
-    for warning in manifest.get("warnings", []):
+        done = run(data_dir, split, out, history_size, npratio, seed, batch_rows, progress=progress, strict=strict)
+    prepared = done.prepared
+    for warning in prepared.warnings:
         print_warning(warning)
-    if manifest.get("skipped"):
-        console.print(f"{out} is up to date ({manifest['num_impressions']:,} impressions); nothing to do")
+    if done.skipped:
+        console.print(f"{out} is up to date ({prepared.num_impressions:,} impressions); nothing to do")
         return
-    shards = len(manifest["shards"]["impressions"])  # named only when there are several: the line ends in a path
+    shards = len(prepared.shards())  # named only when there are several: the line ends in a path
     console.print(
-        f"prepared {split}: {plural(manifest['num_impressions'], 'impression')}, "
-        f"{plural(manifest['num_pairs'], 'training pair')}{f', {shards:,} shards' if shards > 1 else ''} "
-        f"in {manifest['seconds']} s -> {out}"
+        f"prepared {split}: {plural(prepared.num_impressions, 'impression')}, "
+        f"{plural(prepared.num_pairs, 'training pair')}{f', {shards:,} shards' if shards > 1 else ''} "
+        f"in {prepared.seconds} s -> {out}"
     )
 
 

@@ -128,13 +128,13 @@ def submission():
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Zip to write.")
 @click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
 def submission_write(scores_path, data_dir, out, split):
-    """Turn a scores file into the contest zip (rank 1 = highest score)."""
+    """Turn a scores file into the contest zip (rank 1 = highest score), then validate it."""
     from recsys24.data.split import open_split
-    from recsys24.submission.write import write_submission
+    from recsys24.submission.make import make
 
     t0 = time.perf_counter()
-    lines = write_submission(scores_path, open_split(data_dir, split), out)
-    console.print(f"wrote {out}: {plural(lines, 'line')} in {time.perf_counter() - t0:.1f} s")
+    lines = make(scores_path, open_split(data_dir, split), out)
+    console.print(f"wrote and validated {out}: {plural(lines, 'line')} in {time.perf_counter() - t0:.1f} s")
 
 
 @submission.command("validate")

@@ -31,15 +31,15 @@ def features(data_dir, split, out, past_only, split_history, piece_candidates):
         stats = build_features(data_dir, split, out, past_only,
                                PIECE_CANDIDATES if piece_candidates is None else piece_candidates,
                                split_history=split_history, progress=progress, log=progress.note)
-    for warning in stats["warnings"]:
+    for warning in stats.warnings:
         print_warning(warning)
-    if stats["damaged"]:
-        print_warning(f"{out}: {plural(stats['damaged'], 'piece')} cut short or damaged since written, built again")
-    if not stats["written"]:
-        console.print(f"{out}: already complete ({stats['rows']:,} rows, {stats['candidates']:,} candidates)")
+    if stats.damaged:
+        print_warning(f"{out}: {plural(stats.damaged, 'piece')} cut short or damaged since written, built again")
+    if not stats.written:
+        console.print(f"{out}: already complete ({stats.rows:,} rows, {stats.candidates:,} candidates)")
         return
-    console.print(f"wrote {stats['written']} of {plural(stats['pieces'], 'piece')} to {out} "
-                  f"({stats['rows']:,} rows, {stats['candidates']:,} candidates) in {stats['seconds']:.0f} s")
+    console.print(f"wrote {stats.written} of {plural(stats.pieces, 'piece')} to {out} "
+                  f"({stats.rows:,} rows, {stats.candidates:,} candidates) in {stats.seconds:.0f} s")
 
 
 COMMANDS = [features]

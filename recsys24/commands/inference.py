@@ -15,12 +15,9 @@ DEFAULT_ZIP = "submission/predictions.zip"
 
 def _submit(prepared, scores: Path, zip_path: Path) -> None:
     from recsys24.data.split import open_split
-    from recsys24.submission.validate import validate_submission
-    from recsys24.submission.write import write_submission
+    from recsys24.submission.make import make
 
-    split = open_split(prepared.source_dir, prepared.split)
-    write_submission(scores, split, zip_path)
-    lines = validate_submission(zip_path, split)
+    lines = make(scores, open_split(prepared.source_dir, prepared.split), zip_path)
     console.print(f"wrote and validated {zip_path} ({plural(lines, 'line')})")
 
 

@@ -93,7 +93,7 @@ def rank():
 def rank_train(features_dirs, valid_features, out, score_specs, learner, loss, sample, holdout, refit, drop, rounds,
                early_stopping, params, memory, seed):
     """Train a ranker (group = impression), early stopping on the contest's validation AUC."""
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
     from recsys24.ranking.train import RankTraining, train_ranker
 
     parsed = _params(params)
@@ -121,11 +121,9 @@ def rank_train(features_dirs, valid_features, out, score_specs, learner, loss, s
 
 
 def _submit(scores: Path, split, zip_path: Path) -> None:
-    from recsys24.submission.validate import validate_submission
-    from recsys24.submission.write import write_submission
+    from recsys24.submission.make import make
 
-    write_submission(scores, split, zip_path)
-    lines = validate_submission(zip_path, split)
+    lines = make(scores, split, zip_path)
     console.print(f"wrote and validated {zip_path} ({plural(lines, 'line')})")
 
 
@@ -147,7 +145,7 @@ SHARD_HELP = "Which shard this process scores (0 .. NUM_SHARDS-1), e.g. $SLURM_A
               type=click.Path(dir_okay=False))
 def rank_predict(ranker, features_dir, score_specs, out, shard_id, num_shards, make_submission, zip_path):
     """Score (a shard of) a split's features with a ranker; rerun to finish what is missing."""
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
     from recsys24.ranking.predict import merge_rank_scores, predict_ranker
 
     fs = open_features(features_dir)
@@ -155,16 +153,16 @@ def rank_predict(ranker, features_dir, score_specs, out, shard_id, num_shards, m
     with Progress(f"rank predict shard {shard_id}/{num_shards}", "rows") as progress:
         stats = predict_ranker(ranker, fs, stacked, out, shard_id, num_shards, progress)
     shard = f"shard {shard_id}/{num_shards}"
-    console.print(f"{shard}: scored {plural(stats['pieces'], 'piece')} ({stats['scored_rows']:,} rows, "
-                  f"{stats['candidates']:,} candidates) in {stats['seconds']:.0f} s, "
-                  f"{plural(stats['skipped_pieces'], 'piece')} already done")
-    if stats["predict_seconds"]:  # the learner's own speed, on a line of its own (a line stays within 120 characters)
-        rate = stats["candidates"] * stats["trees"] / stats["predict_seconds"]
-        console.print(f"{shard}: {stats['trees']} trees × {stats['candidates']:,} candidates at "
+    console.print(f"{shard}: scored {plural(stats.pieces, 'piece')} ({stats.scored_rows:,} rows, "
+                  f"{stats.candidates:,} candidates) in {stats.seconds:.0f} s, "
+                  f"{plural(stats.skipped_pieces, 'piece')} already done")
+    if stats.predict_seconds:  # the learner's own speed, on a line of its own (a line stays within 120 characters)
+        rate = stats.candidates * stats.trees / stats.predict_seconds
+        console.print(f"{shard}: {stats.trees} trees × {stats.candidates:,} candidates at "
                       f"{rate / 1e6:,.1f}M tree evaluations a second in LightGBM/CatBoost")
     if num_shards == 1 or make_submission:
         scores = merge_rank_scores(out, fs)
-        console.print(f"merged {plural(fs.plan['num_rows'], 'row')} into {scores}")
+        console.print(f"merged {plural(fs.plan.num_rows, 'row')} into {scores}")
         if make_submission:
             _submit(scores, fs.split(), Path(zip_path))
 
@@ -177,12 +175,12 @@ def rank_predict(ranker, features_dir, score_specs, out, shard_id, num_shards, m
               type=click.Path(dir_okay=False))
 def rank_merge(features_dir, out, make_submission, zip_path):
     """Check every row is scored exactly once across shards; write OUT/scores.parquet."""
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
     from recsys24.ranking.predict import merge_rank_scores
 
     fs = open_features(features_dir)
     scores = merge_rank_scores(out, fs)
-    console.print(f"merged {plural(fs.plan['num_rows'], 'row')} into {scores}")
+    console.print(f"merged {plural(fs.plan.num_rows, 'row')} into {scores}")
     if make_submission:
         _submit(scores, fs.split(), Path(zip_path))
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from recsys24.data.split import (
     open_split,
 )
 from recsys24.errors import DataError
-from recsys24.io import atomic_path, fingerprint
+from recsys24.io import FolderPlan, atomic_path, fingerprint
 
 FORMAT_VERSION = 1
 LAST_READ = "_last_history_time"  # the user's latest history time, for the time check only
@@ -190,17 +191,24 @@ def _fingerprints(split: Split) -> dict:
 
 
 def _up_to_date(out: Path, params: dict, files: dict) -> bool:
-    manifest = out / MANIFEST
-    if not manifest.is_file():
-        return False
-    old = json.loads(manifest.read_text())
-    if old.get("params") != params or old.get("source", {}).get("files") != files:
+    """Whether ``out`` holds this split prepared from these files with these options, every shard intact
+    (a folder of other inputs is prepared again: it is written whole, never mixed)."""
+    manifest = FolderPlan(out, MANIFEST)
+    if manifest.differing({"params": params, "source.files": files}):
         return False
     try:
-        Prepared(out, old).check_shards()
+        Prepared(out, manifest.read()).check_shards()
     except DataError:
         return False  # a shard damaged since: write the split again
     return True
+
+
+@dataclass(frozen=True)
+class PrepareResult:
+    """What :func:`prepare` did: the prepared split, and whether it was up to date (nothing written)."""
+
+    prepared: Prepared
+    skipped: bool = False
 
 
 def prepare(
@@ -213,11 +221,11 @@ def prepare(
     batch_rows: int = 1_000_000,
     progress=None,
     strict: bool = False,
-) -> dict:
+) -> PrepareResult:
     """Validate ``split`` of ``data_dir`` and write the prepared split to ``out``.
 
-    Returns the manifest (with ``"skipped": True`` when ``out`` was up to date);
-    its ``"warnings"`` lists history problems as one line. ``strict``: raise
+    Returns the prepared split (``skipped``: ``out`` was up to date); its
+    ``warnings`` list history problems as one line. ``strict``: raise
     DataError on them instead, and write nothing. ``progress(rows_done,
     rows_total)`` is called once the history is loaded and after each batch, if given.
     """
@@ -227,10 +235,10 @@ def prepare(
     params = {"split": split, "history_size": history_size, "npratio": npratio, "seed": seed}
     files = _fingerprints(sp)
     if _up_to_date(out, params, files):
-        manifest = json.loads((out / MANIFEST).read_text())
-        if strict and manifest.get("warnings"):
-            raise DataError(f"{manifest['warnings'][0]} (refused by --strict)")
-        return {**manifest, "skipped": True}
+        prepared = Prepared(out, json.loads((out / MANIFEST).read_text()))
+        if strict and prepared.warnings:
+            raise DataError(f"{prepared.warnings[0]} (refused by --strict)")
+        return PrepareResult(prepared, skipped=True)
 
     known = known_article_table(sp.articles)
     history = load_history(sp, history_size, UnknownArticles(known))
@@ -278,7 +286,7 @@ def prepare(
             "seconds": round(time.perf_counter() - t0, 1),
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-    return manifest
+    return PrepareResult(Prepared(out, manifest))
 
 
 def _impressions_batch(

@@ -28,6 +28,21 @@ MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
+class Shard:
+    """One parquet file of a prepared split: its path, its first row in the behaviors file (None for
+    pairs, which are not in row order) and its row count, as the manifest records them."""
+
+    path: Path
+    first_row: int | None
+    rows: int
+
+    @property
+    def end_row(self) -> int:
+        """One past the last behaviors row the shard holds (impression shards)."""
+        return self.first_row + self.rows
+
+
+@dataclass(frozen=True)
 class Prepared:
     """A prepared split on disk and its manifest."""
 
@@ -45,6 +60,26 @@ class Prepared:
     @property
     def num_pairs(self) -> int:
         return self.manifest.get("num_pairs", 0)
+
+    @property
+    def source_files(self) -> dict[str, str]:
+        """The fingerprint of each EB-NeRD file the split was prepared from (``validation/behaviors.parquet``)."""
+        return self.manifest.get("source", {}).get("files", {})
+
+    @property
+    def seconds(self) -> float | None:
+        """How long ``recsys24 prepare`` took to write the split."""
+        return self.manifest.get("seconds")
+
+    @property
+    def warnings(self) -> list[str]:
+        """History problems found while preparing, one line each."""
+        return self.manifest.get("warnings", [])
+
+    def shards(self, kind: str = "impressions") -> list[Shard]:
+        """The ``impressions`` shards (in row order) or the ``pairs`` shards, as the manifest lists them."""
+        return [Shard(self.path / s["file"], s.get("first_row"), s["rows"])
+                for s in self.manifest["shards"].get(kind, [])]
 
     @property
     def history_size(self) -> int:
@@ -78,24 +113,24 @@ class Prepared:
         """Refuse a shard that is missing, truncated or of another length than the manifest says (reads
         only the footers), naming it and the command that writes the split again."""
         for kind in ("impressions", "pairs"):
-            for shard in self.manifest["shards"].get(kind, []):
-                rows = parquet_rows(self.path / shard["file"], self.remedy)
-                if rows != shard["rows"]:
-                    raise DataError(f"{self.path / shard['file']}: {rows:,} rows, but {MANIFEST} says "
-                                    f"{shard['rows']:,}; {self.remedy}")
+            for shard in self.shards(kind):
+                rows = parquet_rows(shard.path, self.remedy)
+                if rows != shard.rows:
+                    raise DataError(f"{shard.path}: {rows:,} rows, but {MANIFEST} says {shard.rows:,}; {self.remedy}")
 
     def read_shard(self, path: Path, columns: list[str] | None = None) -> pl.DataFrame:
         """A whole shard of this split, read through the checked reader."""
         return read_parquet_checked(path, columns, self.remedy)
 
     @property
-    def source_dir(self) -> Path:
-        """The EB-NeRD data folder this split was prepared from."""
-        return Path(self.manifest["source"]["data_dir"])
+    def source_dir(self) -> Path | None:
+        """The EB-NeRD data folder this split was prepared from (None: not recorded)."""
+        found = self.manifest.get("source", {}).get("data_dir")
+        return None if found is None else Path(found)
 
     def shard_paths(self, kind: str = "impressions") -> list[Path]:
         """Paths of the ``impressions`` or ``pairs`` shards, in order."""
-        return [self.path / s["file"] for s in self.manifest["shards"][kind]]
+        return [shard.path for shard in self.shards(kind)]
 
     def articles(self) -> pl.DataFrame:
         return pl.read_parquet(self.path / "articles.parquet")
@@ -137,6 +172,18 @@ def raw_folder_hint(path: Path, split: str = "SPLIT") -> str:
     """What to do with an EB-NeRD folder given where a prepared split is wanted."""
     return (f"{path}: is a raw EB-NeRD folder, not a prepared split; run `recsys24 prepare --data {path} "
             f"--split {split} --out PREP` and give PREP")
+
+
+def prepared_identity(path: str | Path) -> dict | None:
+    """What a prepared split holds, whatever its path: its manifest's inputs and options, not its timing or
+    its folder (None: ``path`` is not a prepared split)."""
+    manifest = Path(path) / MANIFEST
+    if not manifest.is_file():
+        return None
+    found = {k: v for k, v in json.loads(manifest.read_text()).items()
+             if k in ("format", "split", "params", "source", "num_impressions")}
+    found["source"] = {"files": found.get("source", {}).get("files")}  # not the folder's path
+    return found
 
 
 def open_prepared(path: str | Path) -> Prepared:

@@ -17,6 +17,7 @@ file through it with :func:`iter_batches`).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -96,15 +97,13 @@ RAW_WANTED = ("expected the raw EB-NeRD folder: articles.parquet and SPLIT/behav
 
 def _check_raw_folder(data_dir: Path, split: str) -> None:
     """Refuse, saying what is wanted, a folder that is missing, prepared, or not an EB-NeRD folder at all."""
-    from recsys24.data.prepared import MANIFEST
+    from recsys24.data.prepared import MANIFEST, Prepared
 
     if not data_dir.is_dir():
         raise DataError(f"{data_dir}: no such folder ({RAW_WANTED})")
     manifest = next((m for m in (data_dir / MANIFEST, data_dir / split / MANIFEST) if m.is_file()), None)
     if manifest is not None:
-        import json
-
-        source = json.loads(manifest.read_text()).get("source", {}).get("data_dir", "?")
+        source = Prepared(manifest.parent, json.loads(manifest.read_text())).source_dir or "?"
         raise DataError(f"{data_dir}: is prepared data (`recsys24 prepare`'s output); this command reads the raw "
                         f"EB-NeRD folder it was prepared from: {source}")
     if not (data_dir / "articles.parquet").is_file():
@@ -209,6 +208,30 @@ def iter_batches(
         raise
     except (OSError, pa.ArrowException) as err:
         raise DataError(f"{path}: unreadable or corrupted parquet ({err})") from None
+
+
+class RowStream:
+    """Read a parquet file front to back in arbitrary row ranges (each range after the last)."""
+
+    def __init__(self, path: Path, columns: Sequence[str], batch_rows: int = 1_000_000):
+        self._batches = iter_batches(path, columns, batch_rows)
+        self._buffer = pl.DataFrame()
+        self.position = 0
+
+    def take(self, lo: int, hi: int) -> pl.DataFrame:
+        """Rows ``lo`` to ``hi - 1`` (rows before ``lo`` not yet read are skipped)."""
+        if lo < self.position:
+            raise ValueError(f"rows {lo}.. already read")
+        parts = []
+        while self.position < hi:
+            if self._buffer.height == 0:
+                self._buffer = next(self._batches)[1]
+            n = min((lo if self.position < lo else hi) - self.position, self._buffer.height)
+            if self.position >= lo:
+                parts.append(self._buffer.slice(0, n))
+            self._buffer = self._buffer.slice(n)
+            self.position += n
+        return pl.concat(parts) if parts else pl.DataFrame()
 
 
 def known_article_table(articles_path: Path) -> np.ndarray:

@@ -60,7 +60,7 @@ class SplitData:
     @classmethod
     def of_prepared(cls, prepared: Prepared) -> "SplitData":
         """From the fingerprints ``recsys24 prepare`` recorded of its input files."""
-        return cls(prepared.split, prepared.manifest["source"]["files"][f"{prepared.split}/behaviors.parquet"])
+        return cls(prepared.split, prepared.source_files[f"{prepared.split}/behaviors.parquet"])
 
     def to_dict(self) -> dict:
         return {"split": self.split, "behaviors": self.behaviors}

@@ -11,6 +11,7 @@ files or options is refused, never reused.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Callable
@@ -20,17 +21,16 @@ import polars as pl
 
 from recsys24.data import schema as S
 from recsys24.data.prepare import input_warnings
-from recsys24.data.split import Split, check_columns, iter_batches, open_split
+from recsys24.data.split import RowStream, Split, check_columns, iter_batches, open_split
 from recsys24.allocator import large_blocks_by_mmap, release_freed_memory
 from recsys24.errors import Recsys24Error
 from recsys24.features import families as F
 from recsys24.features.activity import scan_split
 from recsys24.features.articles import build_article_table
+from recsys24.features.folder import PIECE_CANDIDATES, FeaturePlan
 from recsys24.features.groups import cut_ranges
 from recsys24.features.history import build_history_table
-from recsys24.model_inputs.feature_table import PIECE_CANDIDATES, PLAN_FILE, RowStream
-from recsys24.io import atomic_path, existing_pieces, fingerprint, intact_piece, iter_missing, piece_path, \
-    remove_stale_temps, write_json
+from recsys24.io import atomic_path, fingerprint, intact_piece, iter_missing, piece_path, remove_stale_temps
 
 # 2: seen_after; 3: other splits' history files; 4: history_per_day for history_len
 FEATURES_VERSION = 4  # bump when a definition changes
@@ -58,19 +58,18 @@ def first_impression_us(split: Split) -> int:
     return int(first) if first is not None else 0
 
 
-def _plan(out: Path, want: dict) -> dict:
-    path = out / PLAN_FILE
-    if path.is_file():
-        import json
+@dataclass
+class FeatureBuild:
+    """What one run of :func:`build_features` found and did."""
 
-        have = json.loads(path.read_text())
-        diff = [k for k in want if k != "families" and have.get(k) != want[k]]
-        if diff:
-            raise Recsys24Error(f"{out}: holds features of other inputs or options ({', '.join(diff)} differ); "
-                                "use a new --out folder")
-        return have
-    write_json(want, path)
-    return want
+    rows: int  # behaviors rows of the split
+    candidates: int  # (row, in-view candidate) pairs: rows of the feature table
+    pieces: int  # pieces the split is cut into
+    warnings: list[str]  # problems of the input files, one line each
+    written: int = 0  # pieces this run wrote
+    damaged: int = 0  # pieces found cut short or damaged, and built again
+    table_seconds: float = 0.0  # building the split-level tables
+    seconds: float = 0.0  # the whole run (0 when every piece was already there)
 
 
 def _write_piece(frame, path: Path, rows: int) -> int:
@@ -88,7 +87,7 @@ def build_features(
     split_history: bool = False,
     progress: Callable[[int, int], None] | None = None,
     log: Callable[[str], None] = lambda msg: None,
-) -> dict:
+) -> FeatureBuild:
     """Write the features of every behaviors row of ``split_name`` into ``out``; return counts and times.
 
     ``split_history``: the users' histories come from the split's history file
@@ -99,29 +98,24 @@ def build_features(
     split = open_split(data_dir, split_name)
     others = [] if split_history else other_histories(split)
     out = Path(out)
-    if not (out / PLAN_FILE).is_file() and existing_pieces(out):
-        raise Recsys24Error(f"{out}: holds feature pieces but no {PLAN_FILE} to say which inputs and options made "
-                            "them (deleted?); use a new --out folder, or delete its pieces/ to build them again")
     columns = behaviors_columns(split_name)
     counts = np.concatenate([b[S.INVIEW].list.len().to_numpy() for _, b in iter_batches(split.behaviors, [S.INVIEW])]
                             or [np.zeros(0, np.int64)])
     ranges = cut_ranges(counts.astype(np.int64), piece_candidates)
-    want = {"data": str(Path(data_dir).resolve()), "split": split_name, "num_rows": split.num_rows,
-            "num_candidates": int(counts.sum()), "past_only": past_only, "piece_candidates": piece_candidates,
-            "split_history": split_history, "version": FEATURES_VERSION,
-            "inputs": {"articles.parquet": fingerprint(split.articles),
-                       f"{split_name}/behaviors.parquet": fingerprint(split.behaviors),
-                       f"{split_name}/history.parquet": fingerprint(split.history),
-                       **{f"{p.parent.name}/history.parquet": fingerprint(p) for p in others}}}
-    stats = {"rows": split.num_rows, "candidates": int(counts.sum()), "pieces": len(ranges), "written": 0,
-             "warnings": input_warnings(split)}
-    if (out / PLAN_FILE).is_file():
-        _plan(out, want)
+    want = FeaturePlan(
+        str(Path(data_dir).resolve()), split_name, split.num_rows, int(counts.sum()), past_only, piece_candidates,
+        split_history, FEATURES_VERSION,
+        inputs={"articles.parquet": fingerprint(split.articles),
+                f"{split_name}/behaviors.parquet": fingerprint(split.behaviors),
+                f"{split_name}/history.parquet": fingerprint(split.history),
+                **{f"{p.parent.name}/history.parquet": fingerprint(p) for p in others}})
+    stats = FeatureBuild(split.num_rows, int(counts.sum()), len(ranges), input_warnings(split))
+    want.check(out)  # before any work: a folder of other inputs, or pieces without a plan, is refused
     damaged = [(lo, hi) for lo, hi in ranges
                if piece_path(out, lo, hi).is_file() and not intact_piece(piece_path(out, lo, hi), counts[lo:hi].sum())]
     for lo, hi in damaged:  # cut short since it was written (a bad copy, a disk fault): built again below
         piece_path(out, lo, hi).unlink()
-    stats["damaged"] = len(damaged)
+    stats.damaged = len(damaged)
     todo = set(iter_missing(out, ranges))
     done = sum(hi - lo for lo, hi in ranges if (lo, hi) not in todo)
     if not todo:
@@ -137,10 +131,10 @@ def build_features(
     history = build_history_table(split.history, articles, others, first_impression_us(split))
     log("scanning the behaviors: in-view counts, impression gaps, repeats")
     activity = scan_split(split, articles, counts, past_only)
-    stats["table_seconds"] = time.perf_counter() - t0
+    stats.table_seconds = time.perf_counter() - t0
     first_row = RowStream(split.behaviors, columns, STREAM_ROWS).take(0, 1)
     first = F.Piece(first_row, 0, articles, history, activity, past_only)
-    _plan(out, {**want, "families": F.family_names(first)})
+    replace(want, families=F.family_names(first)).write(out)
     if progress:
         progress(done, split.num_rows)
     stream = RowStream(split.behaviors, columns, STREAM_ROWS)
@@ -148,7 +142,7 @@ def build_features(
     def finished(write) -> None:
         nonlocal done
         done += write.result()
-        stats["written"] += 1
+        stats.written += 1
         if progress:
             progress(done, split.num_rows)
 
@@ -163,5 +157,5 @@ def build_features(
             pending = writer.submit(_write_piece, frame, piece_path(out, lo, hi), hi - lo)
         if pending is not None:
             finished(pending)
-    stats["seconds"] = time.perf_counter() - t0
+    stats.seconds = time.perf_counter() - t0
     return stats

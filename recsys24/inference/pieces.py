@@ -25,6 +25,7 @@ scored again by the next run of its shard.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +37,11 @@ from recsys24.data import schema as S
 from recsys24.data.prepared import MANIFEST, Prepared, open_prepared
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, ScoresWriter, SplitData
+from recsys24.features.folder import PLAN_FILE as FEATURES_PLAN
 from recsys24.inference.user_order import PIECE_REMEDY, UserPieces
-from recsys24.io import existing_pieces, file_digest, folder_fingerprint, intact_piece, piece_path, \
+from recsys24.io import FolderPlan, existing_pieces, file_digest, folder_fingerprint, intact_piece, piece_path, \
     read_parquet_checked, reading, write_json
+from recsys24.training.runlog import run_train_data
 
 PLAN_FILE = "predict.json"
 ENCODINGS = "history_encodings"  # key of a piece's parquet metadata: sequences its batches ran through the encoder
@@ -58,6 +61,35 @@ def prepared_fingerprint(prepared: Prepared) -> str:
     return file_digest(prepared.path / MANIFEST)
 
 
+def scores_folder(out: Path) -> FolderPlan:
+    """``SCORES_DIR/predict.json``, the plan of a scores folder (written and read in this module only)."""
+    return FolderPlan(out, PLAN_FILE, "scores", "scored pieces")
+
+
+@dataclass(frozen=True)
+class ScoresPlan:
+    """What ``SCORES_DIR/predict.json`` records that other steps read."""
+
+    model: Path  # the model folder whose weights scored the pieces
+    split: str | None  # None (and the fields below): a plan written before they were recorded
+    piece_rows: int | None
+    order: str  # "rows" for plans older than the choice of order
+    scores: SplitData | None
+    trained_on: tuple[SplitData, ...] | None  # None: unknown
+
+    @classmethod
+    def read(cls, out: Path) -> "ScoresPlan | None":
+        """The plan of scores folder ``out``; None when it has none."""
+        folder = scores_folder(out)
+        if not folder.exists():
+            return None
+        have = folder.read()
+        found = have.get("trained_on")
+        return cls(Path(have["model"]), have.get("split"), have.get("piece_rows"), have.get("order", "rows"),
+                   SplitData.from_dict(have["scores"]) if "scores" in have else None,
+                   None if found is None else tuple(SplitData.from_dict(t) for t in found))
+
+
 def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, features: str | Path | None = None,
          order: str = "rows") -> dict:
     """Create or check ``SCORES_DIR/predict.json``: which model, which split, which pieces in which order
@@ -72,16 +104,10 @@ def plan(out: Path, prepared: Prepared, model_dir: Path, piece_rows: int, featur
             "split": prepared.split, "num_rows": prepared.num_impressions, "piece_rows": piece_rows, "order": order}
     if features is not None:  # the feature plan changes whenever the folder is made from other inputs
         want |= {"features": str(Path(features).resolve()), "features_fingerprint": file_digest(
-            Path(features) / "features.json")}
-    path = out / PLAN_FILE
-    if path.is_file():
-        _check_plan(out, {"order": "rows"} | json.loads(path.read_text()), want)  # older plans: rows
-        return want
-    if any((out / "pieces").glob("*.parquet")):
-        raise Recsys24Error(f"{out}: holds scored pieces but no {PLAN_FILE} to say which model and split they "
-                            "are of (deleted?); use a new --out folder, or delete its pieces/ to score again")
-    write_json(want | {"scores": SplitData.of_prepared(prepared).to_dict(), "trained_on": trained_on(model_dir)},
-               path)
+            Path(features) / FEATURES_PLAN)}
+    folder = scores_folder(out)
+    if folder.check(want, _reason, {"order": "rows"}) is None:  # older plans: rows
+        folder.require(want, {"scores": SplitData.of_prepared(prepared).to_dict(), "trained_on": trained_on(model_dir)})
     return want
 
 
@@ -96,12 +122,7 @@ def trained_on(model_dir: Path) -> list[dict] | None:
     origin = json.loads((Path(model_dir) / SPEC_FILE).read_text()).get("origin") or {}
     if origin.get("trained_on") is not None:
         return origin["trained_on"]
-    config = Path(model_dir).parent / "config.yaml"
-    if not origin or not config.is_file():
-        return None
-    import yaml
-
-    train_data = ((yaml.safe_load(config.read_text()) or {}).get("train") or {}).get("train_data")
+    train_data = run_train_data(Path(model_dir).parent) if origin else None
     try:
         return [SplitData.of_prepared(open_prepared(train_data)).to_dict()] if train_data else None
     except Recsys24Error:
@@ -110,35 +131,27 @@ def trained_on(model_dir: Path) -> list[dict] | None:
 
 def provenance(out: Path) -> Provenance:
     """The provenance of the scores merged from ``out``, as ``predict.json`` recorded it."""
-    have = json.loads((out / PLAN_FILE).read_text())
-    found = have.get("trained_on")
-    return Provenance(SplitData.from_dict(have["scores"]), f"model {have['model']}",
-                      None if found is None else tuple(SplitData.from_dict(t) for t in found))
+    have = ScoresPlan.read(out)
+    return Provenance(have.scores, f"model {have.model}", have.trained_on)
 
 
-def _check_plan(out: Path, have: dict, want: dict) -> None:
-    diff = [k for k in want if have.get(k) != want[k]]
-    if not diff:
-        return
-    reasons = []
-    for k in diff:
-        if k not in have:
-            reasons.append(f"no {k} recorded (an older recsys24 scored them)")
-        elif k in _CHANGED:
-            reasons.append(f"{_CHANGED[k]} they were scored")
-        elif k == "order":
-            reasons.append(f"pieces in {have[k]} order: pass --order {have[k]} to finish them")
-        else:
-            reasons.append(f"{k}={have[k]!r}")
-    raise Recsys24Error(f"{out}: holds scores of another run ({'; '.join(reasons)}); use a new --out folder")
+def _reason(key: str, have: dict) -> str:
+    """Why a plan field that differs refuses the folder, told to the user."""
+    if key not in have:
+        return f"no {key} recorded (an older recsys24 scored them)"
+    if key in _CHANGED:
+        return f"{_CHANGED[key]} they were scored"
+    if key == "order":
+        return f"pieces in {have[key]} order: pass --order {have[key]} to finish them"
+    return f"{key}={have[key]!r}"
 
 
 def check_merge_plan(out: Path, prepared: Prepared) -> None:
     """Refuse to merge pieces that were scored on another split, or before it was prepared again."""
-    path = out / PLAN_FILE
-    if not path.is_file():
+    folder = scores_folder(out)
+    if not folder.exists():
         raise Recsys24Error(f"{out}: no {PLAN_FILE}; run `recsys24 predict` into it first")
-    have = json.loads(path.read_text())
+    have = folder.read()
     want = {"prepared": str(prepared.path.resolve()), "prepared_fingerprint": prepared_fingerprint(prepared),
             "split": prepared.split, "num_rows": prepared.num_impressions}
     model = Path(have.get("model", "?"))
@@ -146,13 +159,13 @@ def check_merge_plan(out: Path, prepared: Prepared) -> None:
         raise Recsys24Error(f"{out}: its pieces were scored by {model}, which is gone, so they cannot be checked "
                             "against its weights; score again into a new --out folder")
     want["model_files"] = folder_fingerprint(model) if model.is_dir() else None  # weights retrained since?
-    _check_plan(out, have, want)
+    folder.check(want, _reason)
 
 
 def planned_layout(out: Path, prepared: Prepared) -> "RowPieces | UserPieces":
     """The pieces ``predict.json`` plans (by rows for plans older than the choice of order)."""
-    have = json.loads((out / PLAN_FILE).read_text())
-    return layout(have.get("order", "rows"), prepared, have["piece_rows"])
+    have = ScoresPlan.read(out)
+    return layout(have.order, prepared, have.piece_rows)
 
 
 class RowPieces:
@@ -211,8 +224,8 @@ def record_counts(out: Path, paths: list[Path]) -> dict:
         encodings = None if found is None or encodings is None else encodings + int(found)
     counts = {"pieces": len(paths), "rows": rows, ENCODINGS: encodings,
               "rows_per_encoding": round(rows / encodings, 3) if encodings else None}
-    plan_path = out / PLAN_FILE
-    write_json(json.loads(plan_path.read_text()) | {"counts": counts}, plan_path)
+    folder = scores_folder(out)
+    write_json(folder.read() | {"counts": counts}, folder.path)
     return counts
 
 
@@ -232,14 +245,13 @@ def shard_pieces(num_rows: int, piece_rows: int, shard_id: int, num_shards: int)
 def read_rows(prepared: Prepared, lo: int, hi: int, columns: list[str] | None = None) -> pl.DataFrame:
     """Impressions ``lo`` (inclusive) to ``hi`` (exclusive) of a prepared split, reading only their shards."""
     parts = []
-    for shard in prepared.manifest["shards"]["impressions"]:
-        first, rows = shard["first_row"], shard["rows"]
-        if first + rows <= lo or first >= hi:
+    for shard in prepared.shards("impressions"):
+        if shard.end_row <= lo or shard.first_row >= hi:
             continue
-        with reading(prepared.path / shard["file"], prepared.remedy):
-            table = pq.ParquetFile(prepared.path / shard["file"]).read(columns=columns)
-        start = max(lo - first, 0)
-        parts.append(pl.from_arrow(table.slice(start, min(hi, first + rows) - first - start)))
+        with reading(shard.path, prepared.remedy):
+            table = pq.ParquetFile(shard.path).read(columns=columns)
+        start = max(lo - shard.first_row, 0)
+        parts.append(pl.from_arrow(table.slice(start, min(hi, shard.end_row) - shard.first_row - start)))
     return pl.concat(parts) if len(parts) > 1 else parts[0]
 
 

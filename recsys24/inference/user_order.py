@@ -27,6 +27,7 @@ import polars as pl
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
+from recsys24.data.prepared import Shard
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, ScoresWriter
 from recsys24.io import reading
@@ -88,7 +89,7 @@ class UserPieces:
     def __init__(self, prepared, piece_rows: int):
         self.prepared = prepared
         self.num_buckets = max(1, -(-prepared.num_impressions // piece_rows))
-        self.shards = sorted(prepared.manifest["shards"]["impressions"], key=lambda s: s["first_row"])
+        self.shards = sorted(prepared.shards("impressions"), key=lambda s: s.first_row)
         users = [self._read(s, [S.USER_ID])[S.USER_ID].to_numpy() for s in self.shards]
         self.bucket = [user_buckets(u, self.num_buckets) for u in users]  # per impression shard, per row
         self.sizes = np.bincount(np.concatenate(self.bucket), minlength=self.num_buckets) if users else []
@@ -114,12 +115,12 @@ class UserPieces:
             if mask.any():
                 parts.append(pl.from_arrow(self._read(shard, columns).filter(mask)))
         if not parts:  # a bucket no user hashed to (tiny splits only)
-            return pl.read_parquet(self.prepared.path / self.shards[0]["file"], columns=columns, n_rows=0)
+            return pl.read_parquet(self.shards[0].path, columns=columns, n_rows=0)
         return pl.concat(parts)
 
-    def _read(self, shard: dict, columns: list[str]):
-        with reading(self.prepared.path / shard["file"], self.prepared.remedy):
-            return pq.read_table(self.prepared.path / shard["file"], columns=columns)
+    def _read(self, shard: Shard, columns: list[str]):
+        with reading(shard.path, self.prepared.remedy):
+            return pq.read_table(shard.path, columns=columns)
 
     def existing(self, out: Path) -> list[Path]:
         return sorted(p for p in (out / "pieces").glob("users-*.parquet") if _PIECE.match(p.name))

@@ -44,9 +44,10 @@ import polars as pl
 
 from recsys24.data import schema as S
 from recsys24.data.prepared import Prepared
+from recsys24.data.split import RowStream
 from recsys24.errors import DataError, Recsys24Error
 from recsys24.io import atomic_path
-from recsys24.model_inputs.feature_table import FeatureSet, RowStream, open_features
+from recsys24.features.folder import FeatureSet, open_features
 
 FIT_SAMPLE = 1_000_000  # pairs the quantiles are fitted on
 FIT_PIECES = 8  # ... drawn from this many pieces of the features folder
@@ -156,19 +157,19 @@ def require_names(features: FeatureSet, names: tuple[str, ...]) -> None:
     if missing:
         raise Recsys24Error(f"{features.path}: has no feature {', '.join(missing[:3])}"
                             f"{' ...' if len(missing) > 3 else ''} (the model was trained on features "
-                            f"{'with' if features.plan['past_only'] else 'without'} --past-only? make them again "
+                            f"{'with' if features.plan.past_only else 'without'} --past-only? make them again "
                             "with the options of the training features)")
 
 
 def require_same_split(features: FeatureSet, prepared: Prepared) -> None:
     """Refuse features made from another split, or from other behaviors than ``prepared`` was made from."""
     key = f"{prepared.split}/behaviors.parquet"
-    ours = features.plan["inputs"].get(f"{features.split_name}/behaviors.parquet")
-    theirs = prepared.manifest.get("source", {}).get("files", {}).get(key)
+    ours = features.plan.input_fingerprint(f"{features.split_name}/behaviors.parquet")
+    theirs = prepared.source_files.get(key)
     if features.split_name != prepared.split or ours != theirs:
         raise Recsys24Error(
-            f"{features.path}: features of the '{features.split_name}' split of {features.plan['data']}, but "
-            f"{prepared.path} is the '{prepared.split}' split of {prepared.manifest.get('source', {}).get('data_dir')}"
+            f"{features.path}: features of the '{features.split_name}' split of {features.plan.data}, but "
+            f"{prepared.path} is the '{prepared.split}' split of {prepared.source_dir}"
             f" (make its features: `recsys24 features --data DATA --split {prepared.split} --out FEAT`)")
 
 
@@ -211,14 +212,14 @@ def feature_codes(features: FeatureSet, encoding: FeatureEncoding,
     folder = features.path / f"codes-{encoding.digest}"
     if not (folder / "codes.npy").is_file():
         require_names(features, encoding.names)
-        log(f"coding {features.plan['num_candidates']:,} pairs for the model ({len(encoding.names)} features, "
+        log(f"coding {features.plan.num_candidates:,} pairs for the model ({len(encoding.names)} features, "
             f"{encoding.buckets} buckets) in {features.path}")
         _write_codes(features, encoding, folder)
     return FeatureCodes(folder, features, encoding)
 
 
 def _write_codes(features: FeatureSet, encoding: FeatureEncoding, folder: Path) -> None:
-    total = features.plan["num_candidates"]
+    total = features.plan.num_candidates
     inview = RowStream(features.split().behaviors, [S.INVIEW])
     with atomic_path(folder) as tmp:
         tmp.mkdir()

@@ -31,12 +31,11 @@ import polars as pl
 from recsys24.data import schema as S
 from recsys24.data.columns import flat_lists
 from recsys24.data.prepare import click_labels
-from recsys24.data.split import Split
+from recsys24.data.split import RowStream, Split
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, ScoresWriter, SplitData, check_batch, read_provenance, scores_frame
 from recsys24.features.groups import group_max, group_min, group_rank
 from recsys24.io import atomic_path
-from recsys24.model_inputs.feature_table import RowStream
 from recsys24.ranking.data import list_of, unit_hash
 from recsys24.ranking.metrics import GroupAUC
 

@@ -18,7 +18,6 @@ stream, so any piece gives the same answer alone):
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,11 +29,13 @@ import pyarrow.parquet as pq
 from recsys24.data import schema as S
 from recsys24.data.columns import flat_lists, list_series
 from recsys24.data.prepare import click_labels
-from recsys24.data.split import check_columns, iter_batches
+from recsys24.data.split import RowStream, check_columns, iter_batches
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, SplitData, read_provenance
 from recsys24.features.groups import group_max, group_rank
-from recsys24.model_inputs.feature_table import FeatureSet, RowStream
+from recsys24.features.folder import FeatureSet
+from recsys24.inference.pieces import ScoresPlan
+from recsys24.training.runlog import is_run_folder, run_train_data
 
 
 def unit_hash(values: np.ndarray, seed: int) -> np.ndarray:
@@ -51,11 +52,10 @@ def _run_folder_of(scores_path: Path) -> Path | None:
     """The training run whose model wrote ``scores_path`` (via predict's plan beside it), if any:
     for scores files written before they carried their provenance."""
     for folder in (scores_path.parent, scores_path.parent.parent):
-        plan = folder / "predict.json"
-        if plan.is_file():
-            model = Path(json.loads(plan.read_text())["model"])
-            for run in (model, model.parent):
-                if (run / "config.yaml").is_file():
+        plan = ScoresPlan.read(folder)
+        if plan is not None:
+            for run in (plan.model, plan.model.parent):
+                if is_run_folder(run):
                     return run
     return None
 
@@ -66,11 +66,9 @@ def _older_provenance(scores_path: Path) -> Provenance | None:
     run = _run_folder_of(scores_path)
     if run is None:
         return None  # a heuristic or a file of another tool: nothing to go by
-    import yaml
-
     from recsys24.data.prepared import open_prepared
 
-    train_data = ((yaml.safe_load((run / "config.yaml").read_text()) or {}).get("train") or {}).get("train_data")
+    train_data = run_train_data(run)
     try:
         trained = SplitData.of_prepared(open_prepared(train_data)) if train_data else None
     except Recsys24Error:
@@ -118,9 +116,9 @@ class StackedScores:
         """Refuse a scores file of another split, or one made in sample for the features' split."""
         check_columns(self.path, S.SCORES_SCHEMA)
         rows = pq.ParquetFile(self.path).metadata.num_rows
-        if rows != features.plan["num_rows"]:
+        if rows != features.plan.num_rows:
             raise Recsys24Error(f"{self.path}: {rows} rows but the {features.split_name} split has "
-                                f"{features.plan['num_rows']} (a scores file of another split?)")
+                                f"{features.plan.num_rows} (a scores file of another split?)")
         check_out_of_sample(self.path, features)
 
     def open(self, features: FeatureSet) -> RowStream:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -30,13 +31,13 @@ from recsys24.data import schema as S
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, SplitData, scores_frame
 from recsys24.inference.pieces import merge
-from recsys24.io import file_digest, fingerprint, piece_path, read_ahead, remove_stale_temps, write_json, write_parquet
-from recsys24.model_inputs.feature_table import PLAN_FILE as FEATURES_PLAN
-from recsys24.model_inputs.feature_table import FeatureSet
+from recsys24.io import FolderPlan, file_digest, fingerprint, piece_path, read_ahead, remove_stale_temps, write_parquet
+from recsys24.features.folder import PLAN_FILE as FEATURES_PLAN
+from recsys24.features.folder import FeatureSet
 from recsys24.ranking.catboost_ranker import CatBoostModel
 from recsys24.ranking.data import StackedScores, iter_blocks, list_of
 from recsys24.ranking.lgbm import LightGBMModel
-from recsys24.ranking.train import FOLDER_OPTIONS, SPEC_FILE
+from recsys24.ranking.train import SPEC_FILE
 
 PLAN_FILE = "rank_predict.json"
 SCORES_FILE = "scores.parquet"
@@ -76,10 +77,10 @@ def _check_inputs(ranker: Path, spec: dict, features: FeatureSet, scores: list[S
         extra = sorted(set(given) - set(spec["scores"]))
         raise Recsys24Error(f"{ranker}: trained with --scores {', '.join(spec['scores']) or '(none)'}; "
                             + (f"missing {', '.join(missing)}" if missing else f"not trained with {', '.join(extra)}"))
-    for option in FOLDER_OPTIONS:
-        if features.plan.get(option, False) != spec.get(option, False):
-            raise Recsys24Error(f"{features.path}: {option}={features.plan.get(option, False)} but {ranker} was "
-                                f"trained on {option}={spec.get(option, False)} features")
+    if not features.plan.compatible(spec):  # ranker.json records the options of its features
+        option = features.plan.differing(spec)[0]
+        raise Recsys24Error(f"{features.path}: {option}={features.plan.options[option]} but {ranker} was "
+                            f"trained on {option}={spec.get(option, False)} features")
     order = {s.name: s for s in scores}
     return [order[n] for n in spec["scores"]]
 
@@ -91,21 +92,16 @@ def _plan(out: Path, ranker: Path, spec: dict, features: FeatureSet, scores: lis
             "ranker_fingerprint": file_digest(ranker / SPEC_FILE) + "-" + fingerprint(ranker / model_file),
             "features": str(features.path.resolve()), "features_fingerprint": file_digest(features.path / FEATURES_PLAN),
             "scores": {s.name: fingerprint(s.path) for s in scores},
-            "split": features.split_name, "num_rows": features.plan["num_rows"],
+            "split": features.split_name, "num_rows": features.plan.num_rows,
             "pieces": [[lo, hi] for lo, hi, _ in features.pieces()],
             "provenance": provenance(ranker, spec, features).to_json()}
-    path = out / PLAN_FILE
-    if path.is_file():
-        have = json.loads(path.read_text())
-        diff = [k for k in want if have.get(k) != want[k]]
-        if diff:
-            raise Recsys24Error(f"{out}: holds rank scores of other inputs ({', '.join(diff)} differ); "
-                                "use a new --out folder")
-        return want
-    if (out / "pieces").is_dir() and any((out / "pieces").glob("rows-*.parquet")):
-        raise Recsys24Error(f"{out}: holds pieces without {PLAN_FILE}; use a new --out folder")
-    write_json(want, path)
+    rank_scores_folder(out).require(want)
     return want
+
+
+def rank_scores_folder(out: Path) -> FolderPlan:
+    """``OUT/rank_predict.json``, the plan of a rank scores folder."""
+    return FolderPlan(out, PLAN_FILE, "rank scores", "rank score pieces")
 
 
 def shard_range(num_pieces: int, shard_id: int, num_shards: int) -> range:
@@ -119,9 +115,23 @@ def shard_range(num_pieces: int, shard_id: int, num_shards: int) -> range:
     return range(num_pieces * shard_id // num_shards, num_pieces * (shard_id + 1) // num_shards)
 
 
+@dataclass(frozen=True)
+class RankPredictRun:
+    """What one run of :func:`predict_ranker` did on its shard."""
+
+    pieces: int  # pieces scored by this run
+    skipped_pieces: int  # pieces of the shard an earlier run had scored
+    rows: int  # behaviors rows of the shard
+    scored_rows: int  # ... scored by this run
+    candidates: int  # (row, candidate) pairs scored by this run
+    trees: int  # trees of the ranker
+    seconds: float
+    predict_seconds: float  # in the learner's own predict
+
+
 def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[StackedScores], out: str | Path,
                    shard_id: int = 0, num_shards: int = 1,
-                   progress: Callable[[int, int], None] | None = None) -> dict:
+                   progress: Callable[[int, int], None] | None = None) -> RankPredictRun:
     """Score this shard's missing pieces of ``features`` into ``out``; return counts and timings."""
     ranker, out = Path(ranker), Path(out)
     if out.suffix == ".parquet":
@@ -151,19 +161,18 @@ def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[Stacke
         done_rows += block.row.size
         if progress:
             progress(done_rows, total_rows)
-    return {"pieces": len(todo), "skipped_pieces": len(mine) - len(todo), "rows": total_rows,
-            "scored_rows": sum(pieces[i][1] - pieces[i][0] for i in todo), "candidates": candidates,
-            "trees": model.trees, "seconds": time.perf_counter() - t0, "predict_seconds": predict_seconds}
+    return RankPredictRun(len(todo), len(mine) - len(todo), total_rows, sum(pieces[i][1] - pieces[i][0] for i in todo),
+                          candidates, model.trees, time.perf_counter() - t0, predict_seconds)
 
 
 def merge_rank_scores(out: str | Path, features: FeatureSet) -> Path:
     """Merge every piece of ``out`` into ``OUT/scores.parquet`` (each row exactly once); return its path."""
     out = Path(out)
-    path = out / PLAN_FILE
-    if not path.is_file():
+    folder = rank_scores_folder(out)
+    if not folder.exists():
         raise Recsys24Error(f"{out}: no {PLAN_FILE}; run `recsys24 rank predict` into it first")
-    have = json.loads(path.read_text())
-    if have["features"] != str(features.path.resolve()) or have["num_rows"] != features.plan["num_rows"]:
+    have = folder.read()
+    if have["features"] != str(features.path.resolve()) or have["num_rows"] != features.plan.num_rows:
         raise Recsys24Error(f"{out}: holds rank scores of {have['features']}, not {features.path}")
     found = have.get("provenance")  # None: pieces of a recsys24 before scores files carried it
     merge(out, have["num_rows"], out / SCORES_FILE, found and Provenance.from_json(found))

@@ -43,7 +43,7 @@ from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import read_provenance
 from recsys24.features.families import CATEGORICAL
 from recsys24.io import atomic_path
-from recsys24.model_inputs.feature_table import FeatureSet
+from recsys24.features.folder import FeatureSet
 from recsys24.ranking import catboost_ranker, lgbm
 from recsys24.ranking.data import (PieceReader, Selection, StackedScores, select, select_each, stacked_names,
                                    unit_hash)
@@ -52,8 +52,6 @@ from recsys24.ranking.metrics import group_metrics
 
 SPEC_FILE = "ranker.json"
 LEARNERS = {"lightgbm": lgbm, "catboost": catboost_ranker}
-# options of `recsys24 features` that change what the features mean: a ranker is trained and used on one choice
-FOLDER_OPTIONS = ("past_only", "split_history")
 
 
 @dataclass(frozen=True)
@@ -134,10 +132,10 @@ def choose_rows(train: list[FeatureSet], valid: FeatureSet | None, scores: dict[
     """The seeded impression sample and user hold-out of every folder, with labels (see the module doc)."""
     separate = valid is not None and not any(_same(valid, t) for t in train)
     for other in train[1:] + ([valid] if separate else []):
-        for option in FOLDER_OPTIONS:
-            if other.plan.get(option, False) != train[0].plan.get(option, False):
-                raise Recsys24Error(f"{other.path}: made with another --{option.replace('_', '-')} "
-                                    f"than {train[0].path}")
+        if not other.plan.compatible(train[0].plan):
+            option = other.plan.differing(train[0].plan)[0]
+            raise Recsys24Error(f"{other.path}: made with another --{option.replace('_', '-')} "
+                                f"than {train[0].path}")
     if how.refit and not separate:
         raise Recsys24Error("--refit needs --valid-features, a split other than --features to early-stop on "
                             "and then train on")
@@ -259,7 +257,7 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
         "params": {k: v for k, v in params.items() if k not in ("num_threads", "thread_count")},
         "train_features": [str(f.path.resolve()) for f in train],
         "valid_features": str(valid.path.resolve()) if rows.separate else None,
-        **{option: train[0].plan.get(option, False) for option in FOLDER_OPTIONS},
+        **train[0].plan.options,
         "sample": how.sample, "seed": how.seed, "holdout": rows.holdout, "best_iteration": best,
         "train_candidates": n_train, "valid_impressions": int(group.size),
         "valid_metrics": group_metrics(valid_scores, label, group),

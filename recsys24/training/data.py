@@ -24,12 +24,12 @@ class PairStream:
     addressed by global position."""
 
     def __init__(self, prepared: Prepared, seed: int, rank: int = 0, world_size: int = 1, kind: str = "pairs"):
-        shards = prepared.manifest["shards"][kind]
+        shards = prepared.shards(kind)
         if not shards:
             raise DataError(f"{prepared.path}: no training {kind} (prepare the train split)")
         self.prepared = prepared
-        self.paths = [prepared.path / s["file"] for s in shards]
-        self.rows = np.array([s["rows"] for s in shards], dtype=np.int64)
+        self.paths = [s.path for s in shards]
+        self.rows = np.array([s.rows for s in shards], dtype=np.int64)
         self.total = int(self.rows.sum())
         if self.total == 0:
             raise DataError(f"{prepared.path}: the training pairs are empty")

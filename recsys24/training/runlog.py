@@ -17,10 +17,13 @@ from pathlib import Path
 
 import yaml
 
+from recsys24.data.prepared import prepared_identity
 from recsys24.errors import Recsys24Error
+from recsys24.features.folder import features_identity
 from recsys24.io import atomic_path, write_json
 from recsys24.resources import code_version
 
+CONFIG_FILE = "config.yaml"
 INPUTS_FILE = "inputs.json"
 # What a resumed run must share with the run it continues: another value would mix two models in one.
 SAME_RUN_KEYS = ("model.", "prompt.", "loss.", "train.train_data", "train.valid_data", "train.train_features",
@@ -29,11 +32,25 @@ DATA_KEYS = ("train.train_data", "train.valid_data", "train.train_features", "tr
 
 
 def write_run_header(run: Path, resolved_config: dict) -> None:
-    with atomic_path(run / "config.yaml") as tmp:
+    with atomic_path(run / CONFIG_FILE) as tmp:
         tmp.write_text(yaml.safe_dump(resolved_config, sort_keys=False, allow_unicode=True))
     with atomic_path(run / "version.json") as tmp:
         tmp.write_text(json.dumps(code_version(), indent=2) + "\n")
     write_json(data_identities(resolved_config), run / INPUTS_FILE)
+
+
+def is_run_folder(folder: Path) -> bool:
+    """Whether ``folder`` is a training run's folder (it holds the resolved config)."""
+    return (Path(folder) / CONFIG_FILE).is_file()
+
+
+def run_train_data(run: Path) -> str | None:
+    """The prepared split run ``run`` trained on (its config's ``train.train_data``); None when the folder
+    has no config or the config names none."""
+    if not is_run_folder(run):
+        return None
+    config = yaml.safe_load((Path(run) / CONFIG_FILE).read_text()) or {}
+    return (config.get("train") or {}).get("train_data")
 
 
 def data_identity(folder: str | None) -> str | None:
@@ -41,16 +58,10 @@ def data_identity(folder: str | None) -> str | None:
     and options (not its timing), a features folder by its features.json; None when there is none."""
     if not folder:
         return None
-    folder = Path(folder)
-    for name, keep in (("manifest.json", ("format", "split", "params", "source", "num_impressions")),
-                       ("features.json", None)):
-        if (folder / name).is_file():
-            found = json.loads((folder / name).read_text())
-            if keep:
-                found = {k: v for k, v in found.items() if k in keep}
-                found["source"] = {"files": found.get("source", {}).get("files")}  # not the folder's path
-            return hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()[:16]
-    return None
+    found = prepared_identity(folder)
+    if found is None:
+        found = features_identity(folder)
+    return None if found is None else hashlib.sha256(json.dumps(found, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def data_identities(resolved_config: dict) -> dict:
@@ -66,7 +77,7 @@ def check_same_run(run: Path, resolved_config: dict) -> None:
     same data is the same; one at the same path that was made again from other
     inputs or options is not.
     """
-    saved_path = run / "config.yaml"
+    saved_path = run / CONFIG_FILE
     if not saved_path.is_file():
         return
     saved = _dotted(yaml.safe_load(saved_path.read_text()) or {})

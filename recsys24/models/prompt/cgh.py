@@ -49,7 +49,7 @@ from transformers import MT5Model
 from recsys24.errors import Recsys24Error
 from recsys24.model_inputs.batches import HistoryBatch
 from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes
-from recsys24.model_inputs.feature_table import open_features
+from recsys24.features.folder import open_features
 from recsys24.models.contract import ModelSpec, Output
 from recsys24.models.loss import listwise_nll
 from recsys24.models.prompt.base import PromptModel
