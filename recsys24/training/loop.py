@@ -31,6 +31,7 @@ from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import all_true, barrier, setup_distributed
 from recsys24.training.engine import make_engine
+from recsys24.training.fitting import fit_for
 from recsys24.training.runlog import DATA_KEYS, RunLog, check_same_run, write_run_header
 
 EXIT_STOPPED = 75  # "try again later": the job was asked to stop and saved a checkpoint
@@ -170,8 +171,9 @@ def train(config: Config, run: str | Path) -> dict:
     if valid is not None and valid.source_dir != prepared.source_dir:
         articles = pl.concat([articles, valid.articles()]).unique(S.ARTICLE_ID, keep="first")
     tokenizer = _tokenizer(config, articles, run, dist.is_main)
+    fit = fit_for(config, tokenizer, prepared)  # what the model learns from the data before its first step
     torch.manual_seed(tc.seed)  # identical initial weights on every rank and every rerun
-    model = build_recommender(config, tokenizer)
+    model = build_recommender(config, tokenizer, fit)
     collator, valid_collator = _collators(model, config, articles, tokenizer, prepared, valid, dist.is_main)
 
     bf16 = tc.precision == "bf16" or (tc.precision == "auto" and dist.device.type == "cuda")
