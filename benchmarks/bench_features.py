@@ -103,7 +103,7 @@ def main() -> None:
 def booster_throughput(ranker: Path, features: Path) -> tuple[float, int, int]:
     """(candidate × tree evaluations per second of ``booster.predict`` on one piece's in-memory matrix,
     the split's candidates, the trees), with the threads rank predict uses."""
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
     from recsys24.ranking.data import iter_blocks
     from recsys24.ranking.predict import load_ranker
 

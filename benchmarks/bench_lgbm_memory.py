@@ -56,7 +56,7 @@ def features_rows(folder: str, rows: int):
     """(matrix, labels, impression sizes) of the first pieces of a features folder with ``rows`` candidates."""
     import numpy as np
 
-    from recsys24.model_inputs.feature_table import open_features
+    from recsys24.features.folder import open_features
     from recsys24.ranking.data import iter_blocks, select
 
     features = open_features(folder)

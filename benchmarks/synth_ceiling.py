@@ -33,7 +33,7 @@ from recsys24.data.columns import flat_lists
 from recsys24.data.prepare import click_labels
 from recsys24.data.split import open_split
 from recsys24.data.synth import PRESETS, _make_world
-from recsys24.model_inputs.feature_table import open_features
+from recsys24.features.folder import open_features
 from recsys24.ranking.metrics import group_metrics
 
 

@@ -25,6 +25,7 @@ from recsys24.features.build import build_features
 from recsys24.inference import pieces as P
 from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes
 from recsys24.features.folder import open_features
+from recsys24.training.fitting import fit_for
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -45,7 +46,7 @@ def split(tiny, tmp_path_factory):
     config = load_config(CONFIGS / "tiny" / "cgh_f.yaml",
                          [f"train.train_features={root / 'features' / 'train'}", "model.feature_buckets=8"])
     torch.manual_seed(0)
-    model = build_recommender(config, tokenizer).eval()
+    model = build_recommender(config, tokenizer, fit_for(config, tokenizer)).eval()
     model.save_pretrained(root / "model", tokenizer=tokenizer)
     prepared = open_prepared(root / "prepared" / "test")
     return {"root": root, "model": model, "tokenizer": tokenizer, "prepared": prepared,
@@ -160,7 +161,7 @@ def listwise(split):
                          [f"train.train_features={root / 'features' / 'train'}", "model.feature_buckets=8",
                           "model.feature_values=true", "model.inview_layers=1", "loss.listwise=true"])
     torch.manual_seed(1)
-    model = build_recommender(config, split["tokenizer"]).eval()
+    model = build_recommender(config, split["tokenizer"], fit_for(config, split["tokenizer"])).eval()
     model.save_pretrained(root / "listwise", tokenizer=split["tokenizer"])
     return model
 
@@ -242,3 +243,22 @@ def test_the_design_options_are_refused_where_they_do_not_apply(split):
         build_recommender(load_config(CONFIGS / "tiny" / "cgc_d.yaml", ["model.inview_layers=1"]), split["tokenizer"])
     with pytest.raises(Recsys24Error, match="train.frames"):
         load_config(CONFIGS / "tiny" / "cgh_f.yaml", ["train.frames=users"])
+
+
+def test_building_a_cgh_f_reads_no_data(split, tmp_path):
+    """The encoding is fitted by the training stage and passed in: with it, the model builds after the features
+    folder is gone, and its spec holds the fitted edges; without it, a one-line refusal."""
+    from recsys24.config import load_config
+    from recsys24.models.loading import build_recommender
+
+    features = tmp_path / "train_features"
+    shutil.copytree(split["root"] / "features" / "train", features)
+    config = load_config(CONFIGS / "tiny" / "cgh_f.yaml",
+                         [f"train.train_features={features}", "model.feature_buckets=8"])
+    fit = fit_for(config, split["tokenizer"])
+    shutil.rmtree(features)
+    model = build_recommender(config, split["tokenizer"], fit)
+    digests = {FeatureEncoding.from_spec(m.spec).digest for m in (model, split["model"])}
+    assert digests == {fit.encoding.digest}
+    with pytest.raises(Recsys24Error, match="no feature encoding given"):
+        build_recommender(config, split["tokenizer"])

@@ -200,3 +200,17 @@ def test_compare_writes_one_table_of_models_and_heuristics(data, tmp_path):
     compare(root / "data", root / "prepared", tmp_path / "cmp", models=("npa",), overrides=overrides,
             log=lambda line: None)
     assert (tmp_path / "cmp" / "runs" / "npa" / "summary.json").stat().st_mtime == mtime
+
+
+def test_cooccurrence_word_vectors_are_fitted_by_training_and_passed_in(data):
+    """Building a model reads no data: the word vectors come in through ``fit_for`` (the training stage)."""
+    from recsys24.errors import Recsys24Error
+    from recsys24.training.fitting import fit_for
+
+    root, tok = data["root"], data["tokenizer"]
+    config = load_config(ROOT / "configs" / "tiny" / "nrms.yaml", [f"train.train_data={root / 'prepared' / 'train'}"])
+    fit = fit_for(config, tok)
+    assert fit.encoding is None and fit.word_vectors.shape == (len(tok), config.model.neural.word_dim)
+    assert torch.equal(build_recommender(config, tok, fit).words.weight.detach(), fit.word_vectors)
+    with pytest.raises(Recsys24Error, match="no word vectors given"):
+        build_recommender(config, tok)

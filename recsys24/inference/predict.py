@@ -68,8 +68,11 @@ def resolve_prepared(data: str | Path, split: str) -> Prepared:
     return prepared
 
 
-def model_features(model, model_dir: Path, prepared: Prepared, features: str | Path | None):
-    """The checked features folder a model reads (None for one that reads none); refuses a missing or wrong one."""
+def model_features(model, model_dir: Path, prepared: Prepared, features):
+    """The checked features folder a model reads (None for one that reads none); refuses a missing or wrong one.
+
+    features: a path, or a features folder already opened with ``open_model_features``.
+    """
     if not model.reads_features:
         if features is not None:
             raise Recsys24Error(f"{model_dir}: this model reads no feature table; drop --features")
@@ -77,6 +80,8 @@ def model_features(model, model_dir: Path, prepared: Prepared, features: str | P
     if features is None:
         raise Recsys24Error(f"{model_dir}: this model (CGh-f) reads the feature table: give --features FEAT, the "
                             f"`recsys24 features` folder of the '{prepared.split}' split")
+    if not isinstance(features, (str, Path)):
+        return features
     from recsys24.model_inputs.feature_codes import open_model_features
 
     return open_model_features(features, prepared)
@@ -84,19 +89,28 @@ def model_features(model, model_dir: Path, prepared: Prepared, features: str | P
 
 def default_piece_rows(model_dir: Path) -> int:
     """The piece size the model folder's architecture declares (``scoring.piece_rows``)."""
-    return _scoring(model_dir).piece_rows
+    return _scoring(_spec(model_dir)).piece_rows
 
 
 def default_order(model_dir: Path) -> str:
     """``users`` if the model folder's architecture declares ``scoring.user_order``, else ``rows``."""
-    return "users" if _scoring(model_dir).user_order else "rows"
+    return _order(_scoring(_spec(model_dir)))
 
 
-def _scoring(model_dir: Path):
+def _spec(model_dir: Path):
     from recsys24.models.contract import ModelSpec
+
+    return ModelSpec.read(model_dir)
+
+
+def _scoring(spec):
     from recsys24.models.registry import architecture
 
-    return architecture(ModelSpec.read(model_dir).architecture).scoring
+    return architecture(spec.architecture).scoring
+
+
+def _order(scoring) -> str:
+    return "users" if scoring.user_order else "rows"
 
 
 @dataclass
@@ -110,14 +124,15 @@ class Scorer:
 
     @classmethod
     def load(cls, model_dir: Path, prepared: Prepared, device: str | None = None, fast: bool = True,
-             features: str | Path | None = None) -> "Scorer":
+             features=None, spec=None) -> "Scorer":
         """Load a model folder and build the token table of ``prepared``'s articles.
 
-        features: the features folder of ``prepared``'s split, for a model that reads the feature table (CGh-f).
+        features: the features folder of ``prepared``'s split (a path or an opened one), for a model that reads
+        the feature table (CGh-f). spec: the folder's ``ModelSpec``, when already read.
         """
         from recsys24.models.loading import load_recommender
 
-        model, tokenizer = load_recommender(model_dir)
+        model, tokenizer = load_recommender(model_dir, spec)
         prepared.require_history(model.spec.prompt.history_size, f"the model {model_dir} (prompt.history_size)")
         return cls.from_model(model, tokenizer, prepared.articles(), device, fast,
                               model_features(model, model_dir, prepared, features))
@@ -167,8 +182,7 @@ class Scorer:
             return self.collator(frame[order[bounds[i]:bounds[i + 1]]])
 
         for i, batch in enumerate(prefetched(collate, len(bounds) - 1)):
-            if hasattr(batch, "history_row"):  # CGh: one encoder pass per distinct history (CGc/QA: per prompt)
-                self.encodings += len(batch.input_ids)
+            self.encodings += batch.num_histories
             yield self.model.score(batch.to(self.device)).float().cpu().numpy()
             if progress:
                 progress(int(bounds[i + 1]))
@@ -204,12 +218,15 @@ def predict_shard(
     """
     out = Path(out)
     model_dir = resolve_model_dir(model)
-    piece_rows = piece_rows or default_piece_rows(model_dir)
-    order = order or default_order(model_dir)
-    if features is not None:  # a wrong features folder is refused before anything is written
+    spec = _spec(model_dir)  # read once: the scoring defaults here, the model below
+    scoring = _scoring(spec)
+    piece_rows = piece_rows or scoring.piece_rows
+    order = order or _order(scoring)
+    feature_set = None
+    if features is not None:  # opened once; a wrong features folder is refused before anything is written
         from recsys24.model_inputs.feature_codes import open_model_features
 
-        open_model_features(features, prepared)
+        feature_set = open_model_features(features, prepared)
     P.plan(out, prepared, model_dir, piece_rows, features, order)
     for folder in (out, out / "pieces"):  # other shards' live temporaries are kept
         remove_stale_temps(folder)
@@ -228,9 +245,9 @@ def predict_shard(
     if not todo:
         stats["counts"] = P.record_counts(out, pieces.existing(out))
         return stats
-    scorer = Scorer.load(model_dir, prepared, device, fast, features)
+    scorer = Scorer.load(model_dir, prepared, device, fast, feature_set, spec)
     t0 = time.perf_counter()
-    whole = order == "users" and scorer.model.scoring.user_order
+    whole = order == "users" and scoring.user_order
     # the next piece is read (a user piece reads every impression file) while this one is scored
     for piece, frame in read_ahead((piece, pieces.read(piece, COLUMNS)) for piece in todo):
         within = (lambda n, before=done: progress(before + n, total)) if progress else None

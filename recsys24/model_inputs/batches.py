@@ -10,7 +10,7 @@
 Candidates of one impression are contiguous, in impression order
 (``group`` [N] = impression index), so ``scores.split(batch.counts)`` gives
 each impression's scores, and training and predict use every batch through
-``to``, ``num_impressions``, ``counts``, ``labels`` and ``group``. Only torch
+``to``, ``num_impressions``, ``counts``, ``num_histories``, ``labels`` and ``group``. Only torch
 and numpy here, so models load where polars is not installed.
 """
 
@@ -33,6 +33,12 @@ class BatchBase:
     def counts(self) -> list[int]:
         """Number of candidates of each impression."""
         return torch.bincount(self.group, minlength=self.num_impressions).tolist()
+
+    @property
+    def num_histories(self) -> int:
+        """Histories the batch runs through an encoder of their own (predict's ``history_encodings``): none
+        where the history is part of each prompt (CG, CGc, QA, QA+) or pooled from news vectors (neural)."""
+        return 0
 
     def to(self, device):
         """A copy with every field that has ``.to`` (tensors, nested inputs) on ``device``; numpy and plain values stay."""
@@ -95,6 +101,11 @@ class HistoryBatch(BatchBase):
     table_size: int = 0
     feature_codes: torch.Tensor | None = None
     feature_values: torch.Tensor | None = None
+
+    @property
+    def num_histories(self) -> int:
+        """The H distinct histories, each encoded once however many candidates share it."""
+        return len(self.input_ids)
 
 
 @dataclass

@@ -4,18 +4,26 @@ A family (``models/prompt/``: CG, CGc, CGh, QA, QA+ on an mT5 backbone;
 ``models/neural/``: NRMS, NAML, LSTUR, NPA, DKN on word embeddings) is a
 subclass of :class:`Model` that says::
 
-    model = Arch.from_config(config, tokenizer)          # a new model for a run config
+    model = Arch.from_config(config, tokenizer, fit)     # a new model for a run config; reads no data
     collate = model.make_collator(articles, tokenizer)   # prepared rows -> its batches (recsys24.model_inputs)
     batch = collate(frame, rng)                          # rng: shuffles training pairs (optional)
     scores = model.score(batch)    # [N] one score per (impression, candidate); higher = more likely clicked
     loss = model.loss(batch)       # scalar: (1 − λ)·NLL + λ·BPR
     model.save_pretrained(DIR, tokenizer)                # the model folder below
-    model = Arch.from_folder(DIR, spec)
+    model = Arch.from_pretrained(DIR)    # any architecture: recsys24.models.loading.load_recommender(DIR)
 
 and declares how ``recsys24 predict`` scores it in :attr:`Model.scoring`
 (a :class:`ScoringDefaults`), so training, predict and the CLI read the same
 numbers. Adding a family is one folder of subclasses and one line per name in
 :mod:`recsys24.models.registry`.
+
+Building a model reads no data, as transformers' ``from_config``: what an
+architecture learns from the train split before its first step (the
+:class:`TrainFit`: CGh-f's feature encoding, the neural family's co-occurrence
+word vectors) is fitted by the training stage (:mod:`recsys24.training.fitting`)
+and passed in; it lands in the model folder (the encoding in the spec, the
+vectors as the initial word embeddings), so :meth:`Model.from_pretrained` needs
+nothing else.
 
 A model folder (``save_pretrained``) holds everything ``recsys24 predict
 --model DIR`` needs to rebuild it: ``recsys24_model.json`` (architecture name,
@@ -30,7 +38,7 @@ import os
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
@@ -39,6 +47,9 @@ from recsys24.errors import Recsys24Error
 from recsys24.models.loss import combined_loss
 from recsys24.models.scoring import ScoringDefaults
 from recsys24.prompts.templates import PromptConfig
+
+if TYPE_CHECKING:
+    from recsys24.model_inputs.feature_codes import FeatureEncoding
 
 SPEC_FILE = "recsys24_model.json"
 NO_TOKEN = -1  # answer token id of a model that reads no answer word (the neural family)
@@ -95,6 +106,17 @@ class ModelSpec:
         return cls.from_dict(json.loads(path.read_text()))
 
 
+@dataclass(frozen=True)
+class TrainFit:
+    """What a new model takes from the train split, fitted by the training stage and passed to ``from_config``.
+
+    Which of them an architecture takes is its :attr:`Model.fits`.
+    """
+
+    encoding: FeatureEncoding | None = None  # CGh-f: the features' quantile edges (``model.features``)
+    word_vectors: torch.Tensor | None = None  # neural, ``word_init: cooccurrence``: [vocab, word_dim]
+
+
 @dataclass
 class Output:
     """scores [N]; nll: the architecture's likelihood term (scalar) when labels were given."""
@@ -108,13 +130,15 @@ class Model(nn.Module, metaclass=ABCMeta):
 
     name: ClassVar[str]
     scoring: ClassVar[ScoringDefaults] = ScoringDefaults()
+    fits: ClassVar[frozenset[str]] = frozenset()  # the TrainFit fields from_config may need
     spec: ModelSpec
 
     # --- what a family implements -------------------------------------------
     @classmethod
     @abstractmethod
-    def from_config(cls, config, tokenizer) -> "Model":
-        """A new model for a run config (a :class:`recsys24.config.Config`)."""
+    def from_config(cls, config, tokenizer, fit: TrainFit = TrainFit()) -> "Model":
+        """A new model for a run config (a :class:`recsys24.config.Config`), with what training fitted for it;
+        reads no data."""
 
     @abstractmethod
     def make_collator(self, articles, tokenizer, seed: int = 0, features=None):
@@ -141,6 +165,20 @@ class Model(nn.Module, metaclass=ABCMeta):
         """Rebuild a model written by :meth:`save_pretrained`."""
 
     # --- the same for every family (a family overrides what it has) ---------
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, spec: ModelSpec | None = None) -> "Model":
+        """Rebuild the model of a folder :meth:`save_pretrained` wrote (``spec``: its spec, when already read).
+
+        Refuses a folder of another architecture; a folder of any architecture is
+        loaded by :func:`recsys24.models.loading.load_recommender`, which finds the
+        class in the registry by the folder's spec.
+        """
+        spec = spec or ModelSpec.read(path)
+        if spec.architecture != cls.name:
+            raise Recsys24Error(f"{path}: a {spec.architecture} model folder, not {cls.name} "
+                                "(recsys24.models.loading.load_recommender loads any)")
+        return cls.from_folder(path, spec)
+
     @property
     def reads_features(self) -> bool:
         """Whether batches need the feature table of their split (``make_collator(..., features=)``)."""

@@ -8,7 +8,8 @@ family) or ``model.neural`` (neural family), with a sentencepiece tokenizer
 trained on the articles. Tests use only the offline path.
 
     tok = offline_tokenizer(articles, DIR)                   # or load_tokenizer("google/mt5-small")
-    model = build_recommender(load_config("configs/cgc_d.yaml"), tok)
+    config = load_config("configs/cgc_d.yaml")
+    model = build_recommender(config, tok, fit_for(config, tok))   # fit_for: recsys24.training.fitting
     model.save_pretrained("runs/x/model", tokenizer=tok)
     model, tok = load_recommender("runs/x/model")
 """
@@ -20,14 +21,15 @@ from pathlib import Path
 
 from recsys24.config import Config
 from recsys24.errors import Recsys24Error
-from recsys24.models.contract import Model, ModelSpec
+from recsys24.models.contract import Model, ModelSpec, TrainFit
 from recsys24.models.registry import architecture
 from recsys24.prompts.tokenizer import load_tokenizer
 
 
-def build_recommender(config: Config, tokenizer) -> Model:
-    """A new model for ``config``, of the architecture it names (see :mod:`recsys24.models.registry`)."""
-    model = architecture(config.model.architecture).from_config(config, tokenizer)
+def build_recommender(config: Config, tokenizer, fit: TrainFit = TrainFit()) -> Model:
+    """A new model for ``config``, of the architecture it names (see :mod:`recsys24.models.registry`), with what
+    training fitted for it (:func:`recsys24.training.fitting.fit_for`); reads no data."""
+    model = architecture(config.model.architecture).from_config(config, tokenizer, fit)
     if config.model.features and not model.reads_features:
         raise Recsys24Error(f"model.features: architecture {config.model.architecture} reads no feature table "
                             "(CGh does: architecture cgh)")
@@ -41,9 +43,9 @@ def build_recommender(config: Config, tokenizer) -> Model:
     return model
 
 
-def load_recommender(path: str | os.PathLike) -> tuple[Model, object]:
-    """Rebuild a saved model and its tokenizer from a model folder."""
+def load_recommender(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple[Model, object]:
+    """Rebuild a saved model and its tokenizer from a model folder, through the class the registry names for the
+    folder's spec (``spec``: that spec, when the caller has read it already)."""
     path = Path(path)
-    spec = ModelSpec.read(path)
-    model = architecture(spec.architecture).from_folder(path, spec)
-    return model, load_tokenizer(path)
+    spec = spec or ModelSpec.read(path)
+    return architecture(spec.architecture).from_pretrained(path, spec), load_tokenizer(path)

@@ -171,20 +171,26 @@ def fit(train: list[Part], valid: list[Part] | None, names: list[str], categoric
         on_round: Callable[[dict], None] | None = None):
     """Boost on ``train``; early-stop on the group AUC of ``valid`` (or run ``rounds`` without it).
 
-    Returns (booster, best round, per-round history, the best round's validation scores or None).
+    LightGBM's own callbacks do the bookkeeping: ``record_evaluation`` keeps
+    each round's validation AUC, ``early_stopping`` stops ``early_stopping``
+    rounds after the best, and :func:`reported` hands each round to
+    ``on_round`` as it ends. Returns (booster, best round, per-round history
+    ``[{"step": 1, "val_auc": ...}, ...]``, the best round's validation scores
+    or None).
     """
     import lightgbm as lgb
 
     _quiet_fatals()
     dtrain = dataset(train, names, categorical, params, counted=counted)
-    valid_sets, callbacks, history = [], [], []
-    best = {"auc": -np.inf, "scores": None}
+    recorded: dict[str, dict[str, list[float]]] = {}
+    callbacks = [lgb.record_evaluation(recorded)] + ([reported(on_round)] if on_round else [])
+    valid_sets, feval, best = [], None, {"auc": -np.inf, "scores": None}
     if valid:
         dvalid = dataset(valid, names, categorical, params, reference=dtrain, counted=counted)
         auc_of = GroupAUC(np.concatenate([s.label for s, _ in valid]),
                           np.concatenate([[0], np.cumsum(np.concatenate([s.group for s, _ in valid]))]))
 
-        def contest_auc(preds, data):
+        def feval(preds, data):
             auc = auc_of(preds)
             if auc > best["auc"]:  # early stopping keeps the first round of the best AUC, so do we
                 best.update(auc=auc, scores=np.array(preds, np.float32))
@@ -192,21 +198,37 @@ def fit(train: list[Part], valid: list[Part] | None, names: list[str], categoric
 
         valid_sets = [dvalid]
         callbacks.append(lgb.early_stopping(early_stopping, first_metric_only=True, verbose=False))
-
-    def record(env):
-        entry = {"step": env.iteration + 1}
-        entry.update({f"val_{name}": value for _, name, value, _ in env.evaluation_result_list})
-        history.append(entry)
-        if on_round:
-            on_round(entry)
-
     try:
         booster = lgb.train(params, dtrain, rounds, valid_sets=valid_sets, valid_names=["valid"] if valid else None,
-                            feval=contest_auc if valid else None, callbacks=[record, *callbacks])
+                            feval=feval, callbacks=callbacks)
     except lgb.basic.LightGBMError as err:
         raise Recsys24Error(f"rank train: LightGBM stopped: {_first_line(err)}") from None
     best_round = (booster.best_iteration or booster.current_iteration()) if valid else booster.current_iteration()
-    return booster, best_round, history, best["scores"]
+    return booster, best_round, rounds_of(recorded.get("valid", {}), booster.current_iteration()), best["scores"]
+
+
+def reported(on_round: Callable[[dict], None]):
+    """A LightGBM callback, like its ``log_evaluation``, that passes each round's ``{"step", "val_<metric>"}``
+    to ``on_round``."""
+
+    def callback(env) -> None:
+        on_round({"step": env.iteration + 1,
+                  **{f"val_{name}": value for _, name, value, _ in env.evaluation_result_list}})
+
+    callback.order = 10  # before early_stopping (30), which ends the training by raising at its last round
+    return callback
+
+
+def rounds_of(metrics: dict[str, list[float]], rounds: int) -> list[dict]:
+    """``record_evaluation``'s lists of one validation set as one entry per round.
+
+    >>> rounds_of({"auc": [0.61, 0.64]}, 2)
+    [{'step': 1, 'val_auc': 0.61}, {'step': 2, 'val_auc': 0.64}]
+    >>> rounds_of({}, 2)
+    [{'step': 1}, {'step': 2}]
+    """
+    n = len(next(iter(metrics.values()))) if metrics else rounds
+    return [{"step": i + 1, **{f"val_{name}": values[i] for name, values in metrics.items()}} for i in range(n)]
 
 
 def save(booster, best: int, folder: Path) -> tuple[np.ndarray, np.ndarray]:

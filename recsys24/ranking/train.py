@@ -200,29 +200,73 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
 
     ``scores`` maps a features folder's path to the scores files stacked on it
     (the same names for every folder). ``reading(candidates read, to read)`` and
-    ``boosting(round, rounds)`` report progress. Returns ranker.json's content.
+    ``boosting(round, rounds)`` report progress. Three steps: :func:`read_rows`,
+    :func:`fit_rows`, :func:`write_ranker`. Returns ranker.json's content.
     """
     out, scores = Path(out), scores or {}
     params = how.check()
     check_writable(out)
-    learner = LEARNERS[how.learner]
     t0 = time.perf_counter()
+    rows, params, need = read_rows(train, valid, scores, how, params, log)
+    fitted = fit_rows(rows, how, params, t0, log, reading, boosting)
+    label = np.concatenate([s.label for s in rows.valid])
+    group = np.concatenate([s.group for s in rows.valid])
+    summary = {
+        "learner": how.learner, "features": rows.names, "scores": [s.name for s in scores.get(str(train[0].path), [])],
+        "categorical": rows.categorical,
+        "params": {k: v for k, v in params.items() if k not in ("num_threads", "thread_count")},
+        "train_features": [str(f.path.resolve()) for f in train],
+        "valid_features": str(valid.path.resolve()) if rows.separate else None,
+        **train[0].plan.options,
+        "sample": how.sample, "seed": how.seed, "holdout": rows.holdout, "best_iteration": fitted.best,
+        "train_candidates": rows.train_candidates, "valid_impressions": int(group.size),
+        "valid_metrics": group_metrics(fitted.valid_scores, label, group),
+        "fit": {"features": [str(s.features.path.resolve()) for s in fitted.rows], "refit": how.refit,
+                "impressions": int(sum(s.group.size for s in fitted.rows)),
+                "candidates": int(sum(s.candidates for s in fitted.rows)), "rounds": fitted.best},
+        "trained_on": trained_on(fitted.rows),
+        "memory_estimate_gb": round(need / 1e9, 2), "seconds": fitted.seconds,
+    }
+    held = (lambda users: unit_hash(users, how.seed + 1) < rows.holdout)
+    write_ranker(out, LEARNERS[how.learner], fitted, summary, _held_users(rows.valid, rows.holdout, held))
+    return summary
+
+
+def read_rows(train: list[FeatureSet], valid: FeatureSet | None, scores: dict[str, list[StackedScores]],
+              how: RankTraining, params: dict, log: Callable[[str], None]) -> tuple[Rows, dict, float]:
+    """The read step: the rows to fit and early-stop on, and the learner's parameters and estimated peak bytes
+    for them (refused when they do not fit the memory)."""
     large_blocks_by_mmap()
     log(f"choosing {how.sample:.0%} of impressions from the behaviors files")
     rows = choose_rows(train, valid, scores, how)
     release_freed_memory()
     need, fitting = check_memory(rows, how, params)
-    n_train, n_valid = rows.train_candidates, rows.valid_candidates
     dense = (", every feature's bins stored dense to fit the memory (rounds about 25% slower)"
              if fitting != params else "")
-    params = fitting
-    log(f"{how.learner}: {n_train:,} training and {n_valid:,} early-stopping candidates, about {need / 1e9:.1f} GB"
-        f"{dense}")
+    log(f"{how.learner}: {rows.train_candidates:,} training and {rows.valid_candidates:,} early-stopping "
+        f"candidates, about {need / 1e9:.1f} GB{dense}")
+    return rows, fitting, need
 
-    def parts(selections: list[Selection]):
-        return [(s, PieceReader(s.features, rows.names, s.scores, selection=s)) for s in selections]
 
-    to_read, done = (n_train + n_valid) * (2 if how.refit else 1), [0]
+@dataclass
+class Fitted:
+    """What the fit step made: the model at its best round, and what it learned from."""
+
+    model: object  # the learner's booster
+    best: int  # the early-stopping round: the rounds the saved model keeps
+    history: list[dict]  # one entry per round of the early-stopping fit (``step``, ``val_auc``)
+    valid_scores: np.ndarray | None  # the early-stopping rows' scores at the best round
+    rows: list[Selection]  # the rows the saved model was fitted on (train, + validation after a refit)
+    seconds: dict  # wall time of the fit (and of the refit)
+
+
+def fit_rows(rows: Rows, how: RankTraining, params: dict, t0: float, log: Callable[[str], None],
+             reading: Callable[[int, int], None] | None = None,
+             boosting: Callable[[int, int], None] | None = None) -> Fitted:
+    """The fit step: boost with early stopping on ``rows.valid``; with ``how.refit``, boost again on train +
+    validation for the best round count. ``t0``: the run's start (``seconds["fit"]`` counts the read step)."""
+    learner = LEARNERS[how.learner]
+    to_read, done = (rows.train_candidates + rows.valid_candidates) * (2 if how.refit else 1), [0]
     planned = [how.rounds]  # the refit runs the best round count
 
     def counted(n):
@@ -236,40 +280,23 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
         if entry["step"] % 50 == 0 and "val_auc" in entry:
             log(f"round {entry['step']}: validation AUC {entry['val_auc']:.4f}")
 
+    def parts(selections: list[Selection]):
+        return [(s, PieceReader(s.features, rows.names, s.scores, selection=s)) for s in selections]
+
     model, best, history, valid_scores = learner.fit(parts(rows.train), parts(rows.valid), rows.names,
                                                      rows.categorical, params, how.rounds, how.early_stopping,
                                                      counted, on_round)
-    seconds = {"fit": round(time.perf_counter() - t0, 1)}
-    fitted = rows.train
+    fitted = Fitted(model, best, history, valid_scores, rows.train, {"fit": round(time.perf_counter() - t0, 1)})
     if how.refit:
         # short: it ends the boosting's last progress line (the next lines count the candidates and rounds)
         log("refit on train + validation")
+        fitted.model = None  # free the first booster before the second is built
         del model
-        planned[0], t1, fitted = best, time.perf_counter(), rows.train + rows.valid
-        model, *_ = learner.fit(parts(fitted), None, rows.names, rows.categorical, params, best,
-                                how.early_stopping, counted, on_round)
-        seconds["refit"] = round(time.perf_counter() - t1, 1)
-    label = np.concatenate([s.label for s in rows.valid])
-    group = np.concatenate([s.group for s in rows.valid])
-    summary = {
-        "learner": how.learner, "features": rows.names, "scores": [s.name for s in scores.get(str(train[0].path), [])],
-        "categorical": rows.categorical,
-        "params": {k: v for k, v in params.items() if k not in ("num_threads", "thread_count")},
-        "train_features": [str(f.path.resolve()) for f in train],
-        "valid_features": str(valid.path.resolve()) if rows.separate else None,
-        **train[0].plan.options,
-        "sample": how.sample, "seed": how.seed, "holdout": rows.holdout, "best_iteration": best,
-        "train_candidates": n_train, "valid_impressions": int(group.size),
-        "valid_metrics": group_metrics(valid_scores, label, group),
-        "fit": {"features": [str(s.features.path.resolve()) for s in fitted], "refit": how.refit,
-                "impressions": int(sum(s.group.size for s in fitted)),
-                "candidates": int(sum(s.candidates for s in fitted)), "rounds": best},
-        "trained_on": trained_on(fitted),
-        "memory_estimate_gb": round(need / 1e9, 2), "seconds": seconds,
-    }
-    held = (lambda users: unit_hash(users, how.seed + 1) < rows.holdout)
-    _write(out, learner, model, best, summary, history, _held_users(rows.valid, rows.holdout, held))
-    return summary
+        planned[0], t1, fitted.rows = best, time.perf_counter(), rows.train + rows.valid
+        fitted.model, *_ = learner.fit(parts(fitted.rows), None, rows.names, rows.categorical, params, best,
+                                       how.early_stopping, counted, on_round)
+        fitted.seconds["refit"] = round(time.perf_counter() - t1, 1)
+    return fitted
 
 
 def trained_on(fitted: list[Selection]) -> list[dict] | None:
@@ -294,17 +321,17 @@ def _held_users(selections: list[Selection], holdout: float, held) -> np.ndarray
     return users[held(users)].astype(np.uint32)
 
 
-def _write(out: Path, learner, model, rounds: int, summary: dict, history: list[dict],
-           held_users: np.ndarray | None) -> None:
+def write_ranker(out: Path, learner, fitted: Fitted, summary: dict, held_users: np.ndarray | None) -> None:
+    """The write step: the ranker folder (see the module doc), atomically; adds the model file to ``summary``."""
     with atomic_path(out) as tmp:
         tmp.mkdir()
-        gain, split = learner.save(model, rounds, tmp)
+        gain, split = learner.save(fitted.model, fitted.best, tmp)
         model_path = tmp / learner.MODEL_FILE
         summary["model_file"] = {"name": learner.MODEL_FILE, "bytes": model_path.stat().st_size,
                                  "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest()}
         (tmp / SPEC_FILE).write_text(json.dumps(summary, indent=2) + "\n")
         pl.DataFrame({"feature": summary["features"], "gain": np.asarray(gain, float),
                       "split": np.asarray(split, float)}).sort("gain", descending=True).write_csv(tmp / "importance.csv")
-        (tmp / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in history))
+        (tmp / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in fitted.history))
         if held_users is not None:
             pl.DataFrame({S.USER_ID: held_users}).write_parquet(tmp / "holdout_users.parquet")

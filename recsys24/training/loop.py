@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
@@ -21,7 +23,7 @@ import torch
 
 from recsys24.config import Config
 from recsys24.data import schema as S
-from recsys24.data.prepared import open_prepared
+from recsys24.data.prepared import Prepared, open_prepared
 from recsys24.errors import DataError, Recsys24Error
 from recsys24.evaluation.scores import SplitData
 from recsys24.io import remove_stale_temps, write_json
@@ -29,9 +31,13 @@ from recsys24.model_inputs.prefetch import prefetched
 from recsys24.progress import Progress, log, plural
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
-from recsys24.training.distributed import all_true, barrier, setup_distributed
+from recsys24.training.distributed import DistInfo, all_true, barrier, setup_distributed
 from recsys24.training.engine import make_engine
+from recsys24.training.fitting import fit_for
 from recsys24.training.runlog import DATA_KEYS, RunLog, check_same_run, write_run_header
+
+if TYPE_CHECKING:
+    from recsys24.models.contract import Model
 
 EXIT_STOPPED = 75  # "try again later": the job was asked to stop and saved a checkpoint
 
@@ -149,11 +155,141 @@ def _open_configured(key: str, path: str):
 
 
 def train(config: Config, run: str | Path) -> dict:
-    """Train ``config`` into the run folder ``run``; returns the final summary."""
+    """Train ``config`` into the run folder ``run``; returns the final summary.
+
+    Three steps, as Hugging Face's ``Trainer``: :func:`setup` (data, model,
+    engine, resume), :func:`step_loop` (the optimiser steps), and what happens
+    between steps as callbacks (:class:`Evaluation`, :class:`Logging`,
+    :class:`StopOnSignal`, :class:`Checkpoints`, in that order); then the best
+    weights are exported.
+    """
+    trainer = setup(config, Path(run))
+    callbacks = [Evaluation(), Logging(), StopOnSignal(StopSignal()), Checkpoints()]
+    stopped = step_loop(trainer, callbacks)
+    dist, state, last_tag = trainer.dist, trainer.state, trainer.last_tag
+    if stopped:
+        if dist.is_main:
+            log(f"train: stop requested: saved {last_tag}, exiting to be resumed")
+        return {"stopped": True, "step": state.step, "checkpoint": last_tag}
+
+    origin = _best_weights(trainer.engine, trainer.ckpt_dir, state, last_tag)
+    # what the weights learned from, by content: scores of this split are in sample, wherever they are copied
+    origin["trained_on"] = [SplitData.of_prepared(trainer.prepared).to_dict()]
+    _export(trainer.engine, trainer.model, trainer.tokenizer, trainer.run / "model", dist.is_main, origin)
+    summary = {"stopped": False, "step": state.step, "pairs_seen": state.position,
+               "best_checkpoint": state.best_tag, "best_val_auc": state.best_auc,
+               "last_checkpoint": last_tag, "model": str(trainer.run / "model")}
+    if dist.is_main:
+        write_json(summary, trainer.run / "summary.json")
+    return summary
+
+
+@dataclass
+class Trainer:
+    """What :func:`setup` builds: the run's data, model and engine, and where it resumes."""
+
+    config: Config
+    run: Path
+    dist: DistInfo
+    prepared: Prepared  # the train split
+    model: Model
+    tokenizer: Any
+    engine: Any  # DeepSpeed's engine around the model
+    scheduler: Any
+    state: checkpoints.TrainerState  # step, data position, best checkpoint: saved in every checkpoint
+    ckpt_dir: Path
+    stream: PairStream
+    collator: Any
+    valid_collator: Any
+    sample: pl.DataFrame | None  # the validation impressions scored at each evaluation
+    run_log: RunLog
+    progress: Progress
+    last_tag: str | None  # the newest checkpoint
+
+    def evaluate(self) -> dict:
+        """The validation metrics of the model now (in eval mode, back to train mode after)."""
+        tc, dist = self.config.train, self.dist
+        self.engine.eval()
+        values = _evaluate(self.model, self.valid_collator, self.sample, tc.eval_batch_impressions, dist.device,
+                           dist.is_main)
+        self.engine.train()
+        return values
+
+
+@dataclass
+class StepEnd:
+    """What callbacks see at the end of an optimiser step; each adds what it did for the next ones."""
+
+    step: int
+    done: bool  # the last step of the run
+    values: dict  # the step's metrics (loss, lr, samples_per_s, epoch; val_* after an evaluation)
+    evaluated: bool = False
+    stop: bool = False  # leave the loop after this step (a checkpoint is saved first)
+
+
+class Callback:
+    """One concern of the loop between steps (as ``transformers.TrainerCallback``); the default does nothing."""
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        pass
+
+    def on_step_end(self, trainer: Trainer, end: StepEnd) -> None:
+        pass
+
+
+class Evaluation(Callback):
+    """Validation every ``train.eval_every`` steps and at the last; the untrained model first, as a reference
+    point; remembers the best checkpoint by validation AUC."""
+
+    def on_train_begin(self, trainer: Trainer) -> None:
+        if trainer.state.step == 0 and trainer.sample is not None:
+            trainer.run_log.log(0, trainer.evaluate())
+
+    def on_step_end(self, trainer: Trainer, end: StepEnd) -> None:
+        state = trainer.state
+        if trainer.sample is None or not (end.step % trainer.config.train.eval_every == 0 or end.done):
+            return
+        end.values.update(trainer.evaluate())
+        end.evaluated = True
+        state.history.append([end.step, end.values["val_auc"]])
+        if state.best_auc is None or end.values["val_auc"] > state.best_auc:
+            state.best_auc, state.best_tag = end.values["val_auc"], f"step{end.step}"
+
+
+class Logging(Callback):
+    """metrics.jsonl every ``train.log_every`` steps, at each evaluation and at the last; the progress line."""
+
+    def on_step_end(self, trainer: Trainer, end: StepEnd) -> None:
+        logged = end.step % trainer.config.train.log_every == 0 or end.evaluated or end.done
+        if logged:
+            trainer.run_log.log(end.step, end.values)
+        trainer.progress(end.step, message=step_news(end.values) if logged else "")
+
+
+class StopOnSignal(Callback):
+    """Stop every rank after the step in which any rank got SIGTERM or SIGUSR1."""
+
+    def __init__(self, stop: StopSignal):
+        self.stop = stop
+
+    def on_step_end(self, trainer: Trainer, end: StepEnd) -> None:
+        end.stop = all_true(self.stop.requested, trainer.dist.device)
+
+
+class Checkpoints(Callback):
+    """A checkpoint every ``train.save_every`` steps, at each evaluation, at the last step and before a stop."""
+
+    def on_step_end(self, trainer: Trainer, end: StepEnd) -> None:
+        if end.step % trainer.config.train.save_every == 0 or end.evaluated or end.done or end.stop:
+            trainer.last_tag = checkpoints.save(trainer.engine, trainer.ckpt_dir, trainer.state, trainer.dist.rank)
+
+
+def setup(config: Config, run: Path) -> Trainer:
+    """Check the data, write the run header, build the model (what it fits from data first) and the engine, and
+    resume from the latest checkpoint."""
     from recsys24.models.loading import build_recommender
 
     tc = config.train
-    run = Path(run)
     check_data_paths(config)
     prepared = _open_configured("train.train_data", tc.train_data)
     valid = _open_configured("train.valid_data", tc.valid_data) if tc.valid_data else None
@@ -170,8 +306,9 @@ def train(config: Config, run: str | Path) -> dict:
     if valid is not None and valid.source_dir != prepared.source_dir:
         articles = pl.concat([articles, valid.articles()]).unique(S.ARTICLE_ID, keep="first")
     tokenizer = _tokenizer(config, articles, run, dist.is_main)
+    fit = fit_for(config, tokenizer, prepared)  # what the model learns from the data before its first step
     torch.manual_seed(tc.seed)  # identical initial weights on every rank and every rerun
-    model = build_recommender(config, tokenizer)
+    model = build_recommender(config, tokenizer, fit)
     collator, valid_collator = _collators(model, config, articles, tokenizer, prepared, valid, dist.is_main)
 
     bf16 = tc.precision == "bf16" or (tc.precision == "auto" and dist.device.type == "cuda")
@@ -181,34 +318,36 @@ def train(config: Config, run: str | Path) -> dict:
     stream = PairStream(prepared, tc.seed, dist.rank, dist.world_size, tc.frames)
     sample = validation_sample(valid, tc.eval_impressions, tc.seed) if valid is not None else None
     run_log = RunLog(run, state.step, dist.is_main)
-    stop = StopSignal()
-    pairs_per_step = tc.micro_batch * tc.grad_accum * dist.world_size
     if dist.is_main:
         what = f"resuming at step {state.step}" if state.step else "starting"
-        log(f"train: {what}: {tc.steps} steps x {pairs_per_step} pairs, world size "
-            f"{dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}"
+        log(f"train: {what}: {tc.steps} steps x {tc.micro_batch * tc.grad_accum * dist.world_size} pairs, "
+            f"world size {dist.world_size}, {'bf16' if bf16 else 'fp32'} on {dist.device.type}"
             f"{', mT5 blocks compiled (the first steps compile them)' if tc.compile else ''}"
             f"{', activations recomputed in backward' if tc.gradient_checkpointing else ''}")
     progress = Progress("train", "steps", tc.steps, enabled=dist.is_main)
+    return Trainer(config, run, dist, prepared, model, tokenizer, engine, scheduler, state, ckpt_dir, stream,
+                   collator, valid_collator, sample, run_log, progress, checkpoints.latest_tag(ckpt_dir))
 
-    stopped = False
-    last_tag = checkpoints.latest_tag(ckpt_dir)
-    if state.step == 0 and sample is not None:  # the untrained model, as a reference point
-        engine.eval()
-        run_log.log(0, _evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device,
-                                   dist.is_main))
-        engine.train()
+
+def step_loop(trainer: Trainer, callbacks: list[Callback]) -> bool:
+    """Run the optimiser steps from ``trainer.state.step`` to ``train.steps``, the callbacks after each; return
+    whether a callback stopped the run early."""
+    tc, dist, state, engine = trainer.config.train, trainer.dist, trainer.state, trainer.engine
+    for callback in callbacks:
+        callback.on_train_begin(trainer)
     stride, first_step, first_position = tc.micro_batch * dist.world_size, state.step, state.position
+    pairs_per_step = stride * tc.grad_accum
 
     def collate(k: int):
         """This run's k-th micro-batch: a pure function of (step, micro-batch, rank), so resuming repeats it."""
         step, micro = first_step + k // tc.grad_accum, k % tc.grad_accum
         rng = np.random.default_rng([tc.seed, step, micro, dist.rank])  # shuffles the pairs' candidates
-        return collator(stream.micro_batch(first_position + k * stride, tc.micro_batch), rng)
+        return trainer.collator(trainer.stream.micro_batch(first_position + k * stride, tc.micro_batch), rng)
 
+    stopped = False
     batches = prefetched(collate, (tc.steps - state.step) * tc.grad_accum)
-    with progress:
-        progress(state.step)
+    with trainer.progress:
+        trainer.progress(state.step)
         while state.step < tc.steps:
             t0 = time.perf_counter()
             losses = []
@@ -220,45 +359,18 @@ def train(config: Config, run: str | Path) -> dict:
                 engine.step()
                 losses.append(loss.detach())  # read once per step: .item() here would stall the GPU's queue
             state.step += 1
-            step, done = state.step, state.step == tc.steps
-            values = {"loss": float(torch.stack(losses).float().mean()), "lr": scheduler.get_last_lr()[0],
+            values = {"loss": float(torch.stack(losses).float().mean()), "lr": trainer.scheduler.get_last_lr()[0],
                       "samples_per_s": pairs_per_step / (time.perf_counter() - t0),
-                      "epoch": state.position / stream.total}
-            evaluated = sample is not None and (step % tc.eval_every == 0 or done)
-            if evaluated:
-                engine.eval()
-                values.update(_evaluate(model, valid_collator, sample, tc.eval_batch_impressions, dist.device,
-                                        dist.is_main))
-                engine.train()
-                state.history.append([step, values["val_auc"]])
-                if state.best_auc is None or values["val_auc"] > state.best_auc:
-                    state.best_auc, state.best_tag = values["val_auc"], f"step{step}"
-            logged = step % tc.log_every == 0 or evaluated or done
-            if logged:
-                run_log.log(step, values)
-            progress(step, message=step_news(values) if logged else "")
-            stopped = all_true(stop.requested, dist.device)
-            if step % tc.save_every == 0 or evaluated or done or stopped:
-                last_tag = checkpoints.save(engine, ckpt_dir, state, dist.rank)
-            if stopped:
+                      "epoch": state.position / trainer.stream.total}
+            end = StepEnd(state.step, state.step == tc.steps, values)
+            for callback in callbacks:
+                callback.on_step_end(trainer, end)
+            if end.stop:
+                stopped = True
                 break
     batches.close()
-    run_log.close()
-    if stopped:
-        if dist.is_main:
-            log(f"train: stop requested: saved {last_tag}, exiting to be resumed")
-        return {"stopped": True, "step": state.step, "checkpoint": last_tag}
-
-    origin = _best_weights(engine, ckpt_dir, state, last_tag)
-    # what the weights learned from, by content: scores of this split are in sample, wherever they are copied
-    origin["trained_on"] = [SplitData.of_prepared(prepared).to_dict()]
-    _export(engine, model, tokenizer, run / "model", dist.is_main, origin)
-    summary = {"stopped": False, "step": state.step, "pairs_seen": state.position,
-               "best_checkpoint": state.best_tag, "best_val_auc": state.best_auc,
-               "last_checkpoint": last_tag, "model": str(run / "model")}
-    if dist.is_main:
-        write_json(summary, run / "summary.json")
-    return summary
+    trainer.run_log.close()
+    return stopped
 
 
 def _best_weights(engine, ckpt_dir: Path, state, last_tag: str | None) -> dict:

@@ -36,7 +36,7 @@ from torch import nn
 from recsys24.config import NeuralSize
 from recsys24.errors import Recsys24Error
 from recsys24.model_inputs.batches import News, NewsBatch
-from recsys24.models.contract import Model, ModelSpec, Output
+from recsys24.models.contract import Model, ModelSpec, Output, TrainFit
 from recsys24.models.loss import listwise_nll
 from recsys24.models.neural.blocks import pretrained_word_embeddings
 
@@ -48,6 +48,7 @@ class NeuralModel(Model):
     """Base of NRMS, NAML, LSTUR, NPA and DKN (no mT5 backbone: word embeddings only)."""
 
     news_fields: ClassVar[tuple[str, ...]] = ("title",)  # what the collator fetches per article
+    fits = frozenset({"word_vectors"})  # backbone tiny, word_init cooccurrence
     user_dependent_news: ClassVar[bool] = False  # encode_news reads its users argument (NPA)
 
     def __init__(self, spec: ModelSpec, size: NeuralSize, vocab_size: int, word_dim: int, pad_id: int = 0):
@@ -96,10 +97,10 @@ class NeuralModel(Model):
 
     # --- building, saving, loading ------------------------------------------
     @classmethod
-    def from_config(cls, config, tokenizer) -> "NeuralModel":
+    def from_config(cls, config, tokenizer, fit: TrainFit = TrainFit()) -> "NeuralModel":
         """A new model for a run ``config``: word embeddings by ``model.neural.word_init`` for
-        ``backbone: tiny`` (co-occurrence vectors read the train split's articles), else the
-        backbone's input embeddings.
+        ``backbone: tiny`` (co-occurrence: ``fit.word_vectors``, fitted on the train split's articles by the
+        training stage, :func:`recsys24.training.fitting.fit_for`), else the backbone's input embeddings.
         """
         spec = ModelSpec(architecture=cls.name, prompt=config.prompt, lam=config.loss.lam)
         size, backbone = config.model.neural, config.model.backbone
@@ -107,11 +108,10 @@ class NeuralModel(Model):
         if backbone == "tiny":
             model = cls(spec, size, len(tokenizer), size.word_dim, pad)
             if size.word_init == "cooccurrence":
-                from recsys24.data.prepared import open_prepared
-                from recsys24.models.neural.word_vectors import cooccurrence_vectors
-
-                articles = open_prepared(config.train.train_data).articles()
-                weight = cooccurrence_vectors(articles, tokenizer, len(tokenizer), size.word_dim)
+                weight = fit.word_vectors
+                if weight is None:
+                    raise Recsys24Error("model.neural.word_init=cooccurrence: no word vectors given (training "
+                                        "fits them on the train split's articles: recsys24.training.fitting.fit_for)")
             else:  # small random vectors (not N(0, 1)), so Adam steps reshape them quickly
                 weight = torch.randn(len(tokenizer), size.word_dim) * 0.1
                 weight[pad] = 0.0

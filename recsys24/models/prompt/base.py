@@ -17,7 +17,7 @@ from torch import nn
 from recsys24.config import Config, TinySize
 from recsys24.errors import Recsys24Error
 from recsys24.model_inputs.batches import Batch
-from recsys24.models.contract import Model, ModelSpec
+from recsys24.models.contract import Model, ModelSpec, TrainFit
 from recsys24.prompts.templates import WORDS
 from recsys24.prompts.tokenizer import single_token_id
 
@@ -85,14 +85,14 @@ class PromptModel(Model):
 
     # --- building, saving, loading ------------------------------------------
     @classmethod
-    def from_config(cls, config: Config, tokenizer) -> "PromptModel":
+    def from_config(cls, config: Config, tokenizer, fit: TrainFit = TrainFit()) -> "PromptModel":
         """A new model: the answer words of ``config.prompt.language`` must be single tokens of ``tokenizer``;
         ``model.backbone`` is a hub id / folder (pretrained weights) or ``tiny`` (random, sized by ``model.tiny``).
         """
-        return cls.create(cls.spec_from_config(config, tokenizer), cls.backbone_from_config(config, tokenizer))
+        return cls.create(cls.spec_from_config(config, tokenizer, fit), cls.backbone_from_config(config, tokenizer))
 
     @classmethod
-    def spec_from_config(cls, config: Config, tokenizer) -> ModelSpec:
+    def spec_from_config(cls, config: Config, tokenizer, fit: TrainFit = TrainFit()) -> ModelSpec:
         words = WORDS[config.prompt.language]
         return ModelSpec(
             architecture=cls.name,

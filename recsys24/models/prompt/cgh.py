@@ -49,8 +49,7 @@ from transformers import MT5Model
 from recsys24.errors import Recsys24Error
 from recsys24.model_inputs.batches import HistoryBatch
 from recsys24.model_inputs.feature_codes import FeatureEncoding, feature_codes
-from recsys24.features.folder import open_features
-from recsys24.models.contract import ModelSpec, Output
+from recsys24.models.contract import ModelSpec, Output, TrainFit
 from recsys24.models.loss import listwise_nll
 from recsys24.models.prompt.base import PromptModel
 from recsys24.models.scoring import ScoringDefaults
@@ -106,6 +105,7 @@ class CGh(PromptModel):
     # A candidate costs one decoder position, so batches can be large; predict's pieces hold whole users
     # (user_order), so each user's history is encoded once for all of its impressions.
     scoring = ScoringDefaults(batch_size=4096, piece_rows=1_000_000, fast_path=True, user_order=True)
+    fits = frozenset({"encoding"})  # CGh-f
 
     def __init__(self, backbone, spec):
         super().__init__(backbone, spec)
@@ -124,21 +124,17 @@ class CGh(PromptModel):
         return FeatureEncoding.from_spec(self.spec) if self.spec.features else None
 
     @classmethod
-    def spec_from_config(cls, config, tokenizer) -> ModelSpec:
-        """CGh-f (``model.features``): the feature encoding is fitted on ``train.train_features`` here."""
+    def spec_from_config(cls, config, tokenizer, fit: TrainFit = TrainFit()) -> ModelSpec:
+        """CGh-f (``model.features``): the feature encoding is ``fit.encoding``, fitted on ``train.train_features``
+        by the training stage (:func:`recsys24.training.fitting.fit_for`)."""
         spec = replace(super().spec_from_config(config, tokenizer), inview_layers=config.model.inview_layers,
                        listwise=config.loss.listwise)
         if not config.model.features:
             return spec
-        if not config.train.train_features:
-            raise Recsys24Error("model.features needs train.train_features: the features folder of the train "
-                                "split (`recsys24 features --split train`), on which the encoding is fitted")
-        features = open_features(config.train.train_features)
-        names = tuple(features.names) if tuple(config.model.features) == ("all",) else tuple(config.model.features)
-        log(f"train: fitting {config.model.feature_buckets} quantile buckets of {len(names)} features on "
-            f"{features.path}")
-        encoding = FeatureEncoding.fit(features, names, config.model.feature_buckets, config.train.seed,
-                                       values=config.model.feature_values)
+        encoding = fit.encoding
+        if encoding is None:
+            raise Recsys24Error("model.features: no feature encoding given (training fits it on "
+                                "train.train_features: recsys24.training.fitting.fit_for)")
         return replace(spec, features=encoding.names, feature_buckets=encoding.buckets,
                        feature_edges=encoding.ragged_edges, feature_values=encoding.values)
 
