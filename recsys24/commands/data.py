@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from recsys24.data import schema as S
+from recsys24.messages import print_warning
 from recsys24.progress import Progress, console, log, plural
 
 
@@ -98,7 +99,6 @@ def layout(data_dir, testset, out):
                    "instead of warning.")
 def prepare(data_dir, split, out, history_size, npratio, seed, batch_rows, strict):
     """Validate a split of an EB-NeRD folder and write it as prepared shards."""
-    from recsys24.cli import print_warning
     from recsys24.data.prepare import prepare as run
 
     with Progress(f"prepare {split}", "impressions") as progress:

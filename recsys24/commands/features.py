@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from recsys24.data import schema as S
+from recsys24.messages import print_warning
 from recsys24.progress import Phases, Progress, console, plural
 
 
@@ -24,7 +25,6 @@ from recsys24.progress import Phases, Progress, console, plural
               help="Candidates per resumable piece (default 4,000,000).")
 def features(data_dir, split, out, past_only, split_history, piece_candidates):
     """Contest-grade features: one row per (behaviors row, in-view candidate); rerun to finish a killed run."""
-    from recsys24.cli import print_warning
     from recsys24.features.build import PIECE_CANDIDATES, build_features
 
     with Progress(f"features {split}", "rows") as progress:
