@@ -55,7 +55,7 @@ def resolve_model_dir(path: str | Path) -> Path:
 
 
 def resolve_prepared(data: str | Path, split: str) -> Prepared:
-    """``--data`` is a prepared split, or a folder holding prepared splits as ``<split>/``."""
+    """``--prepared`` is a prepared split, or a folder holding prepared splits as ``<split>/``."""
     data = Path(data)
     if not data.is_dir():
         raise Recsys24Error(f"{data}: no such folder ({PREPARED_WANTED}, or a folder of them as SPLIT/)")
