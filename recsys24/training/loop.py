@@ -29,7 +29,7 @@ from recsys24.model_inputs.prefetch import prefetched
 from recsys24.progress import Progress, log, plural
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
-from recsys24.training.distributed import all_true, barrier, setup_distributed
+from recsys24.training.distributed import any_rank, barrier, setup_distributed
 from recsys24.training.engine import make_engine
 from recsys24.training.runlog import DATA_KEYS, RunLog, check_same_run, write_run_header
 
@@ -237,7 +237,7 @@ def train(config: Config, run: str | Path) -> dict:
             if logged:
                 run_log.log(step, values)
             progress(step, message=step_news(values) if logged else "")
-            stopped = all_true(stop.requested, dist.device)
+            stopped = any_rank(stop.requested, dist.device)
             if step % tc.save_every == 0 or evaluated or done or stopped:
                 last_tag = checkpoints.save(engine, ckpt_dir, state, dist.rank)
             if stopped:
