@@ -150,9 +150,9 @@ def run_click_model(args, cm: str) -> dict:
                  *args.set]
     step(f"CGh-f ({args.design})", run,
          recsys24("train", "--config", args.config, "--output", run, *overrides),
-         recsys24("predict", "--model", run, "--data", prep, "--split", "validation", "--features",
+         recsys24("predict", "--model", run, "--prepared", prep, "--split", "validation", "--features",
                   feat / "validation", "--out", run / "scores" / "validation"),
-         recsys24("predict-merge", "--data", prep, "--split", "validation", "--out", run / "scores" / "validation"))
+         recsys24("predict-merge", "--prepared", prep, "--split", "validation", "--out", run / "scores" / "validation"))
     scores["cgh_f"] = run / "scores" / "validation" / "scores.parquet"
 
     holdout = None

@@ -60,10 +60,10 @@ transformers.__version__, 'deepspeed', deepspeed.__version__, 'polars', polars._
 
   stamp "predict: validation with its features"
   t0=$SECONDS
-  r predict --model "$work/run" --data "$work/prepared" --split validation \
+  r predict --model "$work/run" --prepared "$work/prepared" --split validation \
     --features "$work/features/validation" --out "$work/scores" || return 1
   echo "predict wall: $((SECONDS - t0)) s"
-  r predict-merge --data "$work/prepared" --split validation --out "$work/scores" || return 1
+  r predict-merge --prepared "$work/prepared" --split validation --out "$work/scores" || return 1
   r evaluate --scores "CGh-f random mt5-$size=$work/scores/scores.parquet" --data "$work/data" --split validation
 
   if [ -n "${ALSO_COMPILED:-}" ] && [ "$SECONDS" -lt "${ALSO_COMPILED}" ]; then  # time left: train.compile too

@@ -2,40 +2,16 @@
 
 from __future__ import annotations
 
-import importlib
 import sys
 
 import click
-from rich.console import Console
-from rich.text import Text
 
+from recsys24.commands import compare, data, evaluation, features, inference, prompts, rank, recprompt, report, training
 from recsys24.errors import Recsys24Error, os_error_message
-
-console = Console(stderr=True)
+from recsys24.messages import print_error
 
 # One module per pipeline stage; each exports COMMANDS (a list of click commands).
-COMMAND_MODULES = [
-    "recsys24.commands.data",
-    "recsys24.commands.evaluation",
-    "recsys24.commands.prompts",
-    "recsys24.commands.training",
-    "recsys24.commands.inference",
-    "recsys24.commands.recprompt",
-    "recsys24.commands.report",
-    "recsys24.commands.compare",
-    "recsys24.commands.features",
-    "recsys24.commands.rank",
-]
-
-
-def print_error(message: str) -> None:
-    """One red ``error:`` line; the message is printed as it is (its brackets are not markup)."""
-    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
-
-
-def print_warning(message: str) -> None:
-    """One yellow ``warning:`` line on stderr, printed as it is."""
-    console.print(Text.assemble(("warning:", "bold yellow"), " ", message), highlight=False, soft_wrap=True)
+COMMAND_MODULES = [data, evaluation, prompts, training, inference, recprompt, report, compare, features, rank]
 
 
 class Group(click.Group):
@@ -66,6 +42,6 @@ def main() -> None:
     quiet_library_bars()
 
 
-for _name in COMMAND_MODULES:
-    for _command in importlib.import_module(_name).COMMANDS:
+for _module in COMMAND_MODULES:
+    for _command in _module.COMMANDS:
         main.add_command(_command)

@@ -86,8 +86,8 @@ for split in validation test; do
     SPLIT=$split FEATURES="$FEAT/$split" SUBMISSION="$CGHF/$split.zip" SBATCH_ARGS="--wait ${SBATCH_ARGS:-}" \
       bash slurm/predict.sh "$RUN" "$PREP" "$CGHF/$split" "${SHARDS:-4}"
   else
-    recsys24 predict --model "$RUN" --data "$PREP" --split "$split" --features "$FEAT/$split" --out "$CGHF/$split"
-    recsys24 predict-merge --data "$PREP" --split "$split" --out "$CGHF/$split"
+    recsys24 predict --model "$RUN" --prepared "$PREP" --split "$split" --features "$FEAT/$split" --out "$CGHF/$split"
+    recsys24 predict-merge --prepared "$PREP" --split "$split" --out "$CGHF/$split"
   fi
 done
 

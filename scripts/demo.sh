@@ -26,7 +26,7 @@ baseline=$(for name in random popular category freshness inview-count; do
     | python -c 'import json,sys; print(json.load(sys.stdin)["auc"])'
 done | sort -k2 -g | tail -n 1 | cut -d' ' -f1)
 step "4. contest zip of the best baseline ($baseline) on the test split"
-recsys24 predict --model "baseline:$baseline" --data "$RUN/prepared" --split test --out "$RUN/scores/test-$baseline" \
+recsys24 predict --model "baseline:$baseline" --prepared "$RUN/prepared" --split test --out "$RUN/scores/test-$baseline" \
   --make-submission --submission "submission/baseline-$baseline.zip"
 
 step "5. train a tiny CGc and a tiny CGh (prompt d) with DeepSpeed on CPU"
@@ -38,16 +38,16 @@ done
 step "6. score the validation split with both; compare with the baselines"
 # scores inside the run folders, so that `recsys24 report` finds each run's metrics.jsonl and model
 for arch in cgc cgh; do
-  recsys24 predict --model "$RUN/runs/tiny_${arch}_d" --data "$RUN/prepared" --split validation \
+  recsys24 predict --model "$RUN/runs/tiny_${arch}_d" --prepared "$RUN/prepared" --split validation \
     --out "$RUN/runs/tiny_${arch}_d/scores/validation"
-  recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_${arch}_d/scores/validation"
+  recsys24 predict-merge --prepared "$RUN/prepared" --split validation --out "$RUN/runs/tiny_${arch}_d/scores/validation"
 done
 recsys24 evaluate --scores "tiny CGh-d=$RUN/runs/tiny_cgh_d/scores/validation/scores.parquet" \
   --scores "tiny CGc-d=$RUN/runs/tiny_cgc_d/scores/validation/scores.parquet" "${scores[@]}" \
   --data "$RUN/data" --split validation
 
 step "7. test scores and a contest zip from the trained CGh (its fast scoring path)"
-recsys24 predict --model "$RUN/runs/tiny_cgh_d" --data "$RUN/prepared" --split test --out "$RUN/scores/test-cgh_d" \
+recsys24 predict --model "$RUN/runs/tiny_cgh_d" --prepared "$RUN/prepared" --split test --out "$RUN/scores/test-cgh_d" \
   --make-submission --submission submission/cgh_d.zip
 
 step "8. contest features of every split"
@@ -59,10 +59,10 @@ step "9. a tiny CGh-f: the CGh whose candidate position also reads the pair's fe
 recsys24 train --config configs/tiny/cgh_f.yaml --output "$RUN/runs/tiny_cgh_f" \
   train.train_data="$RUN/prepared/train" train.valid_data="$RUN/prepared/validation" \
   train.train_features="$RUN/features/train" train.valid_features="$RUN/features/validation"
-recsys24 predict --model "$RUN/runs/tiny_cgh_f" --data "$RUN/prepared" --split validation \
+recsys24 predict --model "$RUN/runs/tiny_cgh_f" --prepared "$RUN/prepared" --split validation \
   --features "$RUN/features/validation" --out "$RUN/runs/tiny_cgh_f/scores/validation"
-recsys24 predict-merge --data "$RUN/prepared" --split validation --out "$RUN/runs/tiny_cgh_f/scores/validation"
-recsys24 predict --model "$RUN/runs/tiny_cgh_f" --data "$RUN/prepared" --split test \
+recsys24 predict-merge --prepared "$RUN/prepared" --split validation --out "$RUN/runs/tiny_cgh_f/scores/validation"
+recsys24 predict --model "$RUN/runs/tiny_cgh_f" --prepared "$RUN/prepared" --split test \
   --features "$RUN/features/test" --out "$RUN/scores/test-cgh_f" --make-submission --submission submission/cgh_f.zip
 
 step "10. rankers over the features: LightGBM, CatBoost, a refit, a stacked ranker and a blend"

@@ -1,7 +1,9 @@
 """The import graph follows the layers that the table of docs/architecture.md draws, and has no circles.
 
 Every module's imports are read with ``ast`` (those inside functions too), so a
-lazy import cannot hide an import from a higher layer.
+lazy import cannot hide an import from a higher layer; ``importlib.import_module``
+and ``__import__`` of a literal name count as imports, and one of a computed name
+is refused, so no loop can hide behind a dynamic import either.
 """
 
 from __future__ import annotations
@@ -27,17 +29,35 @@ def modules() -> dict[str, Path]:
     return found
 
 
+DYNAMIC = {"import_module", "__import__"}  # importlib.import_module(...), __import__(...)
+
+
+def dynamic_imports(tree: ast.AST) -> list[tuple[int, str | None]]:
+    """(line, module name) of each ``import_module``/``__import__`` call; the name is None when computed."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            func = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+            if func in DYNAMIC and node.args:
+                arg = node.args[0]
+                literal = isinstance(arg, ast.Constant) and isinstance(arg.value, str)
+                found.append((node.lineno, arg.value if literal else None))
+    return sorted(found, key=lambda f: f[0])
+
+
 def imports(name: str, path: Path, known: dict[str, Path]) -> set[str]:
     """The package's modules that ``name`` imports: ``from a import b`` is module ``a.b`` when there is
-    one, else ``a``; a name that is not a module resolves to the module that holds it."""
+    one, else ``a``; a name that is not a module resolves to the module that holds it; a dynamic import
+    of a literal name is an import of that module."""
 
     def module_of(dotted: str) -> str:
         while dotted not in known:
             dotted = dotted.rpartition(".")[0]
         return dotted
 
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    tree = ast.parse(path.read_text(), str(path))
+    found = {module_of(m) for _, m in dynamic_imports(tree) if m and m.split(".")[0] == "recsys24"}
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found |= {module_of(a.name) for a in node.names if a.name.split(".")[0] == "recsys24"}
         elif isinstance(node, ast.ImportFrom):
@@ -107,6 +127,23 @@ def test_no_import_circles():
         if start not in state:
             found = circle_from(start, [start])
             assert found is None, "import circle: " + " -> ".join(found)
+
+
+def test_no_module_imports_a_computed_name():
+    computed = sorted(f"{path.relative_to(ROOT)}:{line}" for path in modules().values()
+                      for line, module in dynamic_imports(ast.parse(path.read_text())) if module is None)
+    assert not computed, ("a dynamic import of a computed name hides its edge from this test; import the module "
+                          "by name:\n" + "\n".join(computed))
+
+
+def test_a_loop_through_a_dynamic_import_is_seen(tmp_path):
+    # the loop cli.py had: cli loads the command modules with importlib, commands/data.py imports cli back
+    known = modules()
+    cli = tmp_path / "cli.py"
+    cli.write_text('import importlib\nfor _name in ["recsys24.commands.data"]:\n    importlib.import_module(_name)\n'
+                   'importlib.import_module("recsys24.commands.data")\n')
+    assert imports("recsys24.cli", cli, known) == {"recsys24.commands.data"}
+    assert dynamic_imports(ast.parse(cli.read_text()))[0] == (3, None)  # the computed one, which the test above refuses
 
 
 def test_known_violations_are_still_there():

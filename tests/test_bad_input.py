@@ -311,7 +311,7 @@ def model_copy(tiny, tmp_path) -> Path:
 
 
 def _predict(cli, model, prepared, out, *extra):
-    return cli("predict", "--model", model, "--data", prepared, "--split", "test", "--out", out,
+    return cli("predict", "--model", model, "--prepared", prepared, "--split", "test", "--out", out,
                "--piece-rows", "50", *extra)
 
 
@@ -340,7 +340,7 @@ def test_predict_and_merge_refuse_pieces_of_a_split_prepared_again(tiny, tmp_pat
     assert _predict(cli, tiny["model"], prepared, out, "--num-shards", "30").exit_code == 0
     prepare(tiny["root"] / "data", "test", prepared, history_size=5)
     for result in (_predict(cli, tiny["model"], prepared, out),
-                   cli("predict-merge", "--data", prepared, "--split", "test", "--out", out)):
+                   cli("predict-merge", "--prepared", prepared, "--split", "test", "--out", out)):
         assert "the split was prepared again since they were scored" in _error_line(result)
     assert not (out / "scores.parquet").exists()
 

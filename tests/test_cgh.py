@@ -128,7 +128,7 @@ def test_predict_uses_the_fast_path_and_agrees_with_the_reference(tiny, cgh_mode
 
 def test_cli_predicts_a_valid_submission_with_cgh(tiny, cgh_model, tmp_path, cli):
     zip_path = tmp_path / "sub.zip"
-    result = cli("predict", "--model", cgh_model, "--data", tiny["prepared"].path, "--split", "test",
+    result = cli("predict", "--model", cgh_model, "--prepared", tiny["prepared"].path, "--split", "test",
                  "--out", tmp_path / "scores", "--make-submission", "--submission", zip_path)
     assert result.exit_code == 0, result.output
     assert "validated" in result.output and zip_path.is_file()
@@ -147,7 +147,7 @@ def test_scoring_twice_gives_byte_identical_scores_and_predictions(tiny, cgh_mod
     env.update(PYTHONPATH=str(root), OMP_NUM_THREADS="2")
     outputs = []
     for run in ("first", "second"):
-        cmd = [sys.executable, "-m", "recsys24", "predict", "--model", str(cgh_model), "--data",
+        cmd = [sys.executable, "-m", "recsys24", "predict", "--model", str(cgh_model), "--prepared",
                str(tiny["prepared"].path), "--split", "test", "--out", str(tmp_path / run), "--device", "cpu",
                "--piece-rows", "600", "--make-submission", "--submission", str(tmp_path / f"{run}.zip")]
         done = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)

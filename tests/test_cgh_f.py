@@ -141,7 +141,7 @@ def test_train_then_predict_reads_the_features_of_each_split(split, tmp_path):
     spec = json.loads((run / "model" / "recsys24_model.json").read_text())
     assert spec["features"]["names"] == split["features"].names and spec["features"]["buckets"] == 32
     assert len(list((root / "features" / "train").glob("codes-*/codes.npy"))) == 1  # coded once, for both uses
-    done = subprocess.run([sys.executable, "-m", "recsys24", "predict", "--model", str(run), "--data",
+    done = subprocess.run([sys.executable, "-m", "recsys24", "predict", "--model", str(run), "--prepared",
                            str(split["prepared"].path), "--split", "test", "--out", str(tmp_path / "scores"),
                            "--features", str(split["features"].path), "--make-submission",
                            "--submission", str(tmp_path / "predictions.zip")],

@@ -55,7 +55,7 @@ def test_a_truncated_prepared_shard_is_one_line_before_predict_writes_anything(t
     shard = prepared / "impressions" / "part-00000.parquet"
     _cut(shard)
     out = tmp_path / "scores"
-    line = error_line(cli("predict", "--model", tiny["model"], "--data", prepared, "--split", "test", "--out", out))
+    line = error_line(cli("predict", "--model", tiny["model"], "--prepared", prepared, "--split", "test", "--out", out))
     data = (tiny["root"] / "data").resolve()
     assert line.startswith(f"error: {shard}: unreadable, truncated or damaged (")
     assert line.endswith(f"; run `recsys24 prepare --data {data} --split test --out {prepared} --history-size 20` "
@@ -66,7 +66,7 @@ def test_a_truncated_prepared_shard_is_one_line_before_predict_writes_anything(t
 
 def test_a_truncated_predict_piece_is_scored_again_not_trusted(tiny, tmp_path, cli):
     out, prepared = tmp_path / "scores", tiny["root"] / "prepared" / "test"
-    args = ["predict", "--model", tiny["model"], "--data", prepared, "--split", "test", "--out", out,
+    args = ["predict", "--model", tiny["model"], "--prepared", prepared, "--split", "test", "--out", out,
             "--piece-rows", "50", "--num-shards", "30"]
     assert cli(*args).exit_code == 0
     (piece,) = (out / "pieces").glob("rows-*.parquet")

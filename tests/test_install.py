@@ -88,7 +88,7 @@ def test_an_installed_wheel_runs_synth_prepare_train_predict_from_another_folder
     assert "git_commit" not in json.loads((here / "run" / "version.json").read_text())  # no checkout here
 
     for step in (["predict", "--model", "run"], ["predict-merge"]):
-        run([recsys24, *step, "--data", "prepared", "--split", "validation", "--out", "scores"], here, env)
+        run([recsys24, *step, "--prepared", "prepared", "--split", "validation", "--out", "scores"], here, env)
     scores = pl.read_parquet(here / "scores" / "scores.parquet")
     assert scores.height == json.loads((here / "prepared" / "validation" / "manifest.json").read_text())[
         "num_impressions"]

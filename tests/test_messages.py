@@ -92,14 +92,45 @@ def test_evaluate_of_a_prepared_folder_names_the_raw_folder_it_came_from(tiny, c
 def test_predict_of_a_raw_folder_says_to_prepare_it_first(tiny, cli, tmp_path):
     raw = tiny["root"] / "data"
     for data in (raw, raw / "test"):
-        line = error_line(cli("predict", "--model", tiny["model"], "--data", data, "--split", "test",
+        line = error_line(cli("predict", "--model", tiny["model"], "--prepared", data, "--split", "test",
                               "--out", tmp_path / "s"))
         assert f"{raw}: is a raw EB-NeRD folder, not a prepared split; run `recsys24 prepare --data {raw} " \
                "--split test --out PREP` and give PREP" in line
 
 
+@pytest.mark.parametrize("command", ["predict", "predict-merge"])
+def test_the_old_data_option_of_predict_names_the_new_one(cli, tiny, tmp_path, command):
+    line = error_line(cli(command, "--data", tiny["prepared"].path, "--split", "test", "--out", tmp_path / "s"))
+    assert line == (f"error: recsys24 {command}: give the prepared split as --prepared, not --data "
+                    "(--data is the raw EB-NeRD folder of the commands that read one)")
+
+
+def test_data_is_the_raw_folder_and_prepared_a_prepared_split_in_every_command():
+    import click
+
+    from recsys24.cli import main
+
+    def commands(group, path=()):
+        for name, command in group.commands.items():
+            if isinstance(command, click.Group):
+                yield from commands(command, path + (name,))
+            else:
+                yield path + (name,), command
+
+    seen = {}
+    for path, command in commands(main):
+        for p in command.params:
+            if isinstance(p, click.Option) and not p.hidden and p.opts[0] in ("--data", "--prepared"):
+                seen.setdefault(p.opts[0], []).append(" ".join(path))
+                assert p.name == {"--data": "data_dir", "--prepared": "prepared_dir"}[p.opts[0]], path
+                # the raw folder's help says so, except layout's (an official download, joined into one)
+                assert p.opts[0] == "--prepared" or "raw EB-NeRD" in p.help or path == ("layout",), (path, p.help)
+    assert {"predict", "predict-merge", "compare", "prompts show"} <= set(seen["--prepared"])
+    assert {"prepare", "features", "evaluate", "baseline", "report", "rank blend fit"} <= set(seen["--data"])
+
+
 def test_predict_of_a_model_that_does_not_exist_says_so(tiny, cli, tmp_path):
-    line = error_line(cli("predict", "--model", tmp_path / "runs" / "cgh_dd", "--data", tiny["prepared"].path,
+    line = error_line(cli("predict", "--model", tmp_path / "runs" / "cgh_dd", "--prepared", tiny["prepared"].path,
                           "--split", "test", "--out", tmp_path / "s"))
     assert line.startswith(f"error: {tmp_path / 'runs' / 'cgh_dd'}: no such model folder (give a `recsys24 train` "
                            "run folder")
@@ -146,6 +177,6 @@ def test_a_model_reading_more_history_than_prepared_is_refused_at_train_and_pred
     assert not run.exists()  # refused before anything is written
 
     prepare(tiny["root"] / "data", "test", tmp_path / "test", history_size=2)
-    line = error_line(cli("predict", "--model", tiny["model"], "--data", tmp_path / "test", "--out", tmp_path / "s"))
+    line = error_line(cli("predict", "--model", tiny["model"], "--prepared", tmp_path / "test", "--out", tmp_path / "s"))
     assert f"prepared with 2 history items per user, but the model {tiny['model']} (prompt.history_size) asks for 4" \
         in line and line.endswith("--history-size 4`")

@@ -89,7 +89,7 @@ def test_another_model_cannot_write_into_the_same_scores_folder(tiny, tmp_path):
 def test_cli_makes_a_valid_submission_with_beyond_accuracy_rows(tiny, tmp_path):
     zip_path = tmp_path / "submission" / "predictions.zip"
     cmd = [sys.executable, "-m", "recsys24", "predict", "--model", str(tiny["model"]),
-           "--data", str(tiny["root"] / "prepared"), "--split", "test", "--out", str(tmp_path / "scores"),
+           "--prepared", str(tiny["root"] / "prepared"), "--split", "test", "--out", str(tmp_path / "scores"),
            "--piece-rows", "700", "--make-submission", "--submission", str(zip_path)]
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -104,7 +104,7 @@ def test_cli_makes_a_valid_submission_with_beyond_accuracy_rows(tiny, tmp_path):
 
 def test_baselines_go_through_predict_too(tiny, tmp_path):
     cmd = [sys.executable, "-m", "recsys24", "predict", "--model", "baseline:freshness",
-           "--data", str(tiny["root"] / "prepared" / "test"), "--split", "test", "--out", str(tmp_path / "b"),
+           "--prepared", str(tiny["root"] / "prepared" / "test"), "--split", "test", "--out", str(tmp_path / "b"),
            "--make-submission", "--submission", str(tmp_path / "b.zip")]
     done = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=ROOT), timeout=600)
     assert done.returncode == 0, done.stdout + done.stderr

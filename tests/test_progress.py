@@ -108,7 +108,7 @@ def test_predict_in_a_log_file_prints_plain_progress_and_whole_paths(tiny, cgh_m
     """A non-terminal predict (CliRunner's output is not a terminal) into a folder with a long path."""
     monkeypatch.setattr("recsys24.progress.QUIET_S", 0.0)  # the tiny split scores within the quiet seconds
     out = tmp_path / ("a_scores_folder_with_a_long_name_as_on_a_cluster_" * 3) / "scores"
-    result = cli("predict", "--model", cgh_model, "--data", tiny["prepared"].path, "--split", "test",
+    result = cli("predict", "--model", cgh_model, "--prepared", tiny["prepared"].path, "--split", "test",
                  "--out", out, "--piece-rows", "700", "--batch-size", "512", "--make-submission",
                  "--submission", tmp_path / "sub.zip")
     assert result.exit_code == 0, result.output

@@ -55,7 +55,7 @@ def few(tiny, tmp_path_factory) -> Path:
 
 
 def _predict(cli, model, prepared, out, *extra):
-    return cli("predict", "--model", model, "--data", prepared, "--split", "test", "--out", out, "--piece-rows", "50",
+    return cli("predict", "--model", model, "--prepared", prepared, "--split", "test", "--out", out, "--piece-rows", "50",
                *extra)
 
 
@@ -81,7 +81,7 @@ def test_one_changed_layer_norm_is_refused_by_predict_and_predict_merge(tiny, fe
     assert _predict(cli, model, prepared, out).exit_code == 0  # every piece scored, nothing merged yet
     _change_one_layer_norm(model)
     for result in (_predict(cli, model, prepared, out),
-                   cli("predict-merge", "--data", prepared, "--split", "test", "--out", out)):
+                   cli("predict-merge", "--prepared", prepared, "--split", "test", "--out", out)):
         line = error_line(result)
         assert f"{out}: holds scores of another run (the model's files changed since they were scored)" in line
     assert not (out / "scores.parquet").exists()
@@ -127,7 +127,7 @@ def test_predict_and_baselines_write_their_provenance_into_the_scores_file(tiny,
     (model / "recsys24_model.json").write_text(json.dumps(spec | {"origin": {"trained_on": [trained]}}))
     out = tmp_path / "scores"
     assert _predict(cli, model, few, out).exit_code == 0
-    assert cli("predict-merge", "--data", few, "--split", "test", "--out", out).exit_code == 0
+    assert cli("predict-merge", "--prepared", few, "--split", "test", "--out", out).exit_code == 0
     copied = Path(shutil.copy(out / "scores.parquet", tmp_path / "elsewhere.parquet"))
     found = read_provenance(copied)
     assert found.scores == SplitData.of_split(open_split(few.parent / "data", "test"))

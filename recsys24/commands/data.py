@@ -6,14 +6,16 @@ from pathlib import Path
 
 import click
 
+from recsys24.commands import options
 from recsys24.data import schema as S
+from recsys24.messages import print_warning
 from recsys24.progress import Progress, console, log, plural
 
 
 @click.command()
 @click.argument("out", type=click.Path(file_okay=False))
 @click.option("--preset", type=click.Choice(["tiny", "demo", "small", "large"]), default="demo", show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.seed()
 @click.option("--splits", default=",".join(S.SPLITS), show_default=True, help="Comma-separated splits to write.")
 @click.option("--click-model", default="category", show_default=True,
               help="What drives clicks (docs/data.md, 'Synthetic EB-NeRD'): category (preference + age + popularity), "
@@ -59,13 +61,12 @@ def synth(out, preset, seed, splits, click_model, history, layout):
 
 
 @click.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(),
-              help="The unpacked train download: ebnerd_large/, ebnerd_small/ or ebnerd_demo/ "
-                   "(articles.parquet, train/, validation/).")
+@options.raw_data(help="The unpacked train download: ebnerd_large/, ebnerd_small/ or ebnerd_demo/ "
+                        "(articles.parquet, train/, validation/).")
 @click.option("--testset", required=True, type=click.Path(),
               help="The unpacked test download: ebnerd_testset/ (articles.parquet, test/).")
 @click.option("--out", required=True, type=click.Path(),
-              help="The folder to make: the --data of every other command.")
+              help="The folder to make: the raw EB-NeRD folder every other command takes as --data.")
 def layout(data_dir, testset, out):
     """Join the two official downloads into one raw EB-NeRD folder: split links and one articles.parquet.
 
@@ -82,23 +83,19 @@ def layout(data_dir, testset, out):
 
 
 @click.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
-              help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet, SPLIT/history.parquet), "
-                   "e.g. ebnerd_small/ or what `recsys24 synth` writes.")
-@click.option("--split", type=click.Choice(list(S.SPLITS)), required=True,
-              help="Which split of the folder to prepare: train (also writes training pairs), validation or test.")
+@options.raw_data(help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet, SPLIT/history.parquet), "
+                        "e.g. ebnerd_small/ or what `recsys24 synth` writes.")
+@options.split(help="Which split of the folder to prepare: train (also writes training pairs), validation or test.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Prepared split folder.")
 @click.option("--history-size", "-T", type=int, default=20, show_default=True, help="History items kept per user.")
 @click.option("--npratio", "-K", type=int, default=4, show_default=True, help="Negatives per training pair.")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seeds the choice of negatives for the training pairs (train only).")
+@options.seed(help="Seeds the choice of negatives for the training pairs (train only).")
 @click.option("--batch-rows", type=int, default=1_000_000, show_default=True, help="Behaviors rows per shard.")
 @click.option("--strict", is_flag=True,
               help="Refuse history problems (users without history, history after an impression) "
                    "instead of warning.")
 def prepare(data_dir, split, out, history_size, npratio, seed, batch_rows, strict):
     """Validate a split of an EB-NeRD folder and write it as prepared shards."""
-    from recsys24.cli import print_warning
     from recsys24.data.prepare import prepare as run
 
     with Progress(f"prepare {split}", "impressions") as progress:

@@ -9,11 +9,10 @@ from pathlib import Path
 import click
 from rich.table import Table
 
+from recsys24.commands import options
 from recsys24.data import schema as S
 from recsys24.progress import Progress, console, plural
 
-DATA = click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
-                    help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet), not a prepared split.")
 
 
 def _named(spec: str) -> tuple[str, str]:
@@ -27,8 +26,8 @@ def _named(spec: str) -> tuple[str, str]:
 @click.command()
 @click.option("--scores", "scores_specs", multiple=True, required=True, metavar="[NAME=]PATH",
               help="Scores file; repeat to compare several.")
-@DATA
-@click.option("--split", type=click.Choice(list(S.SPLITS)), default="validation", show_default=True)
+@options.raw_data()
+@options.split("validation")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False), default=None,
               help="Truth labels file for a split without clicks (e.g. DIR/synth_truth/test.parquet).")
 @click.option("--users", "users_path", type=click.Path(dir_okay=False), default=None,
@@ -74,7 +73,7 @@ def evaluate(scores_specs, data_dir, split, labels_path, users_path, as_json):
 
 @click.command("beyond-accuracy")
 @click.option("--scores", "scores_path", required=True, type=click.Path(dir_okay=False))
-@DATA
+@options.raw_data()
 @click.option("--top", "k", type=int, default=5, show_default=True, help="Recommendations per user.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a table.")
 def beyond_accuracy(scores_path, data_dir, k, as_json):
@@ -102,10 +101,10 @@ def beyond_accuracy(scores_path, data_dir, k, as_json):
 
 @click.command()
 @click.argument("name")
-@DATA
-@click.option("--split", type=click.Choice(list(S.SPLITS)), required=True)
+@options.raw_data()
+@options.split()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Scores file to write.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.seed()
 def baseline(name, data_dir, split, out, seed):
     """Score a split with a heuristic baseline: random, popular, category, freshness, inview-count."""
     from recsys24.baselines import run_baseline
@@ -124,9 +123,9 @@ def submission():
 
 @submission.command("write")
 @click.option("--scores", "scores_path", required=True, type=click.Path(dir_okay=False))
-@DATA
+@options.raw_data()
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Zip to write.")
-@click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
+@options.split("test")
 def submission_write(scores_path, data_dir, out, split):
     """Turn a scores file into the contest zip (rank 1 = highest score), then validate it."""
     from recsys24.data.split import open_split
@@ -139,8 +138,8 @@ def submission_write(scores_path, data_dir, out, split):
 
 @submission.command("validate")
 @click.argument("zip_path", type=click.Path(dir_okay=False))
-@DATA
-@click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
+@options.raw_data()
+@options.split("test")
 def submission_validate(zip_path, data_dir, split):
     """Check a contest zip against the split; exit 0 only when it is valid."""
     from recsys24.data.split import open_split

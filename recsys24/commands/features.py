@@ -6,14 +6,14 @@ from pathlib import Path
 
 import click
 
-from recsys24.data import schema as S
+from recsys24.commands import options
+from recsys24.messages import print_warning
 from recsys24.progress import Phases, Progress, console, plural
 
 
 @click.command()
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
-              help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet), not a prepared split.")
-@click.option("--split", type=click.Choice(list(S.SPLITS)), required=True)
+@options.raw_data()
+@options.split()
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Features folder.")
 @click.option("--past-only", is_flag=True,
               help="Only what is known at the impression's time: no forward in-view windows, no next-impression gap.")
@@ -24,7 +24,6 @@ from recsys24.progress import Phases, Progress, console, plural
               help="Candidates per resumable piece (default 4,000,000).")
 def features(data_dir, split, out, past_only, split_history, piece_candidates):
     """Contest-grade features: one row per (behaviors row, in-view candidate); rerun to finish a killed run."""
-    from recsys24.cli import print_warning
     from recsys24.features.build import PIECE_CANDIDATES, build_features
 
     with Progress(f"features {split}", "rows") as progress:

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import click
 
-from recsys24.data import schema as S
+from recsys24.commands import options
 from recsys24.models.scoring import ScoringDefaults
 from recsys24.progress import Progress, console, plural, rate_text
-
-DEFAULT_ZIP = "submission/predictions.zip"
-
 
 def _submit(prepared, scores: Path, zip_path: Path) -> None:
     from recsys24.data.split import open_split
@@ -23,13 +20,12 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
 
 @click.command()
 @click.option("--model", required=True, help="Model folder, training run folder, or baseline:NAME.")
-@click.option("--data", required=True, type=click.Path(file_okay=False), help="Prepared split, or folder of them.")
-@click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
+@options.prepared()
+@options.data_is_now_prepared()
+@options.split("test")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder.")
-@click.option("--shard-id", type=int, default=0, show_default=True,
-              help="Which shard this process scores (0 .. NUM_SHARDS-1), e.g. $SLURM_ARRAY_TASK_ID.")
-@click.option("--num-shards", type=int, default=1, show_default=True,
-              help="Into how many shards the split is cut; run one predict per shard, then predict-merge.")
+@options.shard_id()
+@options.num_shards("Into how many shards the split is cut; run one predict per shard, then predict-merge.")
 @click.option("--batch-size", type=int, default=None,
               help=f"Candidates per forward pass (default: the architecture's `scoring.batch_size`, "
                    f"{ScoringDefaults.batch_size:,} unless it declares more, as CGh does).")
@@ -46,14 +42,14 @@ def _submit(prepared, scores: Path, zip_path: Path) -> None:
                    "`scoring.fast_path` is true: CGh).")
 @click.option("--features", default=None, type=click.Path(file_okay=False),
               help="The `recsys24 features` folder of this split, for a model that reads the feature table (CGh-f).")
-@click.option("--make-submission", is_flag=True, help="Merge all shards, write and validate the contest zip.")
-@click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
-def predict(model, data, split, out, shard_id, num_shards, batch_size, piece_rows, device, order, reference,
+@options.make_submission("Merge all shards, write and validate the contest zip.")
+@options.submission_zip()
+def predict(model, prepared_dir, split, out, shard_id, num_shards, batch_size, piece_rows, device, order, reference,
             features, make_submission, zip_path):
     """Score (a shard of) a prepared split into a scores folder; rerun to finish what is missing."""
     from recsys24.inference.predict import merge_scores, predict_shard, resolve_prepared
 
-    prepared = resolve_prepared(data, split)
+    prepared = resolve_prepared(prepared_dir, split)
     out = Path(out)
     if model.startswith("baseline:"):
         from recsys24.baselines import run_baseline
@@ -99,16 +95,17 @@ def _encodings(stats: dict) -> list[str]:
 
 
 @click.command("predict-merge")
-@click.option("--data", required=True, type=click.Path(file_okay=False), help="Prepared split, or folder of them.")
-@click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
+@options.prepared()
+@options.data_is_now_prepared()
+@options.split("test")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder of the shards.")
-@click.option("--make-submission", is_flag=True, help="Also write and validate the contest zip.")
-@click.option("--submission", "zip_path", default=DEFAULT_ZIP, show_default=True, type=click.Path(dir_okay=False))
-def predict_merge(data, split, out, make_submission, zip_path):
+@options.make_submission()
+@options.submission_zip()
+def predict_merge(prepared_dir, split, out, make_submission, zip_path):
     """Check every row is scored exactly once across shards; write OUT/scores.parquet."""
     from recsys24.inference.predict import merge_scores, resolve_prepared
 
-    prepared = resolve_prepared(data, split)
+    prepared = resolve_prepared(prepared_dir, split)
     scores = merge_scores(prepared, out)
     console.print(f"merged {plural(prepared.num_impressions, 'row')} into {scores}")
     if make_submission:

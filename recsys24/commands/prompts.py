@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from recsys24.commands import options
 from recsys24.progress import console
 from recsys24.prompts.templates import LANGUAGES, TEMPLATES
 
@@ -14,7 +15,7 @@ def prompts() -> None:
 
 
 @prompts.command()
-@click.option("--prepared", "prepared_dir", required=True, type=click.Path(file_okay=False), help="Prepared split folder.")
+@options.prepared(help="Prepared split folder.")
 @click.option("--template", type=click.Choice(list(TEMPLATES)), default="d", show_default=True)
 @click.option("--n", type=int, default=3, show_default=True, help="Number of prompts.")
 @click.option("--language", type=click.Choice(list(LANGUAGES)), default="da", show_default=True)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from recsys24.data import schema as S
+from recsys24.commands import options
 from recsys24.progress import Phases, Progress, console, plural
 
 
@@ -89,7 +89,7 @@ def rank():
               help="GB the run may use [default: what the machine has available, at most 2/3 of its memory]; a "
                    "LightGBM run estimated above it stores its bins dense, one still above it is "
                    "refused before reading, naming the --sample that fits.")
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.seed()
 def rank_train(features_dirs, valid_features, out, score_specs, learner, loss, sample, holdout, refit, drop, rounds,
                early_stopping, params, memory, seed):
     """Train a ranker (group = impression), early stopping on the contest's validation AUC."""
@@ -127,9 +127,6 @@ def _submit(scores: Path, split, zip_path: Path) -> None:
     console.print(f"wrote and validated {zip_path} ({plural(lines, 'line')})")
 
 
-SHARD_HELP = "Which shard this process scores (0 .. NUM_SHARDS-1), e.g. $SLURM_ARRAY_TASK_ID."
-
-
 @rank.command("predict")
 @click.option("--model", "ranker", required=True, type=click.Path(file_okay=False), help="Ranker folder.")
 @click.option("--features", "features_dir", required=True, help="Features folder of the split to score.")
@@ -137,12 +134,10 @@ SHARD_HELP = "Which shard this process scores (0 .. NUM_SHARDS-1), e.g. $SLURM_A
               help="The same stacked score names the ranker was trained with, on this split.")
 @click.option("--out", required=True, type=click.Path(file_okay=False),
               help="Scores folder: pieces, then OUT/scores.parquet once every piece is there.")
-@click.option("--shard-id", type=int, default=0, show_default=True, help=SHARD_HELP)
-@click.option("--num-shards", type=int, default=1, show_default=True,
-              help="Into how many shards the features pieces are cut; then `rank merge` (or --make-submission).")
-@click.option("--make-submission", is_flag=True, help="Also merge, write and validate the contest zip.")
-@click.option("--submission", "zip_path", default="submission/predictions.zip", show_default=True,
-              type=click.Path(dir_okay=False))
+@options.shard_id()
+@options.num_shards("Into how many shards the features pieces are cut; then `rank merge` (or --make-submission).")
+@options.make_submission("Also merge, write and validate the contest zip.")
+@options.submission_zip()
 def rank_predict(ranker, features_dir, score_specs, out, shard_id, num_shards, make_submission, zip_path):
     """Score (a shard of) a split's features with a ranker; rerun to finish what is missing."""
     from recsys24.features.folder import open_features
@@ -170,9 +165,8 @@ def rank_predict(ranker, features_dir, score_specs, out, shard_id, num_shards, m
 @rank.command("merge")
 @click.option("--features", "features_dir", required=True, help="Features folder of the scored split.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Scores folder of the shards.")
-@click.option("--make-submission", is_flag=True, help="Also write and validate the contest zip.")
-@click.option("--submission", "zip_path", default="submission/predictions.zip", show_default=True,
-              type=click.Path(dir_okay=False))
+@options.make_submission()
+@options.submission_zip()
 def rank_merge(features_dir, out, make_submission, zip_path):
     """Check every row is scored exactly once across shards; write OUT/scores.parquet."""
     from recsys24.features.folder import open_features
@@ -193,8 +187,8 @@ def blend():
 @blend.command("fit")
 @click.option("--scores", "score_specs", multiple=True, required=True, metavar="NAME=SCORES",
               help="A scores file of the split to fit on (made out of sample for it); two or more.")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="The raw EB-NeRD folder.")
-@click.option("--split", type=click.Choice(["train", "validation"]), default="validation", show_default=True)
+@options.raw_data()
+@options.split("validation", choices=("train", "validation"))
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Blend folder.")
 @click.option("--norm", type=click.Choice(["rank", "minmax"]), default="rank", show_default=True,
               help="Per-impression normalisation before the weighted sum.")
@@ -202,7 +196,7 @@ def blend():
               help="Share of users never fitted on (the same users `rank train --holdout` keeps out for a seed).")
 @click.option("--max-impressions", type=click.IntRange(min=1), default=200_000, show_default=True,
               help="At most this many fitting impressions (a seeded row sample).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@options.seed()
 def blend_fit(score_specs, data_dir, split, out, norm, holdout, max_impressions, seed):
     """Fit blend weights on a split's users outside the hold-out."""
     from recsys24.data.split import open_split
@@ -222,12 +216,11 @@ def blend_fit(score_specs, data_dir, split, out, norm, holdout, max_impressions,
 @click.option("--model", "blend_dir", required=True, type=click.Path(file_okay=False), help="Blend folder.")
 @click.option("--scores", "score_specs", multiple=True, required=True, metavar="NAME=SCORES",
               help="A scores file of the split to score, for each name the blend was fitted with.")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False), help="The raw EB-NeRD folder.")
-@click.option("--split", type=click.Choice(list(S.SPLITS)), default="test", show_default=True)
+@options.raw_data()
+@options.split("test")
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="Scores file to write.")
-@click.option("--make-submission", is_flag=True, help="Also write and validate the contest zip.")
-@click.option("--submission", "zip_path", default="submission/predictions.zip", show_default=True,
-              type=click.Path(dir_okay=False))
+@options.make_submission()
+@options.submission_zip()
 def blend_apply(blend_dir, score_specs, data_dir, split, out, make_submission, zip_path):
     """Blend scores files of a split with fitted weights into one scores file."""
     from recsys24.data.split import open_split

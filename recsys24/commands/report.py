@@ -6,15 +6,14 @@ import time
 
 import click
 
-from recsys24.data import schema as S
+from recsys24.commands import options
 from recsys24.progress import Progress, console
 
 
 @click.command()
 @click.argument("items", nargs=-1, required=True, metavar="[NAME=]PATH...")
-@click.option("--data", "data_dir", required=True, type=click.Path(file_okay=False),
-              help="The raw EB-NeRD folder (articles.parquet, SPLIT/behaviors.parquet), not a prepared split.")
-@click.option("--split", type=click.Choice(list(S.SPLITS)), default="validation", show_default=True)
+@options.raw_data()
+@options.split("validation")
 @click.option("--labels", "labels_path", type=click.Path(dir_okay=False), default=None,
               help="Truth labels file for a split without clicks (e.g. DIR/synth_truth/test.parquet).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Report folder to write.")

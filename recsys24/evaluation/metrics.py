@@ -182,6 +182,22 @@ def _chunks(scores: pl.Series, labels: pl.Series, chunk_rows: int, first_row: in
         yield _chunk_metrics(s_vals, l_vals, s_off)
 
 
+def impression_auc(scores: np.ndarray, labels: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Per-impression ROC-AUC of flat scores (f64, ties count one half; NaN where the labels are all 0 or all 1).
+
+    The AUC of ``recsys24 evaluate``, for callers that hold flat arrays: the
+    candidates of impression ``i`` at ``offsets[i]:offsets[i + 1]``. Computed in
+    chunks of at most :data:`CHUNK_ELEMENTS` candidates, as ``evaluate`` does.
+
+    >>> impression_auc(np.array([.9, .1, .5, .2, .2]), np.array([1, 0, 0, 1, 0]), np.array([0, 3, 5]))
+    array([1. , 0.5])
+    """
+    offsets = np.asarray(offsets, dtype=np.int64)
+    parts = [_chunk_metrics(scores[offsets[a]:offsets[b]], labels[offsets[a]:offsets[b]], offsets[a:b + 1] - offsets[a])
+             ["auc"] for a, b in row_chunks(np.diff(offsets), CHUNK_ELEMENTS, CHUNK_ROWS)]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def per_impression(scores: pl.Series, labels: pl.Series, chunk_rows: int = CHUNK_ROWS) -> pl.DataFrame:
     """One row per impression: ``auc, mrr, ndcg@5, ndcg@10, hr@1, hr@5`` (f64; null
     where the labels are all 0 or all 1), ``n_inview`` and ``n_clicked``.

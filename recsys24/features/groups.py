@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from recsys24.data.cuts import cut_bounds
+
 
 def group_index(offsets: np.ndarray) -> np.ndarray:
     """For every flat element, the index of its impression."""
@@ -78,15 +80,13 @@ def gap_to_min(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 def cut_ranges(counts: np.ndarray, size: int) -> list[tuple[int, int]]:
-    """Contiguous ranges of groups holding about ``size`` elements each (at least one group):
-    a range ends after the group where the running total passes a multiple of ``size``.
+    """Contiguous ranges of groups holding about ``size`` elements each (at least one group): the
+    (start, end) pairs of :func:`recsys24.data.cuts.cut_bounds`.
 
     >>> cut_ranges(np.array([3, 1, 4, 2]), 4)
     [(0, 2), (2, 3), (3, 4)]
     >>> cut_ranges(np.array([1, 1, 1, 1, 1]), 3)
     [(0, 3), (3, 5)]
     """
-    ends = np.cumsum(counts)
-    cuts = np.flatnonzero(np.diff(ends // max(size, 1), prepend=0)) + 1
-    bounds = np.unique(np.concatenate([[0], cuts[cuts < counts.size], [counts.size]]))
+    bounds = cut_bounds(counts, size)
     return [(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]

@@ -34,6 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
+from recsys24.data.cuts import shard_range
 from recsys24.data.prepared import MANIFEST, Prepared, open_prepared
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, ScoresWriter, SplitData
@@ -235,11 +236,9 @@ def piece_ranges(num_rows: int, piece_rows: int) -> list[tuple[int, int]]:
 
 def shard_pieces(num_rows: int, piece_rows: int, shard_id: int, num_shards: int) -> list[tuple[int, int]]:
     """The contiguous block of pieces that shard ``shard_id`` of ``num_shards`` scores."""
-    if not 0 <= shard_id < num_shards:
-        raise Recsys24Error(f"--shard-id must be in 0..{num_shards - 1}, got {shard_id}")
     pieces = piece_ranges(num_rows, piece_rows)
-    lo, hi = len(pieces) * shard_id // num_shards, len(pieces) * (shard_id + 1) // num_shards
-    return pieces[lo:hi]
+    mine = shard_range(len(pieces), shard_id, num_shards)
+    return pieces[mine.start:mine.stop]
 
 
 def read_rows(prepared: Prepared, lo: int, hi: int, columns: list[str] | None = None) -> pl.DataFrame:

@@ -23,11 +23,12 @@ import torch
 
 from recsys24.data import schema as S
 from recsys24.data.columns import list_series
+from recsys24.data.cuts import cut_bounds
 from recsys24.data.prepared import PREPARED_WANTED, Prepared, is_raw_folder, open_prepared, raw_folder_hint
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import scores_frame
 from recsys24.inference import pieces as P
-from recsys24.inference.user_order import batch_bounds, group_starts
+from recsys24.inference.user_order import group_starts
 from recsys24.io import read_ahead, remove_stale_temps, write_parquet
 from recsys24.model_inputs.prefetch import prefetched
 
@@ -55,7 +56,7 @@ def resolve_model_dir(path: str | Path) -> Path:
 
 
 def resolve_prepared(data: str | Path, split: str) -> Prepared:
-    """``--data`` is a prepared split, or a folder holding prepared splits as ``<split>/``."""
+    """``--prepared`` is a prepared split, or a folder holding prepared splits as ``<split>/``."""
     data = Path(data)
     if not data.is_dir():
         raise Recsys24Error(f"{data}: no such folder ({PREPARED_WANTED}, or a folder of them as SPLIT/)")
@@ -166,7 +167,7 @@ class Scorer:
         counts = frame[S.INVIEW].list.len().to_numpy().astype(np.int64)
         sorted_counts = counts[order]
         groups = group_starts(keys[order]) if whole_histories and key else None
-        bounds = batch_bounds(sorted_counts, batch_size, groups)
+        bounds = cut_bounds(sorted_counts, batch_size, groups)
         flat = np.concatenate(list(self._scores(frame, order, bounds, progress)))
         # Back to frame order: impression i's scores start where it sits in the sorted run.
         start_sorted = np.cumsum(sorted_counts) - sorted_counts

@@ -8,7 +8,7 @@ users*: user ``u`` goes to bucket ``hash(u) % num_buckets`` with
 ``num_buckets = ceil(rows / piece_rows)``, so a piece holds about ``piece_rows``
 rows and every row of its users, beyond-accuracy rows included. Inside a piece
 the scorer sorts by history and cuts batches only between histories
-(:func:`batch_bounds`), so one encoding serves all of a user's candidates.
+(:func:`recsys24.data.cuts.cut_bounds`), so one encoding serves all of a user's candidates.
 
 Pieces are written as ``SCORES_DIR/pieces/users-<bucket>-of-<buckets>.parquet``
 (columns ``row`` plus the scores-file columns, rows ascending), atomically, so a
@@ -28,6 +28,8 @@ import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
 from recsys24.data.prepared import Shard
+from recsys24.data.cuts import cut_bounds, shard_range
+from recsys24.data.hashing import MURMUR3, mix64
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, ScoresWriter
 from recsys24.io import reading
@@ -45,35 +47,8 @@ def user_buckets(user_ids: np.ndarray, num_buckets: int) -> np.ndarray:
     >>> user_buckets(np.array([10000, 10001, 10002, 10000]), 4)
     array([3, 0, 0, 3])
     """
-    x = np.asarray(user_ids).astype(np.uint64)
-    for shift, mult in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53)):
-        x = (x ^ (x >> np.uint64(shift))) * np.uint64(mult)
-    x ^= x >> np.uint64(33)
+    x = mix64(np.asarray(user_ids).astype(np.uint64), MURMUR3)
     return (x % np.uint64(num_buckets)).astype(np.int64)
-
-
-def batch_bounds(counts: np.ndarray, batch_size: int, group_starts: np.ndarray | None = None) -> np.ndarray:
-    """Where batches of about ``batch_size`` candidates start and end, over impressions in scoring order.
-
-    counts: candidates per impression. group_starts: first impression of each
-    group (one history); batches are then cut only between groups, so a group
-    larger than ``batch_size`` gets a batch of its own rather than being split.
-    A batch ends at the impression (or group) where the running total of
-    candidates crosses a multiple of ``batch_size``.
-
-    >>> batch_bounds(np.array([3, 3, 3, 3]), 5)
-    array([0, 2, 4])
-    >>> batch_bounds(np.array([3, 3, 3, 3]), 5, group_starts=np.array([0, 3]))
-    array([0, 3, 4])
-    """
-    n = len(counts)
-    if n == 0:
-        return np.zeros(1, dtype=np.int64)
-    starts = np.arange(n) if group_starts is None else np.asarray(group_starts)
-    ends = np.append(starts[1:], n)
-    per_group = np.add.reduceat(np.asarray(counts, dtype=np.int64), starts)
-    crossed = np.flatnonzero(np.diff(np.cumsum(per_group) // max(batch_size, 1), prepend=0))
-    return np.unique(np.concatenate([[0], ends[crossed], [n]]))
 
 
 def group_starts(sorted_keys: np.ndarray) -> np.ndarray:
@@ -96,10 +71,7 @@ class UserPieces:
 
     def shard(self, shard_id: int, num_shards: int) -> list[int]:
         """The contiguous block of buckets that shard ``shard_id`` of ``num_shards`` scores."""
-        if not 0 <= shard_id < num_shards:
-            raise Recsys24Error(f"--shard-id must be in 0..{num_shards - 1}, got {shard_id}")
-        b = self.num_buckets
-        return list(range(b * shard_id // num_shards, b * (shard_id + 1) // num_shards))
+        return list(shard_range(self.num_buckets, shard_id, num_shards))
 
     def rows(self, bucket: int) -> int:
         return int(self.sizes[bucket])
@@ -207,7 +179,7 @@ def plan_encodings(user_ids: np.ndarray, candidates: np.ndarray, piece_rows: int
 
     user_ids, candidates: per behaviors row (beyond-accuracy rows included).
     Each user's rows are one group (a user's history is fixed), pieces are
-    :func:`user_buckets`, batches are cut by :func:`batch_bounds` as the scorer
+    :func:`user_buckets`, batches are cut by :func:`cut_bounds` as the scorer
     cuts them; an encoding is a distinct user of a batch. Returns rows,
     users, encodings, batches and the largest batch (candidates).
     """
@@ -217,7 +189,7 @@ def plan_encodings(user_ids: np.ndarray, candidates: np.ndarray, piece_rows: int
     encodings = batches = largest = 0
     for (_,), piece in frame.sort("bucket", "user", maintain_order=True).group_by("bucket", maintain_order=True):
         users, n = piece["user"].to_numpy(), piece["n"].to_numpy()
-        bounds = batch_bounds(n, batch_size, group_starts(users))
+        bounds = cut_bounds(n, batch_size, group_starts(users))
         batch = np.searchsorted(bounds, np.arange(len(users)), side="right") - 1
         encodings += int(np.r_[True, (np.diff(batch) != 0) | (users[1:] != users[:-1])].sum())  # (batch, user)
         batches += len(bounds) - 1

@@ -2,13 +2,13 @@
 
 A prompt is then a list of (start, length) slices of the pool, so building a
 batch never re-tokenises a string (see :mod:`recsys24.prompts.assemble`). The
-pool also holds the fixed template words and the time-difference phrases.
+pool also holds the fixed template words and the time-difference phrases. With
+the articles frame and a tokenizer at hand, the title tokens of one article are::
 
->>> table = build_token_table(articles, tokenizer, PromptConfig(template="c"))
->>> idx = table.index(np.array([9770178]))            # article id -> row
->>> start, length = table.fields["title"]               # per-row slices
->>> table.pool[start[idx[0]] : start[idx[0]] + length[idx[0]]]
-array([ 412,   87, 2301, ...], dtype=int32)
+    table = build_token_table(articles, tokenizer, PromptConfig(template="c"))
+    idx = table.index(np.array([9770178]))            # article id -> row
+    start, length = table.fields["title"]             # per-row slices
+    table.pool[start[idx[0]] : start[idx[0]] + length[idx[0]]]   # int32 token ids
 """
 
 from __future__ import annotations

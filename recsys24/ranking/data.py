@@ -28,6 +28,7 @@ import pyarrow.parquet as pq
 
 from recsys24.data import schema as S
 from recsys24.data.columns import flat_lists, list_series
+from recsys24.data.hashing import SPLITMIX64, mix64
 from recsys24.data.prepare import click_labels
 from recsys24.data.split import RowStream, check_columns, iter_batches
 from recsys24.errors import Recsys24Error
@@ -40,11 +41,7 @@ from recsys24.training.runlog import is_run_folder, run_train_data
 
 def unit_hash(values: np.ndarray, seed: int) -> np.ndarray:
     """A float in [0, 1) per value, from a 64-bit mix of (value, seed) (splitmix64)."""
-    with np.errstate(over="ignore"):
-        x = np.asarray(values, dtype=np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64)
-        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-        x = x ^ (x >> np.uint64(31))
+    x = mix64(np.asarray(values, dtype=np.uint64) + np.uint64((seed * 0x9E3779B97F4A7C15) % 2**64), SPLITMIX64)
     return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
 
 

@@ -10,8 +10,7 @@ import numpy as np
 
 from recsys24.data import schema as S
 from recsys24.data.columns import list_series
-from recsys24.evaluation.metrics import accuracy
-from recsys24.features.groups import group_index, group_rank
+from recsys24.evaluation.metrics import accuracy, impression_auc
 
 
 def offsets_of(group: np.ndarray) -> np.ndarray:
@@ -29,29 +28,21 @@ def group_metrics(scores: np.ndarray, labels: np.ndarray, group: np.ndarray) -> 
 class GroupAUC:
     """Mean per-impression ROC-AUC (ties count one half) of flat scores, over impressions with both labels.
 
-    The rank-sum form of what ``group_metrics`` computes, with everything that
-    does not depend on the scores computed once: early stopping calls it after
-    every boosting round.
+    The labels are fixed, the scores change: early stopping calls it after every
+    boosting round, the blend's weight search for every weight vector. The
+    per-impression AUC is ``recsys24 evaluate``'s
+    (:func:`recsys24.evaluation.metrics.impression_auc`).
 
     >>> GroupAUC(np.array([1, 0, 0, 1, 0]), np.array([0, 3, 5]))(np.array([.9, .1, .5, .2, .2]))
     0.75
     """
 
     def __init__(self, labels: np.ndarray, offsets: np.ndarray):
-        self.labels, self.offsets = np.asarray(labels, np.float32), offsets
-        count = np.diff(offsets)
-        self.n = np.repeat(count, count).astype(np.float32)
-        self.group = group_index(offsets)
-        self.pos = np.bincount(self.group, weights=self.labels, minlength=count.size)
-        self.both = (self.pos > 0) & (self.pos < count)
-        self.neg = count - self.pos
+        self.labels, self.offsets = np.asarray(labels).astype(np.int8), np.asarray(offsets, np.int64)
 
     def __call__(self, scores: np.ndarray) -> float:
-        low = group_rank(scores, self.offsets, descending=False)  # 1-based, ties take the smallest
-        high = self.n + 1 - group_rank(scores, self.offsets, descending=True)  # ... the largest
-        rank_sum = np.bincount(self.group, weights=self.labels * (low + high) / 2, minlength=self.pos.size)
-        pos = self.pos[self.both]
-        auc = (rank_sum[self.both] - pos * (pos + 1) / 2) / (pos * self.neg[self.both])
+        auc = impression_auc(np.asarray(scores), self.labels, self.offsets)
+        auc = auc[~np.isnan(auc)]
         return float(auc.mean()) if auc.size else float("nan")
 
 

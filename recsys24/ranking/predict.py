@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from recsys24.data import schema as S
+from recsys24.data.cuts import shard_range
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, SplitData, scores_frame
 from recsys24.inference.pieces import merge
@@ -102,17 +103,6 @@ def _plan(out: Path, ranker: Path, spec: dict, features: FeatureSet, scores: lis
 def rank_scores_folder(out: Path) -> FolderPlan:
     """``OUT/rank_predict.json``, the plan of a rank scores folder."""
     return FolderPlan(out, PLAN_FILE, "rank scores", "rank score pieces")
-
-
-def shard_range(num_pieces: int, shard_id: int, num_shards: int) -> range:
-    """The contiguous block of piece indices that shard ``shard_id`` of ``num_shards`` scores.
-
-    >>> list(shard_range(5, 1, 2))
-    [2, 3, 4]
-    """
-    if num_shards < 1 or not 0 <= shard_id < num_shards:
-        raise Recsys24Error(f"--shard-id must be in 0..{num_shards - 1} (--num-shards {num_shards}), got {shard_id}")
-    return range(num_pieces * shard_id // num_shards, num_pieces * (shard_id + 1) // num_shards)
 
 
 @dataclass(frozen=True)

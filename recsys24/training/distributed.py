@@ -96,8 +96,8 @@ def setup_distributed(say=print) -> DistInfo:
     return DistInfo(int(env["RANK"]), int(env["WORLD_SIZE"]), local_rank, device)
 
 
-def all_true(flag: bool, device: torch.device) -> bool:
-    """True on every rank when ``flag`` is true on any rank (a stop request)."""
+def any_rank(flag: bool, device: torch.device) -> bool:
+    """True on every rank when ``flag`` is true on any rank (a stop request seen by one rank stops them all)."""
     import torch.distributed as dist
 
     t = torch.tensor([1.0 if flag else 0.0], device=device)

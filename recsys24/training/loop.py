@@ -31,7 +31,7 @@ from recsys24.model_inputs.prefetch import prefetched
 from recsys24.progress import Progress, log, plural
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
-from recsys24.training.distributed import DistInfo, all_true, barrier, setup_distributed
+from recsys24.training.distributed import DistInfo, any_rank, barrier, setup_distributed
 from recsys24.training.engine import make_engine
 from recsys24.training.fitting import fit_for
 from recsys24.training.runlog import DATA_KEYS, RunLog, check_same_run, write_run_header
@@ -273,7 +273,7 @@ class StopOnSignal(Callback):
         self.stop = stop
 
     def on_step_end(self, trainer: Trainer, end: StepEnd) -> None:
-        end.stop = all_true(self.stop.requested, trainer.dist.device)
+        end.stop = any_rank(self.stop.requested, trainer.dist.device)
 
 
 class Checkpoints(Callback):
