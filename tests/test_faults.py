@@ -61,7 +61,7 @@ def test_a_truncated_prepared_shard_is_one_line_before_predict_writes_anything(t
     assert line.endswith(f"; run `recsys24 prepare --data {data} --split test --out {prepared} --history-size 20` "
                          "to write the prepared split again")
     assert not out.exists()
-    assert not prepare(data, "test", prepared).get("skipped")  # the command it names writes the split again
+    assert not prepare(data, "test", prepared).skipped  # the command it names writes the split again
 
 
 def test_a_truncated_predict_piece_is_scored_again_not_trusted(tiny, tmp_path, cli):
