@@ -10,7 +10,6 @@ prints a markdown table of validation AUC / MRR / nDCG@10 and the change in AUC.
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -23,17 +22,20 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("bench_work/ablation"))
     ap.add_argument("--threads", type=int, default=None, help="LightGBM threads (default: every core)")
     args = ap.parse_args()
-    families = list(json.loads((args.train / "features.json").read_text())["families"])
+    from recsys24.features.folder import open_features
+    from recsys24.ranking.folder import SPEC_FILE, RankerSpec
+
+    families = list(open_features(args.train).families)
     rows = []
     for drop in [None, *families]:
         out = args.work / (f"without_{drop}" if drop else "all")
         cmd = [sys.executable, "-m", "recsys24", "rank", "train", "--features", str(args.train),
                "--valid-features", str(args.valid), "--out", str(out)] + (["--drop", drop] if drop else [])
         cmd += ["--param", f"num_threads={args.threads}"] if args.threads else []
-        if not (out / "ranker.json").is_file():
+        if not (out / SPEC_FILE).is_file():
             subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
-        spec = json.loads((out / "ranker.json").read_text())
-        rows.append((drop, spec["valid_metrics"], len(spec["features"])))
+        spec = RankerSpec.read(out)
+        rows.append((drop, spec.valid_metrics, len(spec.features)))
     base = rows[0][1]["auc"]
     print("| features | count | AUC | ΔAUC | MRR | nDCG@10 |")
     print("| --- | --- | --- | --- | --- | --- |")

@@ -23,7 +23,6 @@ train ≤ 16 GB at --sample 1.0 (time stated); rank predict time stated.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -55,6 +54,8 @@ def main() -> None:
                                                "rank-train, rank-predict), e.g. to rerun one step")
     args = ap.parse_args()
     skip = set(filter(None, args.skip.split(",")))
+    from recsys24.features.folder import open_features
+    from recsys24.ranking.folder import SPEC_FILE, RankerSpec
 
     data = args.data
     if data is None:
@@ -68,25 +69,25 @@ def main() -> None:
             continue
         out = args.work / "features" / split
         seconds, rss = run_child(["features", "--data", str(data), "--split", split, "--out", str(out)])
-        plan = json.loads((out / "features.json").read_text())
+        fs = open_features(out)
         size = sum(p.stat().st_size for p in (out / "pieces").glob("*.parquet")) / 1e9
         results[f"features {split}"] = (seconds, rss)
-        print(f"features {split}: {plan['num_rows']:,} rows, {plan['num_candidates']:,} candidates, "
-              f"{sum(len(v) for v in plan['families'].values())} features in {seconds:.1f} s "
-              f"({plan['num_candidates'] / seconds:,.0f} candidates/s), peak RSS {rss:.2f} GB, {size:.1f} GB on disk")
+        print(f"features {split}: {fs.plan.num_rows:,} rows, {fs.plan.num_candidates:,} candidates, "
+              f"{len(fs.names)} features in {seconds:.1f} s "
+              f"({fs.plan.num_candidates / seconds:,.0f} candidates/s), peak RSS {rss:.2f} GB, {size:.1f} GB on disk")
     samples = [float(x) for x in args.samples.split(",")]
     for sample in samples:
         ranker = args.work / f"ranker-{sample:g}"
-        if "rank-train" in skip or (ranker / "ranker.json").is_file():
+        if "rank-train" in skip or (ranker / SPEC_FILE).is_file():
             continue
         seconds, rss = run_child(["rank", "train", "--features", str(args.work / "features" / "train"),
                                   "--sample", str(sample), "--holdout", "0.05", "--rounds", str(args.rounds),
                                   "--param", f"learning_rate={args.learning_rate:g}", "--out", str(ranker)])
-        spec = json.loads((ranker / "ranker.json").read_text())
-        print(f"rank train --sample {sample:g}: {spec['train_candidates']:,} candidates, best round "
-              f"{spec['best_iteration']} of {args.rounds}, {seconds:.1f} s (selecting + binning + boosting "
-              f"{spec['seconds']['fit']} s), peak RSS {rss:.2f} GB (estimated {spec['memory_estimate_gb']} GB); "
-              f"held-out users AUC {spec['valid_metrics']['auc']:.4f} on {spec['valid_impressions']:,} impressions")
+        spec = RankerSpec.read(ranker)
+        print(f"rank train --sample {sample:g}: {spec.train_candidates:,} candidates, best round "
+              f"{spec.best_iteration} of {args.rounds}, {seconds:.1f} s (selecting + binning + boosting "
+              f"{spec.seconds['fit']} s), peak RSS {rss:.2f} GB (estimated {spec.memory_estimate_gb} GB); "
+              f"held-out users AUC {spec.valid_metrics['auc']:.4f} on {spec.valid_impressions:,} impressions")
     if "rank-predict" not in skip:
         ranker = args.work / f"ranker-{(args.predict_sample or samples[0]):g}"
         features = args.work / "features" / "test"
@@ -109,11 +110,11 @@ def booster_throughput(ranker: Path, features: Path) -> tuple[float, int, int]:
 
     model, spec = load_ranker(ranker)
     fs = open_features(features)
-    block = next(iter_blocks(fs, spec["features"], needed=model.used(spec["features"]), pieces=[0]))
+    block = next(iter_blocks(fs, spec.features, needed=model.used(spec.features), pieces=[0]))
     t0 = time.perf_counter()
     model.predict(block.x)
     seconds = time.perf_counter() - t0
-    return block.x.shape[0] * model.trees / seconds, fs.plan["num_candidates"], model.trees
+    return block.x.shape[0] * model.trees / seconds, fs.plan.num_candidates, model.trees
 
 
 if __name__ == "__main__":

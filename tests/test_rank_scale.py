@@ -53,13 +53,14 @@ def test_refit_trains_on_train_and_the_validation_rows_outside_the_holdout(feats
     for split in ("train", "validation"):
         frame = pl.read_parquet(open_split(demo_data, split).behaviors, columns=[S.USER_ID, S.INVIEW])
         inview[split] = frame.filter(~pl.col(S.USER_ID).is_in(list(held)) if split == "validation" else True)
-    assert spec["fit"]["features"] == [str((feats / s).resolve()) for s in ("train", "validation")]
-    assert spec["fit"]["impressions"] == inview["train"].height + inview["validation"].height
-    assert spec["fit"]["candidates"] == sum(int(f[S.INVIEW].list.len().sum()) for f in inview.values())
-    assert spec["valid_impressions"] == inview["validation"].height  # early stopping never saw the held users
-    model, _ = load_ranker(out)
-    assert spec["fit"]["rounds"] == spec["best_iteration"] == model.trees
-    assert [d["split"] for d in spec["trained_on"]] == ["train", "validation"]
+    assert spec.fit.features == [str((feats / s).resolve()) for s in ("train", "validation")]
+    assert spec.fit.impressions == inview["train"].height + inview["validation"].height
+    assert spec.fit.candidates == sum(int(f[S.INVIEW].list.len().sum()) for f in inview.values())
+    assert spec.valid_impressions == inview["validation"].height  # early stopping never saw the held users
+    model, read = load_ranker(out)
+    assert read == spec  # what train_ranker returns is what ranker.json reads back as
+    assert spec.fit.rounds == spec.best_iteration == model.trees
+    assert [d.split for d in spec.trained_on] == ["train", "validation"]
 
 
 def test_scores_of_a_refit_ranker_are_refused_in_sample_wherever_copied(feats, demo_data, tmp_path):
@@ -183,26 +184,27 @@ def test_bad_lightgbm_parameters_are_refused_before_reading(feats, cli, tmp_path
 
 def test_catboost_ranker_records_its_rounds_and_scores_what_it_validated(feats, demo_data, cli, tmp_path):
     from recsys24.ranking.data import iter_blocks
+    from recsys24.ranking.folder import RankerSpec
     from recsys24.ranking.predict import load_ranker
 
     out = tmp_path / "catboost"
     result = cli("rank", "train", "--learner", "catboost", "--loss", "PairLogit", "--features",
                  feats / "train", "--valid-features", feats / "validation", "--rounds", 40, "--out", out)
     assert result.exit_code == 0, result.output
-    spec = json.loads((out / "ranker.json").read_text())
-    assert spec["learner"] == "catboost" and spec["params"]["loss_function"] == "PairLogit"
+    spec = RankerSpec.read(out)
+    assert spec.learner == "catboost" and spec.params["loss_function"] == "PairLogit"
     rounds = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     best = max(rounds, key=lambda r: r["val_auc"])
     # CatBoost's per-round QueryAUC is the contest AUC of the scores we compute ourselves
-    assert best["step"] == spec["best_iteration"]
-    assert best["val_auc"] == pytest.approx(spec["valid_metrics"]["auc"], abs=1e-6)
+    assert best["step"] == spec.best_iteration
+    assert best["val_auc"] == pytest.approx(spec.valid_metrics["auc"], abs=1e-6)
     result = cli("rank", "predict", "--model", out, "--features", feats / "validation", "--out", tmp_path / "s")
     assert result.exit_code == 0, result.output
     split = open_split(demo_data, "validation")
     assert evaluate_scores(tmp_path / "s" / "scores.parquet", split)["auc"] == pytest.approx(
-        spec["valid_metrics"]["auc"], abs=1e-4)
+        spec.valid_metrics["auc"], abs=1e-4)
     model, _ = load_ranker(out)
-    first = next(iter_blocks(open_features(feats / "validation"), spec["features"]))
+    first = next(iter_blocks(open_features(feats / "validation"), spec.features))
     written = pl.read_parquet(tmp_path / "s" / "pieces").sort(S.ROW)[S.SCORES].explode().to_numpy()
     np.testing.assert_allclose(written[:first.x.shape[0]], model.predict(first.x), rtol=1e-6)
 

@@ -18,6 +18,7 @@ from recsys24.evaluation.scores import check_scores
 from recsys24.features.build import build_features
 from recsys24.features.folder import open_features
 from recsys24.inference import pieces as P
+from recsys24.ranking.folder import RankerSpec
 
 
 def _frame(path) -> pl.DataFrame:
@@ -125,11 +126,11 @@ def test_ranker_beats_the_best_heuristic(ranker, feats, demo_data, tmp_path):
     run_baseline("category", split, tmp_path / "category.parquet")
     ours, category = evaluate_scores(scores, split), evaluate_scores(tmp_path / "category.parquet", split)
     assert ours["auc"] > category["auc"] + 0.05
-    spec = json.loads((ranker / "ranker.json").read_text())
-    assert spec["valid_metrics"]["auc"] == pytest.approx(ours["auc"], abs=1e-4)
+    spec = RankerSpec.read(ranker)
+    assert spec.valid_metrics["auc"] == pytest.approx(ours["auc"], abs=1e-4)
     importance = pl.read_csv(ranker / "importance.csv")
-    assert set(importance["feature"]) == set(spec["features"]) and importance["gain"].is_sorted(descending=True)
-    assert len((ranker / "metrics.jsonl").read_text().splitlines()) >= spec["best_iteration"]
+    assert set(importance["feature"]) == set(spec.features) and importance["gain"].is_sorted(descending=True)
+    assert len((ranker / "metrics.jsonl").read_text().splitlines()) >= spec.best_iteration
 
 
 def test_rank_predict_reads_only_the_features_the_trees_use(ranker, feats, tmp_path):
@@ -143,8 +144,31 @@ def test_rank_predict_reads_only_the_features_the_trees_use(ranker, feats, tmp_p
     assert (booster.feature_importance("split") == 0).any()  # some feature is left unread
     fs = open_features(feats / "validation")
     written = flat_lists(pl.read_parquet(score(ranker, fs, tmp_path / "scores"))[S.SCORES])[0]
-    every = np.concatenate([block.x for block in iter_blocks(fs, spec["features"])])
+    every = np.concatenate([block.x for block in iter_blocks(fs, spec.features)])
     np.testing.assert_array_equal(written, booster.predict(every).astype(np.float32))
+
+
+def test_a_ranker_json_of_the_first_recsys24_still_loads_and_scores(ranker, feats, tmp_path):
+    """ranker.json reads back as written, and one in the first ranker's format (no learner, model_file, fit,
+    trained_on or split_history; seconds of read and train) scores as before, with no provenance of training."""
+    from recsys24.evaluation.scores import read_provenance
+
+    text = (ranker / "ranker.json").read_text()
+    assert json.dumps(RankerSpec.read(ranker).to_dict(), indent=2) + "\n" == text
+    old = tmp_path / "old"
+    shutil.copytree(ranker, old)
+    spec = json.loads(text)
+    first = {k: spec[k] for k in ("features", "scores", "categorical", "params", "train_features", "valid_features",
+                                  "past_only", "sample", "seed", "holdout", "best_iteration", "train_candidates",
+                                  "valid_impressions", "valid_metrics")}
+    (old / "ranker.json").write_text(json.dumps({**first, "seconds": {"read": 1.0, "train": 2.0}}, indent=2))
+    fs = open_features(feats / "validation")
+    scored = score(old, fs, tmp_path / "old-scores")
+    assert pl.read_parquet(scored).equals(pl.read_parquet(score(ranker, fs, tmp_path / "scores")))
+    assert read_provenance(scored).trained_on is None
+    (old / "ranker.json").write_text(json.dumps({k: v for k, v in first.items() if k != "features"}))
+    with pytest.raises(Recsys24Error, match="not a ranker spec recsys24 can read"):
+        score(old, fs, tmp_path / "broken")
 
 
 def test_rank_predict_refuses_features_made_with_other_history_files(ranker, demo_data, tmp_path):
@@ -184,8 +208,8 @@ def test_stacking_and_in_sample_refusal(feats, demo_data, prepared, tmp_path, cl
     trained_on("train")
     result = cli(*args)
     assert result.exit_code == 0, result.output
-    spec = json.loads((tmp_path / "stacked" / "ranker.json").read_text())
-    assert spec["scores"] == ["model"] and "score_model_rank" in spec["features"]
+    spec = RankerSpec.read(tmp_path / "stacked")
+    assert spec.scores == ["model"] and "score_model_rank" in spec.features
     holdout = pl.read_parquet(tmp_path / "stacked" / "holdout_users.parquet")[S.USER_ID]
     assert 0.05 < holdout.len() / pl.read_parquet(split.behaviors)[S.USER_ID].n_unique() < 0.15
     # predict needs the same score names

@@ -107,16 +107,15 @@ def rank_train(features_dirs, valid_features, out, score_specs, learner, loss, s
     separate = valid is not None and all(valid.path.resolve() != t.path.resolve() for t in train)
     stacked = _scores(score_specs, train + ([valid] if separate else []))
     with Phases() as phases:
-        summary = train_ranker(train, out, valid if separate else None, stacked, how, log=phases.note,
-                               reading=phases.step("rank train: read", "candidates"),
-                               boosting=phases.step("rank train: boost", "rounds"))
-    m = summary["valid_metrics"]
-    fit = summary["fit"]
+        spec = train_ranker(train, out, valid if separate else None, stacked, how, log=phases.note,
+                            reading=phases.step("rank train: read", "candidates"),
+                            boosting=phases.step("rank train: boost", "rounds"))
+    m, fit = spec.valid_metrics, spec.fit
     # a line each, the folder last: every line stays within 120 characters and says what it is about
-    console.print(f"best round {summary['best_iteration']}: validation AUC {m['auc']:.4f} MRR {m['mrr']:.4f} "
+    console.print(f"best round {spec.best_iteration}: validation AUC {m['auc']:.4f} MRR {m['mrr']:.4f} "
                   f"nDCG@10 {m['ndcg@10']:.4f} on {m['impressions']:,} impressions")
-    if fit["refit"]:
-        console.print(f"refit on {fit['impressions']:,} impressions of train + validation, {fit['rounds']} rounds")
+    if fit.refit:
+        console.print(f"refit on {fit.impressions:,} impressions of train + validation, {fit.rounds} rounds")
     console.print(f"wrote {out}")
 
 

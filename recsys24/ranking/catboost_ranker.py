@@ -21,6 +21,7 @@ import numpy as np
 
 from recsys24.errors import Recsys24Error
 from recsys24.ranking.data import PieceReader, Selection
+from recsys24.ranking.folder import SPEC_FILE, RankerSpec
 
 MODEL_FILE = "model.cbm"
 DEFAULT_PARAMS = {
@@ -135,7 +136,7 @@ class CatBoostModel:
 
     learner = "catboost"
 
-    def __init__(self, folder: Path, spec: dict):
+    def __init__(self, folder: Path, spec: RankerSpec):
         from catboost import CatBoostError, CatBoostRanker
 
         self.model = CatBoostRanker()
@@ -144,8 +145,8 @@ class CatBoostModel:
         except CatBoostError as err:
             raise Recsys24Error(f"{folder / MODEL_FILE}: not a CatBoost model CatBoost can load "
                                 f"({_first_line(err)}); train it again with `recsys24 rank train`") from None
-        if list(self.model.feature_names_) != spec["features"]:
-            raise Recsys24Error(f"{folder / MODEL_FILE}: its features are not those of {folder / 'ranker.json'} "
+        if list(self.model.feature_names_) != spec.features:
+            raise Recsys24Error(f"{folder / MODEL_FILE}: its features are not those of {folder / SPEC_FILE} "
                                 "(a model file of another ranker?); train it again with `recsys24 rank train`")
         self.trees = self.model.tree_count_
         self.threads = os.cpu_count() or 1

@@ -20,6 +20,7 @@ import numpy as np
 from recsys24.allocator import release_freed_memory
 from recsys24.errors import Recsys24Error
 from recsys24.ranking.data import PieceReader, Selection
+from recsys24.ranking.folder import SPEC_FILE, RankerSpec
 from recsys24.ranking.metrics import GroupAUC
 
 MODEL_FILE = "model.txt"
@@ -242,7 +243,7 @@ class LightGBMModel:
 
     learner = "lightgbm"
 
-    def __init__(self, folder: Path, spec: dict):
+    def __init__(self, folder: Path, spec: RankerSpec):
         import lightgbm as lgb
 
         _quiet_fatals()
@@ -251,8 +252,8 @@ class LightGBMModel:
         except lgb.basic.LightGBMError as err:
             raise Recsys24Error(f"{folder / MODEL_FILE}: not a LightGBM model LightGBM can load "
                                 f"({_first_line(err)}); train it again with `recsys24 rank train`") from None
-        if self.booster.feature_name() != spec["features"]:
-            raise Recsys24Error(f"{folder / MODEL_FILE}: its features are not those of {folder / 'ranker.json'} "
+        if self.booster.feature_name() != spec.features:
+            raise Recsys24Error(f"{folder / MODEL_FILE}: its features are not those of {folder / SPEC_FILE} "
                                 "(a model file of another ranker?); train it again with `recsys24 rank train`")
         self.trees = self.booster.num_trees()
         self.threads = os.cpu_count() or 1

@@ -17,8 +17,6 @@ before anything is scored.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +28,7 @@ import polars as pl
 from recsys24.data import schema as S
 from recsys24.data.cuts import shard_range
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.scores import Provenance, SplitData, scores_frame
+from recsys24.evaluation.scores import Provenance, scores_frame
 from recsys24.inference.pieces import merge
 from recsys24.io import FolderPlan, file_digest, fingerprint, piece_path, read_ahead, remove_stale_temps, write_parquet
 from recsys24.features.folder import PLAN_FILE as FEATURES_PLAN
@@ -38,7 +36,7 @@ from recsys24.features.folder import FeatureSet
 from recsys24.ranking.catboost_ranker import CatBoostModel
 from recsys24.ranking.data import StackedScores, iter_blocks, list_of
 from recsys24.ranking.lgbm import LightGBMModel
-from recsys24.ranking.train import SPEC_FILE
+from recsys24.ranking.folder import SPEC_FILE, RankerSpec
 
 PLAN_FILE = "rank_predict.json"
 SCORES_FILE = "scores.parquet"
@@ -46,51 +44,36 @@ MODELS = {"lightgbm": LightGBMModel, "catboost": CatBoostModel}
 
 
 def load_ranker(path: str | Path):
-    """(model, ranker.json) of a ranker folder; the model file's size and hash are checked before it is loaded."""
+    """(model, spec) of a ranker folder; the model file's size and hash are checked before it is loaded."""
     path = Path(path)
-    if not (path / SPEC_FILE).is_file():
-        raise Recsys24Error(f"{path}: not a ranker folder (no {SPEC_FILE}; make one with `recsys24 rank train`)")
-    try:
-        spec = json.loads((path / SPEC_FILE).read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise Recsys24Error(f"{path / SPEC_FILE}: not readable JSON ({err}); train the ranker again") from None
-    learner = spec.get("learner", "lightgbm")
-    if learner not in MODELS:
-        raise Recsys24Error(f"{path / SPEC_FILE}: unknown learner {learner!r} (made by a newer recsys24?)")
-    model_file = spec.get("model_file", {"name": "model.txt"})
-    model_path = path / model_file["name"]
-    if not model_path.is_file():
-        raise Recsys24Error(f"{path}: no {model_file['name']} (train the ranker again with `recsys24 rank train`)")
-    if "sha256" in model_file:
-        data = model_path.read_bytes()
-        if len(data) != model_file["bytes"] or hashlib.sha256(data).hexdigest() != model_file["sha256"]:
-            raise Recsys24Error(f"{model_path}: not the model {path / SPEC_FILE} was written with ({len(data):,} "
-                                f"bytes, {model_file['bytes']:,} recorded; truncated or replaced?); train the "
-                                "ranker again with `recsys24 rank train`")
-    return MODELS[learner](path, spec), spec
+    spec = RankerSpec.read(path)
+    if spec.learner not in MODELS:
+        raise Recsys24Error(f"{path / SPEC_FILE}: unknown learner {spec.learner!r} (made by a newer recsys24?)")
+    spec.model_file.checked(path)
+    return MODELS[spec.learner](path, spec), spec
 
 
-def _check_inputs(ranker: Path, spec: dict, features: FeatureSet, scores: list[StackedScores]) -> list[StackedScores]:
+def _check_inputs(ranker: Path, spec: RankerSpec, features: FeatureSet,
+                  scores: list[StackedScores]) -> list[StackedScores]:
     """The stacked scores in the ranker's order; refuses other names or features made with other options."""
     given = [s.name for s in scores]
-    if sorted(given) != sorted(spec["scores"]):
-        missing = sorted(set(spec["scores"]) - set(given))
-        extra = sorted(set(given) - set(spec["scores"]))
-        raise Recsys24Error(f"{ranker}: trained with --scores {', '.join(spec['scores']) or '(none)'}; "
+    if sorted(given) != sorted(spec.scores):
+        missing = sorted(set(spec.scores) - set(given))
+        extra = sorted(set(given) - set(spec.scores))
+        raise Recsys24Error(f"{ranker}: trained with --scores {', '.join(spec.scores) or '(none)'}; "
                             + (f"missing {', '.join(missing)}" if missing else f"not trained with {', '.join(extra)}"))
-    if not features.plan.compatible(spec):  # ranker.json records the options of its features
-        option = features.plan.differing(spec)[0]
+    if not features.plan.compatible(spec.feature_options):
+        option = features.plan.differing(spec.feature_options)[0]
         raise Recsys24Error(f"{features.path}: {option}={features.plan.options[option]} but {ranker} was "
-                            f"trained on {option}={spec.get(option, False)} features")
+                            f"trained on {option}={spec.feature_options[option]} features")
     order = {s.name: s for s in scores}
-    return [order[n] for n in spec["scores"]]
+    return [order[n] for n in spec.scores]
 
 
-def _plan(out: Path, ranker: Path, spec: dict, features: FeatureSet, scores: list[StackedScores]) -> dict:
+def _plan(out: Path, ranker: Path, spec: RankerSpec, features: FeatureSet, scores: list[StackedScores]) -> dict:
     """Create or check ``OUT/rank_predict.json``; refuses a folder holding pieces of other inputs."""
-    model_file = spec.get("model_file", {}).get("name", "model.txt")
     want = {"ranker": str(ranker.resolve()),
-            "ranker_fingerprint": file_digest(ranker / SPEC_FILE) + "-" + fingerprint(ranker / model_file),
+            "ranker_fingerprint": file_digest(ranker / SPEC_FILE) + "-" + fingerprint(ranker / spec.model_file.name),
             "features": str(features.path.resolve()), "features_fingerprint": file_digest(features.path / FEATURES_PLAN),
             "scores": {s.name: fingerprint(s.path) for s in scores},
             "split": features.split_name, "num_rows": features.plan.num_rows,
@@ -139,7 +122,7 @@ def predict_ranker(ranker: str | Path, features: FeatureSet, scores: list[Stacke
     total_rows = sum(pieces[i][1] - pieces[i][0] for i in mine)
     done_rows = total_rows - sum(pieces[i][1] - pieces[i][0] for i in todo)
     t0, candidates, predict_seconds = time.perf_counter(), 0, 0.0
-    blocks = iter_blocks(features, spec["features"], scores, needed=model.used(spec["features"]), pieces=todo)
+    blocks = iter_blocks(features, spec.features, scores, needed=model.used(spec.features), pieces=todo)
     for i, block in zip(todo, read_ahead(blocks)):
         t1 = time.perf_counter()
         values = model.predict(block.x)
@@ -169,9 +152,7 @@ def merge_rank_scores(out: str | Path, features: FeatureSet) -> Path:
     return out / SCORES_FILE
 
 
-def provenance(ranker: Path, spec: dict, features: FeatureSet) -> Provenance:
+def provenance(ranker: Path, spec: RankerSpec, features: FeatureSet) -> Provenance:
     """What the merged scores file says of itself: the features' split, and the splits the ranker learned from
-    (``ranker.json``'s ``trained_on``; None for a ranker written before it was recorded)."""
-    trained = spec.get("trained_on")
-    return Provenance(features.split_data, f"ranker {ranker.resolve()}",
-                      None if trained is None else tuple(SplitData.from_dict(d) for d in trained))
+    (``spec.trained_on``; None for a ranker written before it was recorded)."""
+    return Provenance(features.split_data, f"ranker {ranker.resolve()}", spec.trained_on)

@@ -1,17 +1,7 @@
 """``recsys24 rank train``: choose the rows, check the memory, fit with early stopping, refit, write the folder.
 
-The ranker folder (written atomically)::
-
-    RANKER/model.txt | model.cbm   the model (LightGBM text, CatBoost binary), at its best round
-    RANKER/ranker.json      the learner, feature names, stacked score names, parameters, the
-                            features folders, sample, hold-out and seed, the early-stopping
-                            round and its validation metrics, and under ``fit`` which rows
-                            and how many rounds made the saved model (train + validation
-                            after ``refit``); the model file's size and hash
-    RANKER/importance.csv   gain and split importance per feature, largest first
-    RANKER/metrics.jsonl    one line per boosting round (``step``) of the early-stopping fit:
-                            ``val_auc``, drawn by ``recsys24 report`` like a training curve
-    RANKER/holdout_users.parquet   the users held out of every fit (when any are)
+The ranker folder (its layout, and ``ranker.json``'s :class:`RankerSpec`: :mod:`recsys24.ranking.folder`)
+is written atomically.
 
 Which rows (seeded hashes of row and user ids; see :mod:`recsys24.ranking.data`):
 
@@ -26,11 +16,10 @@ Which rows (seeded hashes of row and user ids; see :mod:`recsys24.ranking.data`)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -40,17 +29,17 @@ import polars as pl
 from recsys24.allocator import large_blocks_by_mmap, release_freed_memory
 from recsys24.data import schema as S
 from recsys24.errors import Recsys24Error
-from recsys24.evaluation.scores import read_provenance
+from recsys24.evaluation.scores import SplitData, read_provenance
 from recsys24.features.families import CATEGORICAL
 from recsys24.io import atomic_path
 from recsys24.features.folder import FeatureSet
 from recsys24.ranking import catboost_ranker, lgbm
 from recsys24.ranking.data import (PieceReader, Selection, StackedScores, select, select_each, stacked_names,
                                    unit_hash)
+from recsys24.ranking.folder import FitRecord, ModelFile, RankerSpec
 from recsys24.ranking.memory import Footprint, require_fit
 from recsys24.ranking.metrics import group_metrics
 
-SPEC_FILE = "ranker.json"
 LEARNERS = {"lightgbm": lgbm, "catboost": catboost_ranker}
 
 
@@ -195,13 +184,13 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
                  scores: dict[str, list[StackedScores]] | None = None, how: RankTraining = RankTraining(),
                  log: Callable[[str], None] = lambda msg: None,
                  reading: Callable[[int, int], None] | None = None,
-                 boosting: Callable[[int, int], None] | None = None) -> dict:
+                 boosting: Callable[[int, int], None] | None = None) -> RankerSpec:
     """Train a ranker on ``train`` features; early-stop on ``valid`` or on held-out users; write ``out``.
 
     ``scores`` maps a features folder's path to the scores files stacked on it
     (the same names for every folder). ``reading(candidates read, to read)`` and
     ``boosting(round, rounds)`` report progress. Three steps: :func:`read_rows`,
-    :func:`fit_rows`, :func:`write_ranker`. Returns ranker.json's content.
+    :func:`fit_rows`, :func:`write_ranker`. Returns what ranker.json records.
     """
     out, scores = Path(out), scores or {}
     params = how.check()
@@ -211,25 +200,24 @@ def train_ranker(train: list[FeatureSet], out: str | Path, valid: FeatureSet | N
     fitted = fit_rows(rows, how, params, t0, log, reading, boosting)
     label = np.concatenate([s.label for s in rows.valid])
     group = np.concatenate([s.group for s in rows.valid])
-    summary = {
-        "learner": how.learner, "features": rows.names, "scores": [s.name for s in scores.get(str(train[0].path), [])],
-        "categorical": rows.categorical,
-        "params": {k: v for k, v in params.items() if k not in ("num_threads", "thread_count")},
-        "train_features": [str(f.path.resolve()) for f in train],
-        "valid_features": str(valid.path.resolve()) if rows.separate else None,
-        **train[0].plan.options,
-        "sample": how.sample, "seed": how.seed, "holdout": rows.holdout, "best_iteration": fitted.best,
-        "train_candidates": rows.train_candidates, "valid_impressions": int(group.size),
-        "valid_metrics": group_metrics(fitted.valid_scores, label, group),
-        "fit": {"features": [str(s.features.path.resolve()) for s in fitted.rows], "refit": how.refit,
-                "impressions": int(sum(s.group.size for s in fitted.rows)),
-                "candidates": int(sum(s.candidates for s in fitted.rows)), "rounds": fitted.best},
-        "trained_on": trained_on(fitted.rows),
-        "memory_estimate_gb": round(need / 1e9, 2), "seconds": fitted.seconds,
-    }
+    spec = RankerSpec(
+        learner=how.learner, features=rows.names, scores=[s.name for s in scores.get(str(train[0].path), [])],
+        categorical=rows.categorical,
+        params={k: v for k, v in params.items() if k not in ("num_threads", "thread_count")},
+        train_features=[str(f.path.resolve()) for f in train],
+        valid_features=str(valid.path.resolve()) if rows.separate else None,
+        feature_options=train[0].plan.options,
+        sample=how.sample, seed=how.seed, holdout=rows.holdout, best_iteration=fitted.best,
+        train_candidates=rows.train_candidates, valid_impressions=int(group.size),
+        valid_metrics=group_metrics(fitted.valid_scores, label, group),
+        fit=FitRecord(features=[str(s.features.path.resolve()) for s in fitted.rows], refit=how.refit,
+                      impressions=int(sum(s.group.size for s in fitted.rows)),
+                      candidates=int(sum(s.candidates for s in fitted.rows)), rounds=fitted.best),
+        trained_on=trained_on(fitted.rows),
+        memory_estimate_gb=round(need / 1e9, 2), seconds=fitted.seconds,
+    )
     held = (lambda users: unit_hash(users, how.seed + 1) < rows.holdout)
-    write_ranker(out, LEARNERS[how.learner], fitted, summary, _held_users(rows.valid, rows.holdout, held))
-    return summary
+    return write_ranker(out, LEARNERS[how.learner], fitted, spec, _held_users(rows.valid, rows.holdout, held))
 
 
 def read_rows(train: list[FeatureSet], valid: FeatureSet | None, scores: dict[str, list[StackedScores]],
@@ -299,7 +287,7 @@ def fit_rows(rows: Rows, how: RankTraining, params: dict, t0: float, log: Callab
     return fitted
 
 
-def trained_on(fitted: list[Selection]) -> list[dict] | None:
+def trained_on(fitted: list[Selection]) -> tuple[SplitData, ...] | None:
     """The splits the saved model learned from, by content fingerprint: the folders it was fitted on and
     whatever the scores stacked on them trained on (None when a folder does not record its split)."""
     found = []
@@ -310,7 +298,7 @@ def trained_on(fitted: list[Selection]) -> list[dict] | None:
         for stacked in s.scores:
             provenance = read_provenance(stacked.path)
             found.extend((provenance and provenance.trained_on) or ())
-    return [d.to_dict() for d in dict.fromkeys(found)]
+    return tuple(dict.fromkeys(found))
 
 
 def _held_users(selections: list[Selection], holdout: float, held) -> np.ndarray | None:
@@ -321,17 +309,18 @@ def _held_users(selections: list[Selection], holdout: float, held) -> np.ndarray
     return users[held(users)].astype(np.uint32)
 
 
-def write_ranker(out: Path, learner, fitted: Fitted, summary: dict, held_users: np.ndarray | None) -> None:
-    """The write step: the ranker folder (see the module doc), atomically; adds the model file to ``summary``."""
+def write_ranker(out: Path, learner, fitted: Fitted, spec: RankerSpec,
+                 held_users: np.ndarray | None) -> RankerSpec:
+    """The write step: the ranker folder (see :mod:`recsys24.ranking.folder`), atomically; returns ``spec``
+    with the model file's record."""
     with atomic_path(out) as tmp:
         tmp.mkdir()
         gain, split = learner.save(fitted.model, fitted.best, tmp)
-        model_path = tmp / learner.MODEL_FILE
-        summary["model_file"] = {"name": learner.MODEL_FILE, "bytes": model_path.stat().st_size,
-                                 "sha256": hashlib.sha256(model_path.read_bytes()).hexdigest()}
-        (tmp / SPEC_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-        pl.DataFrame({"feature": summary["features"], "gain": np.asarray(gain, float),
+        spec = replace(spec, model_file=ModelFile.of(tmp / learner.MODEL_FILE))
+        spec.write(tmp)
+        pl.DataFrame({"feature": spec.features, "gain": np.asarray(gain, float),
                       "split": np.asarray(split, float)}).sort("gain", descending=True).write_csv(tmp / "importance.csv")
         (tmp / "metrics.jsonl").write_text("".join(json.dumps(h) + "\n" for h in fitted.history))
         if held_users is not None:
             pl.DataFrame({S.USER_ID: held_users}).write_parquet(tmp / "holdout_users.parquet")
+    return spec

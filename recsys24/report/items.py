@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from recsys24.errors import Recsys24Error
+from recsys24.ranking.folder import SPEC_FILE as RANKER_FILE  # marks a ranker folder: metrics.jsonl counts rounds
 
 METRICS_FILE = "metrics.jsonl"
-RANKER_FILE = "ranker.json"  # what marks a `recsys24 rank train` folder: its metrics.jsonl counts boosting rounds
 
 
 @dataclass(frozen=True)
