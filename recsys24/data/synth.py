@@ -31,7 +31,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
