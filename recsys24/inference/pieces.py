@@ -24,7 +24,6 @@ scored again by the next run of its shard.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,11 +117,11 @@ def trained_on(model_dir: Path) -> list[dict] | None:
     ``recsys24 train`` records them in the folder's spec file; for a folder
     exported before it did, they come from its run's config (``train.train_data``).
     """
-    from recsys24.models.contract import SPEC_FILE
+    from recsys24.models.contract import ModelOrigin
 
-    origin = json.loads((Path(model_dir) / SPEC_FILE).read_text()).get("origin") or {}
-    if origin.get("trained_on") is not None:
-        return origin["trained_on"]
+    origin = ModelOrigin.read(model_dir)
+    if origin is not None and origin.trained_on is not None:
+        return [t.to_dict() for t in origin.trained_on]
     train_data = run_train_data(Path(model_dir).parent) if origin else None
     try:
         return [SplitData.of_prepared(open_prepared(train_data)).to_dict()] if train_data else None

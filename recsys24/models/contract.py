@@ -49,6 +49,7 @@ from recsys24.models.scoring import ScoringDefaults
 from recsys24.prompts.templates import PromptConfig
 
 if TYPE_CHECKING:
+    from recsys24.evaluation.scores import SplitData
     from recsys24.model_inputs.feature_codes import FeatureEncoding
 
 SPEC_FILE = "recsys24_model.json"
@@ -100,10 +101,51 @@ class ModelSpec:
     @classmethod
     def read(cls, folder: str | os.PathLike) -> "ModelSpec":
         """The spec of a model folder; refuses a folder without one."""
-        path = Path(folder) / SPEC_FILE
-        if not path.is_file():
-            raise Recsys24Error(f"{folder}: not a recsys24 model folder (no {SPEC_FILE})")
-        return cls.from_dict(json.loads(path.read_text()))
+        return cls.from_dict(_spec_file(folder))
+
+
+@dataclass(frozen=True)
+class ModelOrigin:
+    """Where a model folder's weights come from, as ``recsys24 train`` records it beside the spec.
+
+    ``trained_on``: the splits the weights learned from, by content (None: not
+    recorded, as in folders exported before it was). A field an older folder
+    lacks reads as None.
+    """
+
+    checkpoint: str | None = None  # the checkpoint tag the weights are (``step24``)
+    step: int | None = None
+    val_auc: float | None = None  # that checkpoint's validation AUC (None: no validation, or not the best)
+    last_step: int | None = None  # the last step the run trained
+    trained_on: tuple[SplitData, ...] | None = None
+
+    def to_dict(self) -> dict:
+        return {"checkpoint": self.checkpoint, "step": self.step, "val_auc": self.val_auc,
+                "last_step": self.last_step} \
+            | ({} if self.trained_on is None else {"trained_on": [t.to_dict() for t in self.trained_on]})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelOrigin":
+        from recsys24.evaluation.scores import SplitData  # imported here: it needs polars, the contract does not
+
+        found = d.get("trained_on")
+        return cls(d.get("checkpoint"), d.get("step"), d.get("val_auc"), d.get("last_step"),
+                   None if found is None else tuple(SplitData.from_dict(t) for t in found))
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike) -> "ModelOrigin | None":
+        """The origin recorded in a model folder's spec file; None when it records none (a model saved
+        outside training). Refuses a folder without a spec file."""
+        found = _spec_file(folder).get("origin")
+        return cls.from_dict(found) if found else None
+
+
+def _spec_file(folder: str | os.PathLike) -> dict:
+    """The JSON object of a model folder's spec file (spec and origin); refuses a folder without one."""
+    path = Path(folder) / SPEC_FILE
+    if not path.is_file():
+        raise Recsys24Error(f"{folder}: not a recsys24 model folder (no {SPEC_FILE})")
+    return json.loads(path.read_text())
 
 
 @dataclass(frozen=True)
@@ -208,11 +250,12 @@ class Model(nn.Module, metaclass=ABCMeta):
         nll = out.nll if out.nll is not None else out.scores.sum() * 0.0
         return combined_loss(nll, out.scores, batch.group, batch.labels, lam)
 
-    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None, origin: dict | None = None) -> Path:
+    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None, origin: ModelOrigin | None = None) -> Path:
         """Write the model folder atomically: the family's weights, the tokenizer, the spec.
 
         origin: where the weights came from (training writes the checkpoint, its
-        step and validation AUC), kept in the spec file beside the spec.
+        step and validation AUC, the split it trained on), kept in the spec file
+        beside the spec and read back by :meth:`ModelOrigin.read`.
         """
         from recsys24.io import atomic_path, umask_mode  # imported here: recsys24.io needs polars, scoring does not
 
@@ -221,7 +264,7 @@ class Model(nn.Module, metaclass=ABCMeta):
             self.save_weights(tmp)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
-            spec = self.spec.to_dict() | ({"origin": origin} if origin else {})
+            spec = self.spec.to_dict() | ({"origin": origin.to_dict()} if origin else {})
             (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
             umask_mode(tmp)  # safetensors writes 0600
         return Path(out_dir)
