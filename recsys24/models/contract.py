@@ -10,7 +10,7 @@ subclass of :class:`Model` that says::
     scores = model.score(batch)    # [N] one score per (impression, candidate); higher = more likely clicked
     loss = model.loss(batch)       # scalar: (1 − λ)·NLL + λ·BPR
     model.save_pretrained(DIR, tokenizer)                # the model folder below
-    model = Arch.from_pretrained(DIR)    # any architecture: recsys24.models.loading.load_recommender(DIR)
+    model = Model.from_pretrained(DIR)   # any architecture, by the folder's spec (Arch.from_pretrained: only Arch)
 
 and declares how ``recsys24 predict`` scores it in :attr:`Model.scoring`
 (a :class:`ScoringDefaults`), so training, predict and the CLI read the same
@@ -38,7 +38,7 @@ import os
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -159,6 +159,25 @@ class TrainFit:
     word_vectors: torch.Tensor | None = None  # neural, ``word_init: cooccurrence``: [vocab, word_dim]
 
 
+# The registry's lookup, name -> class (recsys24.models.registry.architecture), handed over by the registry when
+# it is imported: the registry imports every family and each family imports this module, so this module cannot
+# import the registry without an import circle.
+_lookup: Callable[[str], type[Model]] | None = None
+
+
+def use_registry(lookup: Callable[[str], type["Model"]]) -> None:
+    """Give :meth:`Model.from_pretrained` the registry's name -> class lookup (called by the registry)."""
+    global _lookup
+    _lookup = lookup
+
+
+def _registered(name: str) -> type["Model"]:
+    if _lookup is None:
+        raise Recsys24Error("no architectures registered: import recsys24.models.registry (recsys24.models.loading "
+                            "does) before Model.from_pretrained")
+    return _lookup(name)
+
+
 @dataclass
 class Output:
     """scores [N]; nll: the architecture's likelihood term (scalar) when labels were given."""
@@ -211,14 +230,22 @@ class Model(nn.Module, metaclass=ABCMeta):
     def from_pretrained(cls, path: str | os.PathLike, spec: ModelSpec | None = None) -> "Model":
         """Rebuild the model of a folder :meth:`save_pretrained` wrote (``spec``: its spec, when already read).
 
-        Refuses a folder of another architecture; a folder of any architecture is
-        loaded by :func:`recsys24.models.loading.load_recommender`, which finds the
-        class in the registry by the folder's spec.
+        ``Model.from_pretrained(DIR)`` loads a folder of any architecture, as the
+        class the registry names for the folder's spec (a family's base class:
+        any of that family); an architecture (``CGh.from_pretrained``) refuses a
+        folder of another.
         """
         spec = spec or ModelSpec.read(path)
-        if spec.architecture != cls.name:
-            raise Recsys24Error(f"{path}: a {spec.architecture} model folder, not {cls.name} "
-                                "(recsys24.models.loading.load_recommender loads any)")
+        wanted = getattr(cls, "name", None)  # None: Model or a family's base, not one architecture
+        if wanted is None:
+            found = _registered(spec.architecture)
+            if not issubclass(found, cls):
+                raise Recsys24Error(f"{path}: a {spec.architecture} model folder, not one of {cls.__name__} "
+                                    "(Model.from_pretrained loads any)")
+            return found.from_folder(path, spec)
+        if spec.architecture != wanted:
+            raise Recsys24Error(f"{path}: a {spec.architecture} model folder, not {wanted} "
+                                "(Model.from_pretrained loads any)")
         return cls.from_folder(path, spec)
 
     @property
