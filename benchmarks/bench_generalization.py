@@ -113,6 +113,8 @@ def feature_shift(features: Path) -> dict[str, dict]:
 
 
 def run_click_model(args, cm: str) -> dict:
+    from recsys24.training.runlog import TrainSummary
+
     work = args.work / cm
     data, prep = work / "data", work / "prepared"
     print(f"{cm}:", file=sys.stderr, flush=True)
@@ -172,7 +174,7 @@ def run_click_model(args, cm: str) -> dict:
         result["holdout_auc"] = {name: evaluate(data, scores[name], holdout) for name in ("stacked", "ranker",
                                                                                             "cgh_f")}
     result["shift"] = feature_shift(feat)
-    result["cgh_f_best"] = json.loads((run / "summary.json").read_text()).get("best_checkpoint")
+    result["cgh_f_best"] = TrainSummary.read(run).best_checkpoint
     return result
 
 

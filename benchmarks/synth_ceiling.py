@@ -20,7 +20,6 @@ that only better preference evidence could close.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 from pathlib import Path
 
@@ -32,27 +31,29 @@ from recsys24.data import schema as S
 from recsys24.data.columns import flat_lists
 from recsys24.data.prepare import click_labels
 from recsys24.data.split import open_split
-from recsys24.data.synth import PRESETS, _make_world
-from recsys24.features.folder import open_features
+from recsys24.data.synth import PRESETS, SynthSummary, _make_world
+from recsys24.features.folder import FeatureSet, open_features
 from recsys24.ranking.metrics import group_metrics
 
 
-def history_span_days(data: Path, split: str) -> float:
-    """The span ``history_per_day`` divides by: from the earliest read of every history file to the split's
-    first impression (``recsys24.features.history.HistoryTable.span_days``)."""
-    first = pl.scan_parquet(data / split / "behaviors.parquet").select(pl.col(S.IMPRESSION_TIME).min()).collect().item()
-    earliest = min(pl.scan_parquet(path).select(pl.col(S.HIST_TIME).explode().min()).collect().item()
-                   for path in data.glob("*/history.parquet"))
-    return max((first - earliest).total_seconds() / 86_400, 1.0)
+def history_span_days(features: FeatureSet) -> float:
+    """The span ``history_per_day`` divides by, as the features folder recorded it when it was built (from the
+    history files it read, ``HistoryTable.span_days``)."""
+    span = features.plan.history_span_days
+    if span is None:
+        raise SystemExit(f"{features.path}: its features.json does not record history_span_days (built by an "
+                         f"older recsys24): rebuild the features (delete the folder, then `{features.command}`)")
+    return span
 
 
 def columns(data: Path, features: Path, split: str, world) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(feature matrix, click labels, candidates per impression) of a split."""
-    frame = pl.concat(open_features(features / split).iter_pieces())
+    feature_set = open_features(features / split)
+    frame = pl.concat(feature_set.iter_pieces())
     behaviors = pl.read_parquet(open_split(data, split).behaviors, columns=[S.INVIEW, S.CLICKED])
     ids, offsets = flat_lists(behaviors[S.INVIEW])
     popularity = world.popularity[np.searchsorted(world.article_ids, ids)]
-    n = frame["history_per_day"].to_numpy() * history_span_days(data, split)  # back to the count of reads
+    n = frame["history_per_day"].to_numpy() * history_span_days(feature_set)  # back to the count of reads
     count = frame["category_share"].to_numpy() * n
     x = np.column_stack([digamma(count + 0.3) - digamma(n + 32 * 0.3), frame["age_hours"].to_numpy(),
                          np.log(popularity)])
@@ -67,8 +68,8 @@ def main() -> None:
     ap.add_argument("--data", type=Path, required=True, help="a `recsys24 synth` folder")
     ap.add_argument("--features", type=Path, required=True, help="folder holding train/ and validation/ features")
     args = ap.parse_args()
-    info = json.loads((args.data / "synth.json").read_text())
-    world = _make_world(PRESETS[info["preset"]], np.random.default_rng(info["seed"]), Path(tempfile.mkdtemp()))
+    info = SynthSummary.read(args.data)
+    world = _make_world(PRESETS[info.preset], np.random.default_rng(info.seed), Path(tempfile.mkdtemp()))
     x_train, train_labels, train_group = columns(args.data, args.features, "train", world)
     x_valid, *valid = columns(args.data, args.features, "validation", world)
     params = {"objective": "lambdarank", "learning_rate": 0.05, "num_leaves": 15, "min_data_in_leaf": 200,

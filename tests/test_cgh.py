@@ -115,7 +115,7 @@ def test_predict_uses_the_fast_path_and_agrees_with_the_reference(tiny, cgh_mode
     original = cached_decoder.cached_scores
     monkeypatch.setattr(cached_decoder, "cached_scores", lambda *a: calls.append(1) or original(*a))
     fast = predict_shard(cgh_model, tiny["prepared"], tmp_path / "fast", piece_rows=400)
-    assert calls and fast["pairs"] > 0
+    assert calls and fast.pairs > 0
     n = len(calls)
     predict_shard(cgh_model, tiny["prepared"], tmp_path / "ref", piece_rows=400, batch_size=128, fast=False)
     assert len(calls) == n  # the reference run never touched the cached decoder

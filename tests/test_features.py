@@ -219,6 +219,9 @@ def test_other_splits_histories_add_their_earlier_reads(tmp_path):
     assert cell(both, 1, 0, "history_per_day") == pytest.approx(2 / span_both)
     assert cell(both, 1, 2, "read_seconds") == pytest.approx(46.0)
     assert open_features(tmp_path / "all").plan.inputs.keys() > {"train/history.parquet", "test/history.parquet"}
+    # the plan records the span history_per_day divides by, so a reader can turn it back into a count of reads
+    assert [open_features(tmp_path / name).plan.history_span_days for name in ("all", "own")] == \
+        pytest.approx([span_both, span_own])
     # the split's own rows are untouched where no other file adds a read
     for name in ("age_hours", "inview_past_1h", "seen_before"):
         assert both[name].to_list() == own[name].to_list()

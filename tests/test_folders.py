@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import polars as pl
@@ -52,8 +53,21 @@ def test_an_older_features_json_reads_with_the_defaults_of_later_options():
              "families": {"history": ["history_len"]}}
     plan = FeaturePlan.from_dict(older)
     assert (plan.split_history, plan.piece_candidates, plan.version) == (False, PIECE_CANDIDATES, None)
-    assert FeaturePlan.from_dict(plan.to_dict()) == plan and plan.to_dict(families=False).keys() == \
-        plan.to_dict().keys() - {"families"}
+    assert plan.history_span_days is None  # recorded since; readers that need it ask for a rebuild
+    assert FeaturePlan.from_dict(plan.to_dict()) == plan and plan.to_dict(recorded=False).keys() == \
+        plan.to_dict().keys() - {"families", "history_span_days"}
+
+
+def test_a_recorded_history_span_does_not_refuse_an_older_folder(tmp_path):
+    """A folder whose plan predates history_span_days is resumed by a run that records it."""
+    older = FeaturePlan("/d", "train", 3, 9, version=4, families={"history": ["history_per_day"]})
+    older.write(tmp_path)
+    plan = json.loads((tmp_path / "features.json").read_text())
+    del plan["history_span_days"]
+    (tmp_path / "features.json").write_text(json.dumps(plan))
+    replace(older, history_span_days=21.5).check(tmp_path)
+    replace(older, history_span_days=21.5).write(tmp_path)
+    assert FeaturePlan.from_dict(json.loads((tmp_path / "features.json").read_text())).history_span_days is None
 
 
 def test_rows_are_read_across_the_shards_a_manifest_lists(tmp_path):

@@ -178,6 +178,27 @@ def test_save_and_load_rebuild_the_same_model(tiny_tokenizer, tiny_articles, imp
         assert torch.allclose(loaded.eval().score(batch), model.score(batch), atol=1e-6)
 
 
+def test_from_pretrained_on_the_base_class_loads_any_architecture(tiny_tokenizer, tiny_articles, tmp_path):
+    """Model.from_pretrained finds the folder's class in the registry; an architecture, or the base of
+    another family, refuses the folder."""
+    from recsys24.errors import Recsys24Error
+    from recsys24.models.contract import Model
+    from recsys24.models.neural.base import NeuralModel
+    from recsys24.models.prompt.base import PromptModel
+    from recsys24.models.prompt.cgc import CGc
+    from recsys24.models.prompt.qa import QA
+
+    model, _ = setup(tiny_tokenizer, tiny_articles, "cgc", "d")
+    model.save_pretrained(tmp_path / "cgc", tokenizer=tiny_tokenizer)
+    for cls in (Model, PromptModel, CGc):
+        loaded = cls.from_pretrained(tmp_path / "cgc")
+        assert type(loaded) is CGc and loaded.spec == model.spec
+    with pytest.raises(Recsys24Error, match="a cgc model folder, not qa"):
+        QA.from_pretrained(tmp_path / "cgc")
+    with pytest.raises(Recsys24Error, match="a cgc model folder, not one of NeuralModel"):
+        NeuralModel.from_pretrained(tmp_path / "cgc")
+
+
 def test_architecture_refuses_a_template_it_cannot_read(tiny_tokenizer):
     from recsys24.errors import Recsys24Error
 

@@ -65,8 +65,8 @@ def test_a_crash_mid_shard_is_finished_by_a_rerun(tiny, one_shard, tmp_path, mon
     with pytest.raises(Recsys24Error, match="rows 800..1499 have no scores"):
         merge_scores(tiny["prepared"], out)
     stats = predict_shard(tiny["model"], tiny["prepared"], out, piece_rows=400, batch_size=64)
-    assert stats["skipped_rows"] == 800
-    assert stats["scored_rows"] == tiny["prepared"].num_impressions - 800
+    assert stats.skipped_rows == 800
+    assert stats.scored_rows == tiny["prepared"].num_impressions - 800
     assert pl.read_parquet(merge_scores(tiny["prepared"], out)).equals(one_shard)
 
 

@@ -48,7 +48,7 @@ def distinct_histories(prepared) -> int:
 
 def test_user_pieces_give_the_scores_of_row_pieces(by_rows, by_users):
     _, stats, scores = by_users
-    assert stats["order"] == "users"  # CGh's default
+    assert stats.order == "users"  # CGh's default
     assert_same_scores(scores, by_rows)
     assert scores[S.SCORES].explode().std() > 1e-3  # the comparison is not between constants
 
@@ -57,9 +57,9 @@ def test_each_history_is_encoded_once(tiny, by_users):
     out, stats, _ = by_users
     users = pl.read_parquet(tiny["prepared"].path / "impressions", columns=[S.USER_ID])[S.USER_ID].n_unique()
     # a user's history is fixed for the split; two users may share one (then they share the encoding)
-    assert stats["history_encodings"] == distinct_histories(tiny["prepared"]) <= users
+    assert stats.history_encodings == distinct_histories(tiny["prepared"]) <= users
     counts = json.loads((out / "predict.json").read_text())["counts"]
-    assert counts["history_encodings"] == stats["history_encodings"]
+    assert counts["history_encodings"] == stats.history_encodings
     assert counts["rows"] == tiny["prepared"].num_impressions
     assert counts["rows_per_encoding"] == round(counts["rows"] / counts["history_encodings"], 3)
 
@@ -68,7 +68,7 @@ def test_small_batches_still_hold_whole_users(tiny, cgh_model, by_users, tmp_pat
     """A history with more candidates than --batch-size (the tiny split's largest user has 1,174)
     gets a batch of its own, not two encodings."""
     stats = predict_shard(cgh_model, tiny["prepared"], tmp_path, piece_rows=PIECE_ROWS, batch_size=1024)
-    assert stats["history_encodings"] == by_users[1]["history_encodings"]
+    assert stats.history_encodings == by_users[1].history_encodings
     assert_same_scores(pl.read_parquet(merge_scores(tiny["prepared"], tmp_path)), by_users[2])
 
 
@@ -90,10 +90,10 @@ def test_a_killed_user_grouped_run_resumes_with_every_row_once(tiny, cgh_model, 
     with pytest.raises(Recsys24Error, match=r"user buckets 2, 3 of 4 have no scores"):
         merge_scores(tiny["prepared"], out)
     stats = predict_shard(cgh_model, tiny["prepared"], out, piece_rows=PIECE_ROWS)
-    assert stats["skipped_rows"] == sum(written)
-    assert stats["scored_rows"] == tiny["prepared"].num_impressions - sum(written)
+    assert stats.skipped_rows == sum(written)
+    assert stats.scored_rows == tiny["prepared"].num_impressions - sum(written)
     # the encodings of both runs add up to one per history
-    assert stats["counts"]["history_encodings"] == by_users[1]["history_encodings"]
+    assert stats.counts.history_encodings == by_users[1].history_encodings
     assert_same_scores(pl.read_parquet(merge_scores(tiny["prepared"], out)), by_users[2])
 
 

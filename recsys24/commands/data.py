@@ -55,8 +55,8 @@ def synth(out, preset, seed, splits, click_model, history, layout):
 
         folders = write_official(where, Path(out), preset, WINDOWS["test"])
         console.print(f"official layout: {folders[0]}, {folders[1]}")
-    for split, info in summary["splits"].items():
-        console.print(f"{split:>10}: {info['impressions']:,} impressions, {info['users']:,} users")
+    for split, size in summary.splits.items():
+        console.print(f"{split:>10}: {size.impressions:,} impressions, {size.users:,} users")
     console.print(f"wrote {out} (true click propensities in {out}/synth_truth/)")
 
 
@@ -77,9 +77,9 @@ def layout(data_dir, testset, out):
     from recsys24.data.layout import link_layout
 
     done = link_layout(data_dir, testset, out)
-    splits = ", ".join(f"{s}/ -> {src}" for s, src in done["splits"].items())
-    articles = "written" if done["written"] else "unchanged"
-    console.print(f"{out}: {splits}; articles.parquet {articles} ({done['articles']:,} articles)")
+    splits = ", ".join(f"{s}/ -> {src}" for s, src in done.splits.items())
+    articles = "written" if done.written else "unchanged"
+    console.print(f"{out}: {splits}; articles.parquet {articles} ({done.articles:,} articles)")
 
 
 @click.command()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import click
 
 from recsys24.commands import options
 from recsys24.messages import print_warning
-from recsys24.progress import Phases, Progress, console, plural
+from recsys24.progress import Progress, console, plural
 
 
 @click.command()

@@ -62,14 +62,14 @@ def predict(model, prepared_dir, split, out, shard_id, num_shards, batch_size, p
         with Progress(f"predict shard {shard_id}/{num_shards}", "impressions") as progress:
             stats = predict_shard(model, prepared, out, shard_id, num_shards, batch_size, piece_rows, device, progress,
                                   fast=not reference, features=features, order=order)
-        rate = stats["scored_rows"] / stats["seconds"] if stats["seconds"] else 0.0
+        rate = stats.scored_rows / stats.seconds if stats.seconds else 0.0
         shard = f"shard {shard_id}/{num_shards}"
         # a line each, every one within 120 characters
-        console.print(f"{shard}: scored {plural(stats['scored_rows'], 'impression')} "
-                      f"({plural(stats['pairs'], 'pair')}, {rate_text(rate)} impressions/s), "
-                      f"{stats['skipped_rows']:,} already done")
-        if stats["damaged"]:
-            console.print(f"{shard}: {plural(stats['damaged'], 'damaged piece')} scored again")
+        console.print(f"{shard}: scored {plural(stats.scored_rows, 'impression')} "
+                      f"({plural(stats.pairs, 'pair')}, {rate_text(rate)} impressions/s), "
+                      f"{stats.skipped_rows:,} already done")
+        if stats.damaged:
+            console.print(f"{shard}: {plural(stats.damaged, 'damaged piece')} scored again")
         for line in _encodings(stats):
             console.print(f"{shard}: {line}")
         if not make_submission:
@@ -80,17 +80,20 @@ def predict(model, prepared_dir, split, out, shard_id, num_shards, batch_size, p
         _submit(prepared, out / "scores.parquet", Path(zip_path))
 
 
-def _encodings(stats: dict) -> list[str]:
-    """'N history encodings, R rows per encoding' of this run, then of every piece so far (predict.json)."""
+def _encodings(stats) -> list[str]:
+    """'N history encodings, R rows per encoding' of this run, then of every piece so far (predict.json).
+
+    stats: what :func:`recsys24.inference.predict.predict_shard` returned (a ``ShardStats``).
+    """
     def text(encodings, rows):
         return f"{plural(encodings, 'history encoding')}, {rows / encodings:.2f} rows per encoding"
 
     lines = []
-    if stats["history_encodings"]:
-        lines.append(f"{text(stats['history_encodings'], stats['scored_rows'])} ({stats['order']} order)")
-    counts = stats.get("counts", {})
-    if counts.get("history_encodings") and counts["rows"] != stats["scored_rows"]:
-        lines.append(f"all pieces so far: {text(counts['history_encodings'], counts['rows'])}")
+    if stats.history_encodings:
+        lines.append(f"{text(stats.history_encodings, stats.scored_rows)} ({stats.order} order)")
+    counts = stats.counts
+    if counts.history_encodings and counts.rows != stats.scored_rows:
+        lines.append(f"all pieces so far: {text(counts.history_encodings, counts.rows)}")
     return lines
 
 

@@ -53,14 +53,14 @@ def train(config_path, output, overrides):
     config = load_config(config_path, list(overrides))
     run = Path(output) if output else Path("runs") / Path(config_path).stem
     summary = run_training(config, run)
-    if summary.get("stopped"):
+    if summary.stopped:
         code = EXIT_STOPPED
     else:
         code = 0
         if int(os.environ.get("RANK", "0")) == 0:
-            best = summary["best_val_auc"]
-            where = str(summary["best_checkpoint"]).replace("step", "step ")
-            click.echo(f"trained {summary['step']} steps -> {summary['model']} ("
+            best = summary.best_val_auc
+            where = str(summary.best_checkpoint).replace("step", "step ")
+            click.echo(f"trained {summary.step} steps -> {summary.model} ("
                        + (f"best validation AUC {best:.4f} at {where})" if best is not None else "no validation data)"))
     # DeepSpeed's process group can abort at interpreter exit after a finished run
     # ("terminate called without an active exception"); leave without tearing it down.

@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -117,11 +118,20 @@ def _read_layout(out: Path) -> dict:
         return {}  # none yet, or unreadable: written again
 
 
-def link_layout(data: str | Path, testset: str | Path, out: str | Path) -> dict:
+@dataclass(frozen=True)
+class LinkedLayout:
+    """What :func:`link_layout` made of ``out``."""
+
+    splits: dict[str, str]  # split -> the download folder its link points into
+    articles: int  # rows of OUT/articles.parquet
+    written: bool  # False: both downloads' articles were unchanged since the last run, the file was kept
+
+
+def link_layout(data: str | Path, testset: str | Path, out: str | Path) -> LinkedLayout:
     """Link the splits of the ``data`` and ``testset`` downloads into ``out`` with one articles.parquet.
 
-    Returns ``{"splits": {split: source folder}, "articles": rows, "written": bool}``;
-    ``written`` is False when the articles of both inputs are unchanged since the last
+    Returns the splits linked, the articles' rows and whether articles.parquet was
+    written: it is not when the articles of both inputs are unchanged since the last
     run into ``out`` (then only missing links are made). Refused, in one line naming the
     path: a missing input folder or articles.parquet, a wrong articles schema, a split
     in both downloads, no test split, an ``out`` holding anything else.
@@ -155,7 +165,7 @@ def link_layout(data: str | Path, testset: str | Path, out: str | Path) -> dict:
         _link(target, out / split)
     write_json({"sources": sources, "splits": {s: str(t) for s, t in links.items()}, "articles": rows},
                out / LAYOUT_FILE)
-    return {"splits": {s: str(t.parent) for s, t in links.items()}, "articles": rows, "written": written}
+    return LinkedLayout({s: str(t.parent) for s, t in links.items()}, rows, written)
 
 
 def write_official(flat: Path, out: Path, name: str, test_start: datetime) -> tuple[Path, Path]:

@@ -26,12 +26,12 @@ chunk, so ``large`` (13.5M test impressions) stays within a few GB of memory.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -45,6 +45,7 @@ from recsys24.io import atomic_path, write_json
 
 BA_CANDIDATES = 250
 TRUTH_DIR = "synth_truth"
+SUMMARY_FILE = "synth.json"
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,38 @@ PRESETS = {
         40.0,
     ),
 }
+
+@dataclass(frozen=True)
+class SplitSize:
+    impressions: int  # behaviors rows
+    users: int  # distinct users among them
+
+
+@dataclass(frozen=True)
+class SynthSummary:
+    """What :func:`synthesize` wrote, as ``OUT/synth.json`` records it (written and read here)."""
+
+    preset: str
+    seed: int
+    click_model: str
+    history: str  # independent or overlapping history files
+    sizes: dict  # the preset's sizes (:class:`Preset` as a dict)
+    splits: dict[str, SplitSize]  # the splits written, in split order
+
+    def to_dict(self) -> dict:
+        return {"preset": self.preset, "seed": self.seed, "click_model": self.click_model, "history": self.history,
+                "sizes": self.sizes, "splits": {s: asdict(size) for s, size in self.splits.items()}}
+
+    @classmethod
+    def read(cls, out: str | Path) -> "SynthSummary":
+        """The summary of a ``recsys24 synth`` folder; refuses a folder without one."""
+        path = Path(out) / SUMMARY_FILE
+        if not path.is_file():
+            raise Recsys24Error(f"{out}: not a `recsys24 synth` folder (no {SUMMARY_FILE})")
+        d = json.loads(path.read_text())
+        return cls(d["preset"], int(d["seed"]), d["click_model"], d["history"], d["sizes"],
+                   {s: SplitSize(**size) for s, size in d["splits"].items()})
+
 
 # Behaviors window start of each split (each lasts 7 days); history: 21 days before.
 WINDOWS = {
@@ -279,8 +312,8 @@ def _write_chunk(bw, tw, beh_path, truth_path, table, truth, row0):
 
 
 def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SPLITS,
-               click_model_name: str = "category", history: str = "independent") -> dict:
-    """Write a synthetic EB-NeRD under ``out``; return a summary (also in OUT/synth.json).
+               click_model_name: str = "category", history: str = "independent") -> SynthSummary:
+    """Write a synthetic EB-NeRD under ``out``; return what it wrote (also in OUT/synth.json).
 
     ``click_model_name``: what drives clicks (:data:`recsys24.data.synth_clicks.CLICK_MODELS`);
     ``history``: ``independent`` history files per split, or ``overlapping`` ones cut from one
@@ -298,10 +331,8 @@ def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SP
     out = Path(out)
     rng = np.random.default_rng(seed)
     world = _make_world(p, rng, out, model, np.random.default_rng([seed, len(S.SPLITS), 1]))
-    summary = {"preset": preset, "seed": seed, "click_model": model.name, "history": history, "sizes": asdict(p),
-               "splits": {}}
     next_id = 1
-    users, clicks, rngs = {}, {}, {}
+    users, clicks, written = {}, {}, {}
     for split in S.SPLITS:
         split_rng = np.random.default_rng([seed, S.SPLITS.index(split)])
         if split in splits:
@@ -309,7 +340,7 @@ def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SP
             if history == "independent":
                 write_independent(world, p, model, users[split], _us(WINDOWS[split]),
                                   out / split / "history.parquet", split_rng)
-            summary["splits"][split] = {"impressions": p.impressions[split], "users": int(users[split].size)}
+            written[split] = SplitSize(p.impressions[split], int(users[split].size))
         next_id += p.impressions[split]
     if history == "overlapping":
         first = _us(WINDOWS["train"]) - HISTORY_DAYS * US_PER_DAY
@@ -318,5 +349,6 @@ def synthesize(out: str | Path, preset: str = "demo", seed: int = 0, splits=S.SP
             clicks[f"week{week}"] = _unrecorded_clicks(world, model, p, first + week * 7 * US_PER_DAY, week_rng)
         write_overlapping(world, p, model, users, Clicks.concat(list(clicks.values())),
                           {s: _us(WINDOWS[s]) for s in S.SPLITS}, out, np.random.default_rng([seed, len(S.SPLITS), 2]))
-    write_json(summary, out / "synth.json")
+    summary = SynthSummary(preset, seed, model.name, history, asdict(p), written)
+    write_json(summary.to_dict(), out / SUMMARY_FILE)
     return summary

@@ -134,7 +134,7 @@ def build_features(
     stats.table_seconds = time.perf_counter() - t0
     first_row = RowStream(split.behaviors, columns, STREAM_ROWS).take(0, 1)
     first = F.Piece(first_row, 0, articles, history, activity, past_only)
-    replace(want, families=F.family_names(first)).write(out)
+    replace(want, families=F.family_names(first), history_span_days=history.span_days).write(out)
     if progress:
         progress(done, split.num_rows)
     stream = RowStream(split.behaviors, columns, STREAM_ROWS)

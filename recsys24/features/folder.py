@@ -34,6 +34,8 @@ PIECE_CANDIDATES = 4_000_000  # the default of `recsys24 features --piece-candid
 # options of `recsys24 features` that change what the features mean: a ranker or a model trained on one
 # choice is used on the same choice
 MEANING_OPTIONS = ("past_only", "split_history")
+# what a run records once it has built its tables: not inputs or options, so never what a folder is checked against
+RECORDED = ("families", "history_span_days")
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,9 @@ class FeaturePlan:
     ``inputs`` maps ``articles.parquet``, ``SPLIT/behaviors.parquet`` and each
     ``SPLIT/history.parquet`` read to its :func:`recsys24.io.fingerprint`.
     ``families`` maps each family to its feature names, in column order.
+    ``history_span_days``: the days ``history_per_day`` divides by
+    (:attr:`recsys24.features.history.HistoryTable.span_days`); None in a
+    folder built before it was recorded.
     """
 
     data: str
@@ -55,17 +60,18 @@ class FeaturePlan:
     version: int | None = None
     inputs: Mapping[str, str] = field(default_factory=dict)
     families: Mapping[str, list[str]] = field(default_factory=dict)
+    history_span_days: float | None = None
 
     @classmethod
     def from_dict(cls, plan: dict) -> "FeaturePlan":
         """A plan as ``features.json`` holds it (older files lack the later options: their defaults)."""
         return cls(**{k: v for k, v in plan.items() if k in cls.__dataclass_fields__})
 
-    def to_dict(self, families: bool = True) -> dict:
-        """The JSON object of ``features.json`` (``families=False``: what a run is checked against before
-        it knows the names)."""
+    def to_dict(self, recorded: bool = True) -> dict:
+        """The JSON object of ``features.json`` (``recorded=False``: without :data:`RECORDED`, what a run is
+        checked against before it has built its tables)."""
         plan = asdict(self)
-        return plan if families else {k: v for k, v in plan.items() if k != "families"}
+        return plan if recorded else {k: v for k, v in plan.items() if k not in RECORDED}
 
     @property
     def options(self) -> dict[str, bool]:
@@ -88,11 +94,12 @@ class FeaturePlan:
 
     def write(self, folder: Path) -> None:
         """Record this plan in ``folder``, or refuse a folder made from other inputs or options."""
-        feature_folder(folder).require(self.to_dict(families=False), {"families": dict(self.families)})
+        plan = self.to_dict()
+        feature_folder(folder).require(self.to_dict(recorded=False), {k: plan[k] for k in RECORDED})
 
     def check(self, folder: Path) -> None:
         """Refuse ``folder`` when it holds features of other inputs or options, or pieces without a plan."""
-        feature_folder(folder).check(self.to_dict(families=False))
+        feature_folder(folder).check(self.to_dict(recorded=False))
 
 
 def feature_folder(folder: Path) -> FolderPlan:

@@ -24,7 +24,6 @@ scored again by the next run of its shard.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -118,11 +117,11 @@ def trained_on(model_dir: Path) -> list[dict] | None:
     ``recsys24 train`` records them in the folder's spec file; for a folder
     exported before it did, they come from its run's config (``train.train_data``).
     """
-    from recsys24.models.contract import SPEC_FILE
+    from recsys24.models.contract import ModelOrigin
 
-    origin = json.loads((Path(model_dir) / SPEC_FILE).read_text()).get("origin") or {}
-    if origin.get("trained_on") is not None:
-        return origin["trained_on"]
+    origin = ModelOrigin.read(model_dir)
+    if origin is not None and origin.trained_on is not None:
+        return [t.to_dict() for t in origin.trained_on]
     train_data = run_train_data(Path(model_dir).parent) if origin else None
     try:
         return [SplitData.of_prepared(open_prepared(train_data)).to_dict()] if train_data else None
@@ -209,7 +208,24 @@ def damaged(pieces: "RowPieces | UserPieces", out: Path, piece) -> bool:
     return path.is_file() and not intact_piece(path, pieces.rows(piece))
 
 
-def record_counts(out: Path, paths: list[Path]) -> dict:
+@dataclass(frozen=True)
+class PieceCounts:
+    """What ``predict.json``'s ``counts`` sums over the pieces of a scores folder."""
+
+    pieces: int
+    rows: int
+    history_encodings: int | None  # None: a piece written before pieces carried their encodings
+
+    @property
+    def rows_per_encoding(self) -> float | None:
+        return round(self.rows / self.history_encodings, 3) if self.history_encodings else None
+
+    def to_dict(self) -> dict:
+        return {"pieces": self.pieces, "rows": self.rows, ENCODINGS: self.history_encodings,
+                "rows_per_encoding": self.rows_per_encoding}
+
+
+def record_counts(out: Path, paths: list[Path]) -> PieceCounts:
     """Sum rows and history encodings over ``paths`` (pieces) into ``predict.json``'s ``counts``; return them.
 
     A piece written before pieces carried their encodings leaves the encodings unknown (None).
@@ -223,10 +239,9 @@ def record_counts(out: Path, paths: list[Path]) -> dict:
         rows += meta.num_rows
         found = (meta.metadata or {}).get(ENCODINGS.encode())
         encodings = None if found is None or encodings is None else encodings + int(found)
-    counts = {"pieces": len(paths), "rows": rows, ENCODINGS: encodings,
-              "rows_per_encoding": round(rows / encodings, 3) if encodings else None}
+    counts = PieceCounts(len(paths), rows, encodings)
     folder = scores_folder(out)
-    write_json(folder.read() | {"counts": counts}, folder.path)
+    write_json(folder.read() | {"counts": counts.to_dict()}, folder.path)
     return counts
 
 

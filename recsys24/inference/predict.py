@@ -189,6 +189,23 @@ class Scorer:
                 progress(int(bounds[i + 1]))
 
 
+@dataclass(frozen=True)
+class ShardStats:
+    """What one run of :func:`predict_shard` did, and what the scores folder holds after it."""
+
+    shard: int
+    num_shards: int
+    order: str  # of the pieces: rows or users
+    rows: int  # impressions of the shard
+    skipped_rows: int  # scored by earlier runs
+    damaged: int  # pieces found cut short since they were written, scored again
+    counts: P.PieceCounts  # of every piece of the folder so far (``predict.json``'s ``counts``)
+    scored_rows: int = 0  # impressions this run scored
+    pairs: int = 0  # (impression, candidate) pairs this run scored
+    history_encodings: int = 0  # sequences this run's batches ran through the history encoder
+    seconds: float = 0.0  # this run's scoring
+
+
 def predict_shard(
     model: str | Path,
     prepared: Prepared,
@@ -202,13 +219,13 @@ def predict_shard(
     fast: bool = True,
     features: str | Path | None = None,
     order: str | None = None,
-) -> dict:
+) -> ShardStats:
     """Score this shard's missing pieces into ``out/pieces``; return counts and throughput.
 
     order: ``rows`` (pieces of consecutive rows) or ``users`` (pieces of whole
     users, batches cut between histories); default: the architecture's
     ``scoring.user_order``. The returned ``history_encodings`` counts this run's
-    encoder sequences; ``predict.json``'s ``counts`` sums those of every piece.
+    encoder sequences; its ``counts`` (``predict.json``'s) sums those of every piece.
 
     progress: called with (impressions of the shard done, the shard's impressions)
     once before any work (what earlier runs left counts as done), then after every batch.
@@ -238,17 +255,16 @@ def predict_shard(
         pieces.path(out, piece).unlink()
     todo = [piece for piece in mine if not pieces.path(out, piece).is_file()]
     total = sum(map(pieces.rows, mine))
-    done = total - sum(map(pieces.rows, todo))
-    stats = {"shard": shard_id, "num_shards": num_shards, "order": order, "rows": total, "skipped_rows": done,
-             "scored_rows": 0, "pairs": 0, "history_encodings": 0, "seconds": 0.0, "damaged": len(damaged)}
+    done = skipped = total - sum(map(pieces.rows, todo))
     if progress:
         progress(done, total)
     if not todo:
-        stats["counts"] = P.record_counts(out, pieces.existing(out))
-        return stats
+        return ShardStats(shard_id, num_shards, order, total, skipped, len(damaged),
+                          P.record_counts(out, pieces.existing(out)))
     scorer = Scorer.load(model_dir, prepared, device, fast, feature_set, spec)
     t0 = time.perf_counter()
     whole = order == "users" and scoring.user_order
+    pairs = 0
     # the next piece is read (a user piece reads every impression file) while this one is scored
     for piece, frame in read_ahead((piece, pieces.read(piece, COLUMNS)) for piece in todo):
         within = (lambda n, before=done: progress(before + n, total)) if progress else None
@@ -256,13 +272,11 @@ def predict_shard(
         scores = scorer.score_frame(frame, batch_size, within, whole_histories=whole)
         result = scores_frame(frame[S.IMPRESSION_ID], frame[S.USER_ID], scores).insert_column(0, frame[S.ROW])
         write_parquet(result, pieces.path(out, piece), {P.ENCODINGS: str(scorer.encodings - before)})
-        stats["scored_rows"] += frame.height
-        stats["pairs"] += int(frame[S.INVIEW].list.len().sum())
+        pairs += int(frame[S.INVIEW].list.len().sum())
         done += frame.height
-    stats["seconds"] = time.perf_counter() - t0
-    stats["history_encodings"] = scorer.encodings
-    stats["counts"] = P.record_counts(out, pieces.existing(out))
-    return stats
+    seconds = time.perf_counter() - t0
+    return ShardStats(shard_id, num_shards, order, total, skipped, len(damaged),
+                      P.record_counts(out, pieces.existing(out)), done - skipped, pairs, scorer.encodings, seconds)
 
 
 def merge_scores(prepared: Prepared, out: str | Path, scores_path: str | Path | None = None) -> Path:

@@ -10,7 +10,7 @@ subclass of :class:`Model` that says::
     scores = model.score(batch)    # [N] one score per (impression, candidate); higher = more likely clicked
     loss = model.loss(batch)       # scalar: (1 − λ)·NLL + λ·BPR
     model.save_pretrained(DIR, tokenizer)                # the model folder below
-    model = Arch.from_pretrained(DIR)    # any architecture: recsys24.models.loading.load_recommender(DIR)
+    model = Model.from_pretrained(DIR)   # any architecture, by the folder's spec (Arch.from_pretrained: only Arch)
 
 and declares how ``recsys24 predict`` scores it in :attr:`Model.scoring`
 (a :class:`ScoringDefaults`), so training, predict and the CLI read the same
@@ -38,7 +38,7 @@ import os
 from abc import ABCMeta, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Callable, ClassVar
 
 import torch
 from torch import nn
@@ -49,6 +49,7 @@ from recsys24.models.scoring import ScoringDefaults
 from recsys24.prompts.templates import PromptConfig
 
 if TYPE_CHECKING:
+    from recsys24.evaluation.scores import SplitData
     from recsys24.model_inputs.feature_codes import FeatureEncoding
 
 SPEC_FILE = "recsys24_model.json"
@@ -100,10 +101,51 @@ class ModelSpec:
     @classmethod
     def read(cls, folder: str | os.PathLike) -> "ModelSpec":
         """The spec of a model folder; refuses a folder without one."""
-        path = Path(folder) / SPEC_FILE
-        if not path.is_file():
-            raise Recsys24Error(f"{folder}: not a recsys24 model folder (no {SPEC_FILE})")
-        return cls.from_dict(json.loads(path.read_text()))
+        return cls.from_dict(_spec_file(folder))
+
+
+@dataclass(frozen=True)
+class ModelOrigin:
+    """Where a model folder's weights come from, as ``recsys24 train`` records it beside the spec.
+
+    ``trained_on``: the splits the weights learned from, by content (None: not
+    recorded, as in folders exported before it was). A field an older folder
+    lacks reads as None.
+    """
+
+    checkpoint: str | None = None  # the checkpoint tag the weights are (``step24``)
+    step: int | None = None
+    val_auc: float | None = None  # that checkpoint's validation AUC (None: no validation, or not the best)
+    last_step: int | None = None  # the last step the run trained
+    trained_on: tuple[SplitData, ...] | None = None
+
+    def to_dict(self) -> dict:
+        return {"checkpoint": self.checkpoint, "step": self.step, "val_auc": self.val_auc,
+                "last_step": self.last_step} \
+            | ({} if self.trained_on is None else {"trained_on": [t.to_dict() for t in self.trained_on]})
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelOrigin":
+        from recsys24.evaluation.scores import SplitData  # imported here: it needs polars, the contract does not
+
+        found = d.get("trained_on")
+        return cls(d.get("checkpoint"), d.get("step"), d.get("val_auc"), d.get("last_step"),
+                   None if found is None else tuple(SplitData.from_dict(t) for t in found))
+
+    @classmethod
+    def read(cls, folder: str | os.PathLike) -> "ModelOrigin | None":
+        """The origin recorded in a model folder's spec file; None when it records none (a model saved
+        outside training). Refuses a folder without a spec file."""
+        found = _spec_file(folder).get("origin")
+        return cls.from_dict(found) if found else None
+
+
+def _spec_file(folder: str | os.PathLike) -> dict:
+    """The JSON object of a model folder's spec file (spec and origin); refuses a folder without one."""
+    path = Path(folder) / SPEC_FILE
+    if not path.is_file():
+        raise Recsys24Error(f"{folder}: not a recsys24 model folder (no {SPEC_FILE})")
+    return json.loads(path.read_text())
 
 
 @dataclass(frozen=True)
@@ -115,6 +157,25 @@ class TrainFit:
 
     encoding: FeatureEncoding | None = None  # CGh-f: the features' quantile edges (``model.features``)
     word_vectors: torch.Tensor | None = None  # neural, ``word_init: cooccurrence``: [vocab, word_dim]
+
+
+# The registry's lookup, name -> class (recsys24.models.registry.architecture), handed over by the registry when
+# it is imported: the registry imports every family and each family imports this module, so this module cannot
+# import the registry without an import circle.
+_lookup: Callable[[str], type[Model]] | None = None
+
+
+def use_registry(lookup: Callable[[str], type["Model"]]) -> None:
+    """Give :meth:`Model.from_pretrained` the registry's name -> class lookup (called by the registry)."""
+    global _lookup
+    _lookup = lookup
+
+
+def _registered(name: str) -> type["Model"]:
+    if _lookup is None:
+        raise Recsys24Error("no architectures registered: import recsys24.models.registry (recsys24.models.loading "
+                            "does) before Model.from_pretrained")
+    return _lookup(name)
 
 
 @dataclass
@@ -169,14 +230,22 @@ class Model(nn.Module, metaclass=ABCMeta):
     def from_pretrained(cls, path: str | os.PathLike, spec: ModelSpec | None = None) -> "Model":
         """Rebuild the model of a folder :meth:`save_pretrained` wrote (``spec``: its spec, when already read).
 
-        Refuses a folder of another architecture; a folder of any architecture is
-        loaded by :func:`recsys24.models.loading.load_recommender`, which finds the
-        class in the registry by the folder's spec.
+        ``Model.from_pretrained(DIR)`` loads a folder of any architecture, as the
+        class the registry names for the folder's spec (a family's base class:
+        any of that family); an architecture (``CGh.from_pretrained``) refuses a
+        folder of another.
         """
         spec = spec or ModelSpec.read(path)
-        if spec.architecture != cls.name:
-            raise Recsys24Error(f"{path}: a {spec.architecture} model folder, not {cls.name} "
-                                "(recsys24.models.loading.load_recommender loads any)")
+        wanted = getattr(cls, "name", None)  # None: Model or a family's base, not one architecture
+        if wanted is None:
+            found = _registered(spec.architecture)
+            if not issubclass(found, cls):
+                raise Recsys24Error(f"{path}: a {spec.architecture} model folder, not one of {cls.__name__} "
+                                    "(Model.from_pretrained loads any)")
+            return found.from_folder(path, spec)
+        if spec.architecture != wanted:
+            raise Recsys24Error(f"{path}: a {spec.architecture} model folder, not {wanted} "
+                                "(Model.from_pretrained loads any)")
         return cls.from_folder(path, spec)
 
     @property
@@ -208,11 +277,12 @@ class Model(nn.Module, metaclass=ABCMeta):
         nll = out.nll if out.nll is not None else out.scores.sum() * 0.0
         return combined_loss(nll, out.scores, batch.group, batch.labels, lam)
 
-    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None, origin: dict | None = None) -> Path:
+    def save_pretrained(self, out_dir: str | os.PathLike, tokenizer=None, origin: ModelOrigin | None = None) -> Path:
         """Write the model folder atomically: the family's weights, the tokenizer, the spec.
 
         origin: where the weights came from (training writes the checkpoint, its
-        step and validation AUC), kept in the spec file beside the spec.
+        step and validation AUC, the split it trained on), kept in the spec file
+        beside the spec and read back by :meth:`ModelOrigin.read`.
         """
         from recsys24.io import atomic_path, umask_mode  # imported here: recsys24.io needs polars, scoring does not
 
@@ -221,7 +291,7 @@ class Model(nn.Module, metaclass=ABCMeta):
             self.save_weights(tmp)
             if tokenizer is not None:
                 tokenizer.save_pretrained(tmp)
-            spec = self.spec.to_dict() | ({"origin": origin} if origin else {})
+            spec = self.spec.to_dict() | ({"origin": origin.to_dict()} if origin else {})
             (tmp / SPEC_FILE).write_text(json.dumps(spec, indent=2) + "\n")
             umask_mode(tmp)  # safetensors writes 0600
         return Path(out_dir)

@@ -45,7 +45,6 @@ def build_recommender(config: Config, tokenizer, fit: TrainFit = TrainFit()) -> 
 
 def load_recommender(path: str | os.PathLike, spec: ModelSpec | None = None) -> tuple[Model, object]:
     """Rebuild a saved model and its tokenizer from a model folder, through the class the registry names for the
-    folder's spec (``spec``: that spec, when the caller has read it already)."""
+    folder's spec (:meth:`Model.from_pretrained`; ``spec``: that spec, when the caller has read it already)."""
     path = Path(path)
-    spec = spec or ModelSpec.read(path)
-    return architecture(spec.architecture).from_pretrained(path, spec), load_tokenizer(path)
+    return Model.from_pretrained(path, spec), load_tokenizer(path)

@@ -7,7 +7,7 @@ new family is one new folder and its lines here.
 from __future__ import annotations
 
 from recsys24.errors import Recsys24Error
-from recsys24.models.contract import Model
+from recsys24.models.contract import Model, use_registry
 from recsys24.models.neural.dkn import DKN
 from recsys24.models.neural.lstur import LSTUR
 from recsys24.models.neural.naml import NAML
@@ -49,3 +49,6 @@ def architecture(name: str) -> type[Model]:
         if name.lower() in OTHER_SCORERS:
             raise Recsys24Error(f"architecture {name!r}: {OTHER_SCORERS[name.lower()]}") from None
         raise Recsys24Error(f"unknown architecture {name!r}: expected one of {', '.join(ARCHITECTURES)}") from None
+
+
+use_registry(architecture)  # Model.from_pretrained(DIR) finds the folder's class here

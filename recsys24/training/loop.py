@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import signal
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import polars as pl
@@ -26,18 +26,16 @@ from recsys24.data import schema as S
 from recsys24.data.prepared import Prepared, open_prepared
 from recsys24.errors import DataError, Recsys24Error
 from recsys24.evaluation.scores import SplitData
-from recsys24.io import remove_stale_temps, write_json
+from recsys24.io import remove_stale_temps
 from recsys24.model_inputs.prefetch import prefetched
+from recsys24.models.contract import Model, ModelOrigin
 from recsys24.progress import Progress, log, plural
 from recsys24.training import checkpoints
 from recsys24.training.data import PairStream, validation_sample
 from recsys24.training.distributed import DistInfo, any_rank, barrier, setup_distributed
 from recsys24.training.engine import make_engine
 from recsys24.training.fitting import fit_for
-from recsys24.training.runlog import DATA_KEYS, RunLog, check_same_run, write_run_header
-
-if TYPE_CHECKING:
-    from recsys24.models.contract import Model
+from recsys24.training.runlog import DATA_KEYS, RunLog, TrainSummary, check_same_run, write_run_header
 
 EXIT_STOPPED = 75  # "try again later": the job was asked to stop and saved a checkpoint
 
@@ -154,8 +152,9 @@ def _open_configured(key: str, path: str):
         raise DataError(f"{key}: {err}") from None
 
 
-def train(config: Config, run: str | Path) -> dict:
-    """Train ``config`` into the run folder ``run``; returns the final summary.
+def train(config: Config, run: str | Path) -> TrainSummary:
+    """Train ``config`` into the run folder ``run``; returns what it did (written as ``RUN/summary.json``
+    when it finished).
 
     Three steps, as Hugging Face's ``Trainer``: :func:`setup` (data, model,
     engine, resume), :func:`step_loop` (the optimiser steps), and what happens
@@ -170,17 +169,16 @@ def train(config: Config, run: str | Path) -> dict:
     if stopped:
         if dist.is_main:
             log(f"train: stop requested: saved {last_tag}, exiting to be resumed")
-        return {"stopped": True, "step": state.step, "checkpoint": last_tag}
+        return TrainSummary(True, state.step, last_tag)
 
     origin = _best_weights(trainer.engine, trainer.ckpt_dir, state, last_tag)
     # what the weights learned from, by content: scores of this split are in sample, wherever they are copied
-    origin["trained_on"] = [SplitData.of_prepared(trainer.prepared).to_dict()]
+    origin = replace(origin, trained_on=(SplitData.of_prepared(trainer.prepared),))
     _export(trainer.engine, trainer.model, trainer.tokenizer, trainer.run / "model", dist.is_main, origin)
-    summary = {"stopped": False, "step": state.step, "pairs_seen": state.position,
-               "best_checkpoint": state.best_tag, "best_val_auc": state.best_auc,
-               "last_checkpoint": last_tag, "model": str(trainer.run / "model")}
+    summary = TrainSummary(False, state.step, last_tag, state.position, state.best_tag, state.best_auc,
+                           trainer.run / "model")
     if dist.is_main:
-        write_json(summary, trainer.run / "summary.json")
+        summary.write(trainer.run)
     return summary
 
 
@@ -373,7 +371,7 @@ def step_loop(trainer: Trainer, callbacks: list[Callback]) -> bool:
     return stopped
 
 
-def _best_weights(engine, ckpt_dir: Path, state, last_tag: str | None) -> dict:
+def _best_weights(engine, ckpt_dir: Path, state, last_tag: str | None) -> ModelOrigin:
     """Put the best checkpoint's weights (by validation AUC) in the engine; say where they come from.
 
     Without validation, or when the last step is the best, the weights stay the last step's.
@@ -383,11 +381,11 @@ def _best_weights(engine, ckpt_dir: Path, state, last_tag: str | None) -> dict:
         engine.load_checkpoint(str(ckpt_dir), tag=tag, load_module_only=True, load_optimizer_states=False,
                                load_lr_scheduler_states=False)
     tag = tag or last_tag
-    return {"checkpoint": tag, "step": int(tag.removeprefix("step")) if tag else state.step,
-            "val_auc": state.best_auc if tag == state.best_tag else None, "last_step": state.step}
+    return ModelOrigin(tag, int(tag.removeprefix("step")) if tag else state.step,
+                       state.best_auc if tag == state.best_tag else None, state.step)
 
 
-def _export(engine, model, tokenizer, out: Path, is_main: bool, origin: dict | None = None) -> None:
+def _export(engine, model, tokenizer, out: Path, is_main: bool, origin: ModelOrigin | None = None) -> None:
     """Write a from_pretrained-loadable model folder (ZeRO-3 shards gathered first)."""
     import deepspeed
 

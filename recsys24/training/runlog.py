@@ -3,6 +3,7 @@
     RUN/config.yaml        the resolved config (after overrides)
     RUN/inputs.json        the identity of each data folder of the config (what a resumed run must find again)
     RUN/version.json       recsys24 version, git commit (and whether the tree was dirty)
+    RUN/summary.json       what a finished run did (:class:`TrainSummary`): steps, best checkpoint, its AUC
     RUN/metrics.jsonl      one JSON object per logged step: loss, lr, samples/s, validation metrics
     RUN/tensorboard/       the same scalars as TensorBoard events
     RUN/checkpoints/       DeepSpeed checkpoints (the last and the best are kept)
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -25,6 +27,7 @@ from recsys24.resources import code_version
 
 CONFIG_FILE = "config.yaml"
 INPUTS_FILE = "inputs.json"
+SUMMARY_FILE = "summary.json"
 # What a resumed run must share with the run it continues: another value would mix two models in one.
 SAME_RUN_KEYS = ("model.", "prompt.", "loss.", "train.train_data", "train.valid_data", "train.train_features",
                  "train.valid_features", "train.seed")
@@ -37,6 +40,41 @@ def write_run_header(run: Path, resolved_config: dict) -> None:
     with atomic_path(run / "version.json") as tmp:
         tmp.write_text(json.dumps(code_version(), indent=2) + "\n")
     write_json(data_identities(resolved_config), run / INPUTS_FILE)
+
+
+@dataclass(frozen=True)
+class TrainSummary:
+    """What a run of ``recsys24 train`` did; a finished run writes it as ``RUN/summary.json``.
+
+    A run asked to stop (SIGTERM/SIGUSR1) saved ``last_checkpoint`` to be
+    resumed and exported nothing: the fields after it are None.
+    """
+
+    stopped: bool
+    step: int  # optimiser steps done
+    last_checkpoint: str | None  # its tag (``step24``)
+    pairs_seen: int | None = None  # training pairs read
+    best_checkpoint: str | None = None  # by validation AUC (None: no validation data)
+    best_val_auc: float | None = None
+    model: Path | None = None  # the exported model folder, RUN/model
+
+    def to_dict(self) -> dict:
+        return {"stopped": self.stopped, "step": self.step, "pairs_seen": self.pairs_seen,
+                "best_checkpoint": self.best_checkpoint, "best_val_auc": self.best_val_auc,
+                "last_checkpoint": self.last_checkpoint, "model": None if self.model is None else str(self.model)}
+
+    def write(self, run: Path) -> None:
+        write_json(self.to_dict(), Path(run) / SUMMARY_FILE)
+
+    @classmethod
+    def read(cls, run: Path) -> "TrainSummary | None":
+        """The summary of run folder ``run``; None while it has none (not finished)."""
+        path = Path(run) / SUMMARY_FILE
+        if not path.is_file():
+            return None
+        d = json.loads(path.read_text())
+        return cls(bool(d["stopped"]), int(d["step"]), d.get("last_checkpoint"), d.get("pairs_seen"),
+                   d.get("best_checkpoint"), d.get("best_val_auc"), None if d.get("model") is None else Path(d["model"]))
 
 
 def is_run_folder(folder: Path) -> bool:
