@@ -12,13 +12,14 @@ no validation and nothing written, took 105 s at 6.0 GB peak RSS on 2 cores.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
+
+from recsys24.data.prepared import open_prepared
 
 
 def run_child(args: list[str]) -> tuple[float, float]:
@@ -45,7 +46,7 @@ def main() -> None:
     out = args.work / f"prepared_{args.split}"
     shutil.rmtree(out, ignore_errors=True)
     seconds, rss = run_child(["prepare", "--data", str(data), "--split", args.split, "--out", str(out)])
-    n = json.loads((out / "manifest.json").read_text())["num_impressions"]
+    n = open_prepared(out).num_impressions
     print(f"prepare {args.split}: {n:,} impressions in {seconds:.1f} s = {n / seconds:,.0f} impressions/s; "
           f"peak RSS {rss:.2f} GB (anchor: official toolkit load 105 s, 6.0 GB)")
 
