@@ -50,8 +50,8 @@ for split in "${splits[@]}"; do
   recsys24 features --data "$RAW" --split "$split" --out "$FEAT/$split"
 done
 
-# Full data: with RANK_ARGS="--sample 0.1 --rounds 60 --param learning_rate=0.1" about 7.5 minutes and 6.4 GB,
-# then about 9 minutes to score each split; every candidate: 17.6 GB and about 29 s a round. `--memory`
+# Full data: with RANK_ARGS="--sample 0.2 --rounds 60 --param learning_rate=0.1" about 6 minutes and 3.9 GB,
+# then about 9 minutes to score each split; every candidate: 14.8 GB and about 28 s a round. `--memory`
 # refuses a run estimated above what the machine has, naming the sample that fits.
 step "4. the features ranker: LightGBM on train, early-stopped on validation (20% of its users kept out)"
 done_already "$RANKERS/features/ranker.json" || recsys24 rank train --features "$FEAT/train" \
