@@ -4,7 +4,7 @@
 
 Writes a fake mt5-base model folder under --dir (``model.safetensors`` of random
 bytes, 2.33 GB as google/mt5-base's fp32 weights; a 4.3 MB ``spiece.model``; the
-small JSON files), then times :func:`recsys24.io.folder_fingerprint` (what
+small JSON files), then times :func:`recsys24.fingerprints.folder_fingerprint` (what
 ``predict`` and ``predict-merge`` run once each) with the weights out of the
 page cache (``posix_fadvise DONTNEED``: read from disk) and in it, and, for
 comparison, one sha256 of the whole weights file, cold and warm. The folder is
@@ -20,7 +20,7 @@ import shutil
 import time
 from pathlib import Path
 
-from recsys24.io import FULL_HASH_BYTES, folder_fingerprint
+from recsys24.fingerprints import FULL_HASH_BYTES, folder_fingerprint
 
 CHUNK = 64 << 20
 

@@ -16,11 +16,11 @@ import pytest
 from test_messages import error_line
 from test_training import train_env
 
-from recsys24 import io
+from recsys24 import fingerprints
 from recsys24.data.prepared import open_prepared
 from recsys24.data.split import open_split
 from recsys24.evaluation.scores import Provenance, SplitData, read_provenance, read_scores, write_scores
-from recsys24.io import fingerprint, folder_fingerprint
+from recsys24.fingerprints import fingerprint, folder_fingerprint
 
 ROOT = Path(__file__).resolve().parents[1]
 CGH = ROOT / "configs" / "tiny" / "cgh_d.yaml"
@@ -89,7 +89,7 @@ def test_one_changed_layer_norm_is_refused_by_predict_and_predict_merge(tiny, fe
 
 def test_the_fingerprint_sees_a_write_even_with_the_mtime_set_back(tmp_path, monkeypatch):
     """A file too large to hash whole (weights) is sampled; its times and inode still see any write."""
-    monkeypatch.setattr(io, "FULL_HASH_BYTES", 1 << 20)
+    monkeypatch.setattr(fingerprints, "FULL_HASH_BYTES", 1 << 20)
     folder = tmp_path / "model"
     folder.mkdir()
     weights = folder / "model.safetensors"

@@ -38,7 +38,8 @@ import polars as pl
 from recsys24.data import schema as S
 from recsys24.data.split import check_columns
 from recsys24.errors import DataError, Recsys24Error
-from recsys24.io import atomic_path, fingerprint, write_json
+from recsys24.fingerprints import fingerprint
+from recsys24.io import atomic_path, write_json
 
 LAYOUT_FILE = "layout.json"
 TESTSET = "ebnerd_testset"

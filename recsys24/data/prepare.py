@@ -38,7 +38,8 @@ from recsys24.data.split import (
     open_split,
 )
 from recsys24.errors import DataError
-from recsys24.io import FolderPlan, atomic_path, fingerprint
+from recsys24.fingerprints import fingerprint
+from recsys24.io import FolderPlan, atomic_path
 
 FORMAT_VERSION = 1
 LAST_READ = "_last_history_time"  # the user's latest history time, for the time check only

@@ -35,7 +35,8 @@ from recsys24.data.columns import flat_lists
 from recsys24.data.prepared import Prepared
 from recsys24.data.split import Split, check_columns
 from recsys24.errors import DataError
-from recsys24.io import atomic_path, fingerprint, write_parquet
+from recsys24.fingerprints import fingerprint
+from recsys24.io import atomic_path, write_parquet
 
 BATCH_ROWS = 1_000_000
 PROVENANCE_KEY = "recsys24.provenance"
@@ -44,7 +45,7 @@ PROVENANCE_KEY = "recsys24.provenance"
 @dataclass(frozen=True)
 class SplitData:
     """One split of one dataset: its name and its behaviors file's content fingerprint
-    (:func:`recsys24.io.fingerprint`: size and footer hash, the same for a copy anywhere).
+    (:func:`recsys24.fingerprints.fingerprint`: size and footer hash, the same for a copy anywhere).
 
     >>> SplitData("train", "58213-9f1c2ab4d0e6f7a1").to_dict()
     {'split': 'train', 'behaviors': '58213-9f1c2ab4d0e6f7a1'}

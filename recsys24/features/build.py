@@ -30,7 +30,8 @@ from recsys24.features.articles import build_article_table
 from recsys24.features.folder import PIECE_CANDIDATES, FeaturePlan
 from recsys24.features.groups import cut_ranges
 from recsys24.features.history import build_history_table
-from recsys24.io import atomic_path, fingerprint, intact_piece, iter_missing, piece_path, remove_stale_temps
+from recsys24.fingerprints import fingerprint
+from recsys24.io import atomic_path, intact_piece, iter_missing, piece_path, remove_stale_temps
 
 # 2: seen_after; 3: other splits' history files; 4: history_per_day for history_len
 FEATURES_VERSION = 4  # bump when a definition changes

@@ -43,7 +43,7 @@ class FeaturePlan:
     """What ``FEAT/features.json`` records: the inputs (by fingerprint), the options, the feature names.
 
     ``inputs`` maps ``articles.parquet``, ``SPLIT/behaviors.parquet`` and each
-    ``SPLIT/history.parquet`` read to its :func:`recsys24.io.fingerprint`.
+    ``SPLIT/history.parquet`` read to its :func:`recsys24.fingerprints.fingerprint`.
     ``families`` maps each family to its feature names, in column order.
     ``history_span_days``: the days ``history_per_day`` divides by
     (:attr:`recsys24.features.history.HistoryTable.span_days`); None in a

@@ -13,7 +13,7 @@ encodings in their parquet metadata, summed into ``predict.json``'s ``counts``.
 
 ``SCORES_DIR/predict.json`` records which model and which prepared split the
 pieces come from, by path and by fingerprint (every file of the model folder,
-see :func:`recsys24.io.folder_fingerprint`; the split's manifest), so pieces of
+see :func:`recsys24.fingerprints.folder_fingerprint`; the split's manifest), so pieces of
 other weights at the same path, or of a split prepared again, are never mixed
 with new ones or merged into a submission; ``predict-merge`` checks the model's
 files again. It also records what the merged scores file's
@@ -39,8 +39,8 @@ from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, ScoresWriter, SplitData
 from recsys24.features.folder import PLAN_FILE as FEATURES_PLAN
 from recsys24.inference.user_order import PIECE_REMEDY, UserPieces
-from recsys24.io import FolderPlan, existing_pieces, file_digest, folder_fingerprint, intact_piece, piece_path, \
-    read_parquet_checked, reading, write_json
+from recsys24.fingerprints import file_digest, folder_fingerprint
+from recsys24.io import FolderPlan, existing_pieces, intact_piece, piece_path, read_parquet_checked, reading, write_json
 from recsys24.training.runlog import run_train_data
 
 PLAN_FILE = "predict.json"

@@ -30,7 +30,8 @@ from recsys24.data.cuts import shard_range
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import Provenance, scores_frame
 from recsys24.inference.pieces import merge
-from recsys24.io import FolderPlan, file_digest, fingerprint, piece_path, read_ahead, remove_stale_temps, write_parquet
+from recsys24.fingerprints import file_digest, fingerprint
+from recsys24.io import FolderPlan, piece_path, read_ahead, remove_stale_temps, write_parquet
 from recsys24.features.folder import PLAN_FILE as FEATURES_PLAN
 from recsys24.features.folder import FeatureSet
 from recsys24.ranking.catboost_ranker import CatBoostModel
