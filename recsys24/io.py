@@ -175,6 +175,11 @@ def write_json(obj, path: str | os.PathLike) -> None:
         tmp.write_text(json.dumps(obj, indent=2, default=str) + "\n")
 
 
+def known_fields(cls, record: dict) -> dict:
+    """The keys of a JSON ``record`` that the dataclass ``cls`` has fields for (a newer recsys24 may have
+    written more)."""
+    return {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
+
 
 class FolderPlan:
     """The plan file of an output folder (``features.json``, ``predict.json``, ``rank_predict.json``, a

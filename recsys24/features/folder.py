@@ -27,7 +27,7 @@ import polars as pl
 from recsys24.data.split import Split, open_split
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import SplitData
-from recsys24.io import FolderPlan, existing_pieces, parquet_rows, read_parquet_checked
+from recsys24.io import FolderPlan, existing_pieces, known_fields, parquet_rows, read_parquet_checked
 
 PLAN_FILE = "features.json"
 PIECE_CANDIDATES = 4_000_000  # the default of `recsys24 features --piece-candidates`
@@ -65,7 +65,7 @@ class FeaturePlan:
     @classmethod
     def from_dict(cls, plan: dict) -> "FeaturePlan":
         """A plan as ``features.json`` holds it (older files lack the later options: their defaults)."""
-        return cls(**{k: v for k, v in plan.items() if k in cls.__dataclass_fields__})
+        return cls(**known_fields(cls, plan))
 
     def to_dict(self, recorded: bool = True) -> dict:
         """The JSON object of ``features.json`` (``recorded=False``: without :data:`RECORDED`, what a run is

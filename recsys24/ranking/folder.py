@@ -30,14 +30,10 @@ from typing import Mapping
 from recsys24.errors import Recsys24Error
 from recsys24.evaluation.scores import SplitData
 from recsys24.features.folder import MEANING_OPTIONS
+from recsys24.io import known_fields
 
 SPEC_FILE = "ranker.json"
 RETRAIN = "train the ranker again with `recsys24 rank train`"
-
-
-def _known(cls, record: dict) -> dict:
-    """The keys of ``record`` that ``cls`` has fields for (a newer recsys24 may have written more)."""
-    return {k: v for k, v in record.items() if k in cls.__dataclass_fields__}
 
 
 @dataclass(frozen=True)
@@ -118,11 +114,11 @@ class RankerSpec:
     def from_dict(cls, spec: dict) -> "RankerSpec":
         """A spec as ``ranker.json`` holds it, of this recsys24 or an older one (see the module doc)."""
         fit, trained, model_file = spec.get("fit"), spec.get("trained_on"), spec.get("model_file")
-        return cls(**_known(cls, spec) | {
+        return cls(**known_fields(cls, spec) | {
             "feature_options": {option: bool(spec.get(option, False)) for option in MEANING_OPTIONS},
-            "fit": fit and FitRecord(**_known(FitRecord, fit)),
+            "fit": fit and FitRecord(**known_fields(FitRecord, fit)),
             "trained_on": None if trained is None else tuple(SplitData.from_dict(d) for d in trained),
-            "model_file": ModelFile(**_known(ModelFile, model_file)) if model_file else ModelFile()})
+            "model_file": ModelFile(**known_fields(ModelFile, model_file)) if model_file else ModelFile()})
 
     def to_dict(self) -> dict:
         """The JSON object of ``ranker.json``."""
